@@ -1,0 +1,83 @@
+"""Named exceptions. The CLI turns them into one line on stderr and an exit status.
+
+Exit status 2 means bad input (data or config: the user can fix it); 1 means the
+analysis itself failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class RetentionStudyError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    exit_status = 1
+
+
+class ConfigError(RetentionStudyError):
+    """The run configuration (YAML or ``-p key=value``) is wrong."""
+
+    exit_status = 2
+
+
+class DataContractError(RetentionStudyError):
+    """Input data breaks the data contract.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in plain words.
+    file : str, optional
+        The file (or table) concerned.
+    column : str, optional
+        The column concerned.
+    rows : sequence of int, optional
+        Offending row numbers as a user sees them in the file (1 = first data row).
+    kind : str, optional
+        A short machine-readable reason, e.g. ``"duplicate_id"``; tests assert on it.
+
+    Examples
+    --------
+    >>> e = DataContractError("duplicate customer_id", file="c.csv", column="customer_id",
+    ...                       rows=[3, 7], kind="duplicate_id")
+    >>> str(e)
+    'c.csv: column customer_id: duplicate customer_id (rows 3, 7)'
+    """
+
+    exit_status = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        column: str | None = None,
+        rows: Sequence[int] | None = None,
+        kind: str = "invalid",
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.column = column
+        self.rows = list(rows) if rows is not None else []
+        self.kind = kind
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(str(self.file))
+        if self.column:
+            parts.append(f"column {self.column}")
+        text = ": ".join(parts + [self.message])
+        if self.rows:
+            shown = ", ".join(str(r) for r in self.rows[:5])
+            more = f" and {len(self.rows) - 5} more" if len(self.rows) > 5 else ""
+            text += f" (rows {shown}{more})"
+        return text
+
+
+class AnalysisError(RetentionStudyError):
+    """The analysis could not produce a trustworthy answer (e.g. too few departures)."""
+
+    exit_status = 1

@@ -1,0 +1,81 @@
+"""Canonical column names and the in-memory data set every later step reads.
+
+``load`` turns a company's files (either shape) into a :class:`StudyData` whose
+frames use these names and dtypes, whatever the files called them.
+
+Shape A (``format == "events"``):
+
+- ``customers``: ``customer_id`` (str, unique), ``start_date``, ``end_date`` (NaT =
+  still a customer), ``notice_date`` (NaT = none), ``churned`` (int 0/1: left or gave
+  notice by as_of), ``exit_reason`` (str or NaN), then any other columns as they came.
+- ``price_events``: ``customer_id``, ``effective_date``, ``monthly_price`` (float > 0),
+  ``new_customer_price`` (float, NaN where unknown).
+- ``contact_events``: ``customer_id``, ``contact_date``, ``direction``
+  ("outbound" | "inbound"), ``channel``, ``topic`` (str or NaN).
+
+All dates are ``datetime64[ns]`` normalised to midnight.
+
+Shape B (``format == "table"``): ``table`` has ``customer_id`` (str), ``duration_days``
+(float >= 0), ``event`` (int 0/1), ``exit_reason`` (str or NaN, when mapped) and the
+mapped price, contact, control, segment and satisfaction columns under their original
+names (listed in ``roles``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from retention_study.ledger import Ledger
+
+CUSTOMER_ID = "customer_id"
+DAYS_PER_MONTH = 365.25 / 12
+DAYS_PER_YEAR = 365.25
+
+CUSTOMER_COLUMNS = ["customer_id", "start_date", "end_date", "notice_date", "churned", "exit_reason"]
+PRICE_COLUMNS = ["customer_id", "effective_date", "monthly_price", "new_customer_price"]
+CONTACT_COLUMNS = ["customer_id", "contact_date", "direction", "channel", "topic"]
+DIRECTIONS = ("outbound", "inbound")
+
+
+@dataclass
+class StudyData:
+    """A checked data set, ready for the timeline (shape A) or the models (shape B).
+
+    Attributes
+    ----------
+    format : {"events", "table"}
+    as_of : pandas.Timestamp
+        Extraction date; nothing in the data is later.
+    customers, price_events, contact_events : DataFrame or None
+        Shape A frames (see module docstring).
+    table : DataFrame or None
+        Shape B frame.
+    roles : dict
+        What each column stood for: keys ``price``, ``contact``, ``controls``,
+        ``segments`` (lists of column names), ``satisfaction``, ``exit_reason``
+        (column name or None), ``contact_kind`` ("outbound" | "inbound").
+    ledger : Ledger
+        Rows in, excluded per reason, analysed.
+    sources : dict
+        Table name -> file path (or ``file::table``) it was read from.
+    observation_start : pandas.Timestamp or None
+        Customers who joined earlier enter the study late (left truncation).
+    """
+
+    format: str
+    as_of: pd.Timestamp
+    customers: pd.DataFrame | None = None
+    price_events: pd.DataFrame | None = None
+    contact_events: pd.DataFrame | None = None
+    table: pd.DataFrame | None = None
+    roles: dict = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
+    sources: dict = field(default_factory=dict)
+    observation_start: pd.Timestamp | None = None
+
+    @property
+    def n_customers(self) -> int:
+        frame = self.customers if self.format == "events" else self.table
+        return 0 if frame is None else len(frame)
