@@ -79,3 +79,50 @@ class StudyData:
     def n_customers(self) -> int:
         frame = self.customers if self.format == "events" else self.table
         return 0 if frame is None else len(frame)
+
+
+#: The blocks a model compares. Every covariate column of a Timeline belongs to one.
+BLOCKS = ("price", "contact", "service", "controls")
+
+
+@dataclass
+class Timeline:
+    """Start/stop episodes ready for a Cox model (shape A), or one row per customer (shape B).
+
+    Attributes
+    ----------
+    episodes : DataFrame
+        ``customer_id``, ``start``, ``stop`` (tenure in months since the customer's start;
+        ``start`` > 0 on a customer's first row means late entry), ``event`` (0/1, only on a
+        customer's last row), then numeric covariate columns (categoricals already
+        dummy-coded, no missing values). Sorted by customer_id, start.
+    blocks : dict of str -> list of str
+        Covariate columns per block: ``price``, ``contact``, ``service`` (inbound
+        contact: the customer reaching out, not the supplier's attention), ``controls``.
+        A block may be empty (not measurable in this data).
+    definitions : dict of str -> str
+        Plain-words meaning of each covariate, for the report ("months since the
+        supplier last contacted the customer, capped at 24").
+    unmeasured : list of str
+        What could not be measured in this data, in plain words.
+    params : dict
+        The options the timeline was built with (lag_days, grid, notice_guard, ...).
+    """
+
+    episodes: pd.DataFrame
+    blocks: dict
+    definitions: dict = field(default_factory=dict)
+    unmeasured: list = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+
+    @property
+    def covariates(self) -> list[str]:
+        return [c for b in BLOCKS for c in self.blocks.get(b, [])]
+
+    @property
+    def n_customers(self) -> int:
+        return int(self.episodes["customer_id"].nunique())
+
+    @property
+    def n_departures(self) -> int:
+        return int(self.episodes["event"].sum())
