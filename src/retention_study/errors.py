@@ -74,7 +74,8 @@ class DataContractError(RetentionStudyError):
             shown = ", ".join(str(r) for r in self.rows[:5])
             more = f" and {len(self.rows) - 5} more" if len(self.rows) > 5 else ""
             text += f" (rows {shown}{more})"
-        return text
+        # One line on stderr, whatever the message held (cron mails read line by line).
+        return " ".join(text.split())
 
 
 class AnalysisError(RetentionStudyError):
