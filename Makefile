@@ -31,7 +31,8 @@ sample: setup ## generate the built-in simulated sample data if missing
 report: sample ## run the study on the sample data into reports/ (CONFIG=... for another)
 	$(BIN)/retention-study run $(CONFIG)
 
-test: setup ## run the test suite (unit tests and every notebook on small data)
+test: setup ## lint, then the test suite (unit tests and every notebook on small data)
+	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/python -m pytest -q
 
 lint: setup ## ruff on code and notebooks
