@@ -1,0 +1,550 @@
+"""The data contract: read a company's files (either shape), check them, return StudyData.
+
+Nothing runs on bad data silently. Each problem raises one
+:class:`~retention_study.errors.DataContractError` naming the file, the column and
+the first offending rows; with ``data.on_invalid: exclude`` the offending rows are
+dropped instead and counted by reason in the :class:`~retention_study.ledger.Ledger`.
+Rows legitimately out of scope (joined after ``as_of``, no time at risk, left before
+``observation_start``) are never errors; they are counted with ``kind="out_of_scope"``.
+
+Order of checks, per table: cells that cannot be read (ids, dates, numbers, flags,
+missing covariates) are checked on every row; then out-of-scope rows leave; then the
+time logic (end before start, after as_of, ...) is checked on the rows in scope. A
+row is counted once, under the first reason it fails.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retention_study.config import LOGGER_NAME, parse_date
+from retention_study.errors import ConfigError, DataContractError
+from retention_study.ledger import Ledger
+from retention_study.readers import FILE_COL, ROW_COL, read_frame
+from retention_study.schema import (
+    CONTACT_COLUMNS,
+    CUSTOMER_COLUMNS,
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    DIRECTIONS,
+    PRICE_COLUMNS,
+    StudyData,
+)
+
+log = logging.getLogger(LOGGER_NAME)
+
+__all__ = ["load_study_data", "read_frame", "normalise_tokens", "coerce_covariate"]
+
+_TRUE = {"true", "t", "yes", "y"}
+_FALSE = {"false", "f", "no", "n"}
+_UNIT_DAYS = {"days": 1.0, "months": DAYS_PER_MONTH, "years": DAYS_PER_YEAR}
+_HELPERS = [FILE_COL, ROW_COL]
+
+
+# ---------------------------------------------------------------- cell helpers
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Cells as stripped strings, blank or missing cells as NaN."""
+    out = s.astype("string").str.strip()
+    return out.mask(out == "").astype(object).where(out.notna() & (out != ""), np.nan)
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    return _text(s).isna()
+
+
+def _numbers(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse numbers; return (values, unreadable mask). Blank cells are NaN, not unreadable."""
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return s.astype(float), pd.Series(False, index=s.index)
+    txt = _text(s)
+    num = pd.to_numeric(txt, errors="coerce").astype(float)
+    return num, txt.notna() & num.isna()
+
+
+def _dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse ISO dates; return (midnight timestamps, unreadable mask)."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        out = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
+        return out.astype("datetime64[ns]").dt.normalize(), pd.Series(False, index=s.index)
+    txt = _text(s)
+    parsed = pd.to_datetime(txt.astype(str).where(txt.notna(), None), errors="coerce",
+                            format="ISO8601")
+    parsed = parsed.astype("datetime64[ns]").dt.normalize()
+    return parsed, txt.notna() & parsed.isna()
+
+
+def normalise_tokens(values: Iterable[Any]) -> pd.Series:
+    """Canonical tokens for comparing flag values: ``TRUE``, ``True``, ``yes``, ``1`` agree.
+
+    Booleans and yes/no words become ``"1"``/``"0"``, integral numbers lose their
+    decimals, other text is stripped and lower-cased. Missing stays NaN.
+
+    Examples
+    --------
+    >>> normalise_tokens(["TRUE", "True", True, "Yes", 1.0, " No ", "churned", None]).tolist()
+    ['1', '1', '1', '1', '1', '0', 'churned', nan]
+    """
+    s = pd.Series(list(values), dtype=object)
+    txt = _text(s)
+    uniques = pd.unique(txt.dropna())
+    mapping = {u: _token(u) for u in uniques}  # one call per distinct value, not per row
+    return txt.map(mapping)
+
+
+def _token(value: Any) -> str:
+    low = str(value).strip().lower()
+    if low in _TRUE:
+        return "1"
+    if low in _FALSE:
+        return "0"
+    try:
+        num = float(low)
+    except ValueError:
+        return low
+    return str(int(num)) if num.is_integer() else repr(num)
+
+
+def coerce_covariate(s: pd.Series) -> pd.Series:
+    """Read a covariate robustly: numbers as float, yes/no-like flags as 0/1, else text.
+
+    Examples
+    --------
+    >>> coerce_covariate(pd.Series(["Yes", "no", "YES", ""])).tolist()
+    [1.0, 0.0, 1.0, nan]
+    >>> coerce_covariate(pd.Series(["1.5", " 2"])).tolist()
+    [1.5, 2.0]
+    >>> coerce_covariate(pd.Series(["DSL", "Fiber optic"])).tolist()
+    ['DSL', 'Fiber optic']
+    """
+    num, unreadable = _numbers(s)
+    if not unreadable.any():
+        return num
+    tokens = normalise_tokens(s).set_axis(s.index)
+    if tokens.dropna().isin(["0", "1"]).all():
+        return pd.to_numeric(tokens, errors="coerce").astype(float)
+    return _text(s)
+
+
+def _closest(name: str, columns: Iterable[str]) -> str | None:
+    columns = [c for c in columns if c not in _HELPERS]
+    by_case = {c.lower(): c for c in columns}
+    if name.lower() in by_case:
+        return by_case[name.lower()]
+    hits = difflib.get_close_matches(name, columns, n=1, cutoff=0.5)
+    return hits[0] if hits else None
+
+
+# ---------------------------------------------------------------- the checker
+
+
+class _Checker:
+    """Flags offending rows of one table: raise, or drop and count them."""
+
+    def __init__(self, frame: pd.DataFrame, table: str, exclude: bool, ledger: Ledger):
+        self.frame = frame
+        self.table = table
+        self.exclude = exclude
+        self.ledger = ledger
+        self.bad = pd.Series(False, index=frame.index)
+        self.scope = pd.Series(False, index=frame.index)
+        self.where = str(frame[FILE_COL].iat[0])
+
+    def flag(self, mask: pd.Series, *, kind: str, column: str | None, message: str,
+             out_of_scope: bool = False) -> None:
+        mask = mask.fillna(False).astype(bool) & ~self.bad
+        if not mask.any():
+            return
+        n = int(mask.sum())
+        if out_of_scope:
+            log.info("%s: %d rows out of scope: %s", self.table, n, message)
+            self.ledger.exclude(self.table, message, n, kind="out_of_scope")
+            self.scope |= mask
+        elif not self.exclude:
+            self.fail(mask, kind=kind, column=column, message=message)
+        else:
+            log.warning("%s: excluding %d rows: %s", self.table, n, message)
+            self.ledger.exclude(self.table, message, n)
+        self.bad |= mask
+
+    def fail(self, mask: pd.Series, *, kind: str, column: str | None, message: str):
+        hit = self.frame.loc[mask, [FILE_COL, ROW_COL]]
+        file = str(hit[FILE_COL].iat[0])
+        rows = hit.loc[hit[FILE_COL] == file, ROW_COL].astype(int).tolist()
+        raise DataContractError(message, file=file, column=column, rows=rows, kind=kind)
+
+    def column_error(self, message: str, *, kind: str, column: str | None = None):
+        raise DataContractError(message, file=self.where, column=column, kind=kind)
+
+    def require(self, columns: Iterable[str], what: str = "required column") -> None:
+        for col in columns:
+            if col not in self.frame.columns:
+                near = _closest(col, self.frame.columns)
+                hint = f" (closest: '{near}')" if near else ""
+                self.column_error(f"{what} '{col}' not found{hint}", column=col,
+                                  kind="missing_column" if what.startswith("required")
+                                  else "unknown_column")
+
+    def kept(self) -> pd.DataFrame:
+        return self.frame.loc[~self.bad]
+
+    def check_ids(self, column: str) -> None:
+        ids = _text(self.frame[column])
+        self.flag(ids.isna(), kind="missing_values", column=column,
+                  message=f"missing {column}")
+        dup = ids.notna() & ids.duplicated(keep=False)
+        self.flag(dup, kind="duplicate_id", column=column, message=f"duplicate {column}")
+
+    def check_missing(self, columns: Iterable[str]) -> None:
+        for col in columns:
+            self.flag(_blank(self.frame[col]), kind="missing_values", column=col,
+                      message=f"missing values in {col}")
+
+    def check_variance(self, frame: pd.DataFrame, columns: Iterable[str]) -> None:
+        for col in columns:
+            values = frame[col].dropna()
+            if values.nunique() < 2:
+                only = values.iloc[0] if len(values) else "empty"
+                self.column_error(f"covariate has no variance (every row is {only})",
+                                  column=col, kind="no_variance")
+
+
+# ---------------------------------------------------------------- shape A
+
+
+def _read(data: dict, spec: str) -> pd.DataFrame:
+    return read_frame(spec, table=data["table"], delimiter=data["delimiter"],
+                      encoding=data["encoding"])
+
+
+def _load_customers(data: dict, as_of: pd.Timestamp, start: pd.Timestamp | None,
+                    ledger: Ledger) -> tuple[pd.DataFrame, set, pd.DataFrame]:
+    """Return (clean customers, ids of every row read, dropped rows with why)."""
+    raw = _read(data, data["customers"])
+    ledger.rows_in("customers", len(raw))
+    chk = _Checker(raw, "customers", data["on_invalid"] == "exclude", ledger)
+    chk.require(["customer_id", "start_date", "end_date"])
+    controls = list(data["controls"])
+    chk.require(controls + list(data["segments"]) + [c for c in [data["satisfaction"]] if c],
+                what="mapped column")
+    chk.check_ids("customer_id")
+    dates = {}
+    for col in ("start_date", "end_date", "notice_date"):
+        if col not in raw:
+            dates[col] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+            continue
+        dates[col], bad = _dates(raw[col])
+        chk.flag(bad, kind="bad_date", column=col, message=f"unreadable date in {col}")
+    chk.flag(dates["start_date"].isna(), kind="bad_date", column="start_date",
+             message="missing start_date")
+    given = _churned(raw, chk)
+    chk.check_missing(controls)
+    s, e, n = dates["start_date"], dates["end_date"], dates["notice_date"]
+    chk.flag(s > as_of, kind="after_as_of", column="start_date",
+             message="joined after as_of", out_of_scope=True)
+    chk.flag(e < s, kind="end_before_start", column="end_date", message="end_date before start_date")
+    chk.flag(n < s, kind="notice_before_start", column="notice_date",
+             message="notice_date before start_date")
+    chk.flag(n > e, kind="notice_after_end", column="notice_date",
+             message="notice_date after end_date")
+    for col, d in (("end_date", e), ("notice_date", n)):
+        chk.flag(d > as_of, kind="after_as_of", column=col, message=f"{col} after as_of")
+    # A notice with no end date yet is a departure decision dated at the notice.
+    derived = (e.notna() | n.notna()).astype(int)
+    chk.flag(given.notna() & (given != derived), kind="bad_churned", column="churned",
+             message="churned contradicts end_date/notice_date")
+    if start is not None:
+        left = n.fillna(e)
+        chk.flag(left < start, kind="out_of_scope", column="end_date",
+                 message="left before observation_start", out_of_scope=True)
+    out = raw.assign(customer_id=_text(raw["customer_id"]), start_date=s, end_date=e,
+                     notice_date=n, churned=derived)
+    out["exit_reason"] = _text(raw["exit_reason"]) if "exit_reason" in raw else np.nan
+    for col in controls + list(data["segments"]):
+        out[col] = coerce_covariate(raw[col])
+    clean = out.loc[~chk.bad]
+    if clean["churned"].sum() == 0:
+        chk.column_error("no departures at all (no churned, end_date or notice_date in scope)",
+                         column="churned", kind="no_departures")
+    chk.check_variance(clean, controls)
+    others = [c for c in raw.columns if c not in CUSTOMER_COLUMNS and c not in _HELPERS]
+    return (clean[CUSTOMER_COLUMNS + others].reset_index(drop=True),
+            set(_text(raw["customer_id"]).dropna()), _drop_reasons(chk))
+
+
+def _churned(raw: pd.DataFrame, chk: _Checker) -> pd.Series:
+    """The given churned flag as 0/1 (NaN where blank or absent: derived from the dates)."""
+    if "churned" not in raw:
+        return pd.Series(np.nan, index=raw.index)
+    tokens = normalise_tokens(raw["churned"]).set_axis(raw.index)
+    chk.flag(tokens.notna() & ~tokens.isin(["0", "1"]), kind="bad_churned", column="churned",
+             message="churned must be 0/1")
+    return pd.to_numeric(tokens.where(tokens.isin(["0", "1"])), errors="coerce")
+
+
+def _drop_reasons(chk: _Checker) -> pd.DataFrame:
+    """Each dropped customer row: its id and whether it was out of scope or invalid."""
+    kind = np.where(chk.scope, "out_of_scope", "invalid")
+    frame = pd.DataFrame({"customer_id": _text(chk.frame["customer_id"]), "kind": kind})
+    return frame.loc[chk.bad]
+
+
+def _load_events(data: dict, key: str, customers: pd.DataFrame, known: set,
+                 dropped: pd.DataFrame, as_of: pd.Timestamp, ledger: Ledger) -> pd.DataFrame:
+    date_col = "effective_date" if key == "price_events" else "contact_date"
+    raw = _read(data, data[key])
+    ledger.rows_in(key, len(raw))
+    chk = _Checker(raw, key, data["on_invalid"] == "exclude", ledger)
+    chk.require(["customer_id", date_col] + (["monthly_price"] if key == "price_events"
+                                             else ["direction"]))
+    ids = _text(raw["customer_id"])
+    chk.flag(ids.isna(), kind="missing_values", column="customer_id", message="missing customer_id")
+    chk.flag(~ids.isin(known), kind="unknown_customer", column="customer_id",
+             message="customer_id not in customers")
+    _drop_with_customer(chk, ids, customers, dropped, as_of)
+    dates, bad = _dates(raw[date_col])
+    chk.flag(bad | dates.isna(), kind="bad_date", column=date_col,
+             message=f"missing or unreadable {date_col}")
+    out = raw.assign(customer_id=ids, **{date_col: dates})
+    if key == "price_events":
+        out = _check_prices(raw, out, chk)
+        columns = PRICE_COLUMNS
+    else:
+        out = _check_contacts(raw, out, chk)
+        columns = CONTACT_COLUMNS
+    chk.flag(dates > as_of, kind="after_as_of", column=date_col, message=f"{date_col} after as_of")
+    end = ids.map(customers.set_index("customer_id")["end_date"])
+    chk.flag(dates > end, kind="event_after_exit", column=date_col,
+             message=f"{date_col} after the customer's end_date")
+    return out.loc[~chk.bad, columns].reset_index(drop=True)
+
+
+def _drop_with_customer(chk: _Checker, ids: pd.Series, customers: pd.DataFrame,
+                        dropped: pd.DataFrame, as_of: pd.Timestamp) -> None:
+    """Events of a customer who left the analysis go with it, counted by why."""
+    gone = ids.notna() & ~ids.isin(customers["customer_id"])
+    scope = dropped.loc[dropped["kind"] == "out_of_scope", "customer_id"]
+    chk.flag(gone & ids.isin(scope), kind="out_of_scope", column="customer_id",
+             message="customer out of scope", out_of_scope=True)
+    chk.flag(gone, kind="invalid", column="customer_id", message="customer excluded")
+
+
+def _check_prices(raw: pd.DataFrame, out: pd.DataFrame, chk: _Checker) -> pd.DataFrame:
+    price, bad = _numbers(raw["monthly_price"])
+    chk.flag(bad | price.isna() | (price <= 0), kind="bad_price", column="monthly_price",
+             message="monthly_price must be a number > 0")
+    out["monthly_price"] = price
+    if "new_customer_price" in raw:
+        new, bad = _numbers(raw["new_customer_price"])
+        chk.flag(bad | (new <= 0), kind="bad_price", column="new_customer_price",
+                 message="new_customer_price must be a number > 0")
+        out["new_customer_price"] = new
+    else:
+        out["new_customer_price"] = np.nan
+    return out
+
+
+def _check_contacts(raw: pd.DataFrame, out: pd.DataFrame, chk: _Checker) -> pd.DataFrame:
+    direction = _text(raw["direction"]).str.lower()
+    chk.flag(~direction.isin(DIRECTIONS), kind="bad_direction", column="direction",
+             message=f"direction must be one of {', '.join(DIRECTIONS)}")
+    out["direction"] = direction
+    for col in ("channel", "topic"):
+        out[col] = _text(raw[col]) if col in raw else np.nan
+    return out
+
+
+def _load_events_shape(data: dict, as_of: pd.Timestamp, start: pd.Timestamp | None,
+                       ledger: Ledger) -> StudyData:
+    customers, known, dropped = _load_customers(data, as_of, start, ledger)
+    frames = {key: _load_events(data, key, customers, known, dropped, as_of, ledger)
+              for key in ("price_events", "contact_events")}
+    roles = {"price": [], "contact": [], "controls": list(data["controls"]),
+             "segments": list(data["segments"]), "satisfaction": data["satisfaction"],
+             "exit_reason": "exit_reason", "contact_kind": data["contact_kind"]}
+    sources = {k: str(data[k]) for k in ("customers", "price_events", "contact_events")}
+    return StudyData(format="events", as_of=as_of, customers=customers, roles=roles,
+                     ledger=ledger, sources=sources, observation_start=start, **frames)
+
+
+# ---------------------------------------------------------------- shape B
+
+
+def _read_table_files(data: dict) -> pd.DataFrame:
+    """Read shape B's ``path`` (one file or a list with the same columns), concatenated."""
+    paths = data["path"]
+    if not paths:
+        raise ConfigError("data.path is required when data.format is 'table'")
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    frames = [_read(data, str(p)) for p in paths]
+    first = [c for c in frames[0].columns if c not in _HELPERS]
+    for frame in frames[1:]:
+        cols = [c for c in frame.columns if c not in _HELPERS]
+        missing = [c for c in first if c not in cols]
+        if missing:
+            raise DataContractError(f"column '{missing[0]}' of {frames[0][FILE_COL].iat[0]} "
+                                    "is missing here (concatenated files need the same columns)",
+                                    file=str(frame[FILE_COL].iat[0]), column=missing[0],
+                                    kind="missing_column")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _table_mapping(data: dict) -> dict[str, Any]:
+    """Check the column mapping itself (config errors, before any data is read)."""
+    if not data["duration"]:
+        raise ConfigError("data.duration is required when data.format is 'table'")
+    event = data["event"]
+    if not isinstance(event, dict) or not event.get("column") or event.get("values") is None:
+        raise ConfigError("data.event must be a mapping {column: ..., values: [...]}")
+    unknown = set(event) - {"column", "values"}
+    if unknown:
+        raise ConfigError(f"data.event: unknown key '{sorted(unknown)[0]}' (column, values)")
+    if data["duration_unit"] not in _UNIT_DAYS:
+        raise ConfigError(f"data.duration_unit must be one of {', '.join(_UNIT_DAYS)}, "
+                          f"not {data['duration_unit']!r}")
+    if data["contact_kind"] not in DIRECTIONS:
+        raise ConfigError(f"data.contact_kind must be one of {', '.join(DIRECTIONS)}")
+    values = event["values"]
+    return {"column": event["column"], "values": values if isinstance(values, list) else [values]}
+
+
+def _check_table_columns(chk: _Checker, data: dict, event_col: str) -> None:
+    keys = ["duration", "id", "satisfaction", "exit_reason"]
+    mapped = [(f"data.{k}", data[k]) for k in keys if data[k]] + [("data.event", event_col)]
+    mapped += [(f"data.{k}", c) for k in ("price", "contact", "controls", "segments")
+               for c in data[k]]
+    for key, col in mapped:
+        if col not in chk.frame.columns:
+            near = _closest(str(col), chk.frame.columns)
+            hint = f" (did you mean '{near}'?)" if near else ""
+            chk.column_error(f"{key} maps to a column that does not exist{hint}",
+                             column=str(col), kind="unknown_column")
+
+
+def _table_event(chk: _Checker, column: str, values: list) -> pd.Series:
+    tokens = normalise_tokens(chk.frame[column]).set_axis(chk.frame.index)
+    chk.flag(tokens.isna(), kind="missing_values", column=column,
+             message=f"missing values in event column {column}")
+    wanted = normalise_tokens(values)
+    present = set(tokens.dropna())
+    unmatched = [v for v, t in zip(values, wanted, strict=True) if t not in present]
+    if unmatched:
+        seen = ", ".join(sorted(map(str, pd.unique(_text(chk.frame[column]).dropna())))[:10])
+        chk.column_error(f"event value {unmatched[0]!r} matches no row (values present: {seen})",
+                         column=column, kind="event_values_unmatched")
+    return tokens.isin(set(wanted.dropna())).astype(int)
+
+
+def _table_prices(chk: _Checker, ledger: Ledger, columns: list[str]) -> None:
+    for col in columns:
+        num, bad = _numbers(chk.frame[col])
+        chk.flag(bad | (num < 0), kind="bad_price", column=col,
+                 message=f"{col} must be a number >= 0")
+        # A zero usage charge means no usage, not a broken price list: kept, but noted.
+        ledger.note("table", f"{col} is 0", int(((num == 0) & ~chk.bad).sum()))
+
+
+def _load_table_shape(data: dict, as_of: pd.Timestamp, ledger: Ledger) -> StudyData:
+    mapping = _table_mapping(data)
+    raw = _read_table_files(data)
+    ledger.rows_in("table", len(raw))
+    chk = _Checker(raw, "table", data["on_invalid"] == "exclude", ledger)
+    _check_table_columns(chk, data, mapping["column"])
+    if data["id"]:
+        chk.check_ids(data["id"])
+        ids = _text(raw[data["id"]])
+    else:
+        ids = pd.Series(np.arange(1, len(raw) + 1).astype(str), index=raw.index)
+    duration, bad = _numbers(raw[data["duration"]])
+    chk.flag(bad | duration.isna() | (duration < 0), kind="bad_duration", column=data["duration"],
+             message=f"{data['duration']} must be a number >= 0")
+    event = _table_event(chk, mapping["column"], mapping["values"])
+    _table_prices(chk, ledger, data["price"])
+    covariates = _unique(data["price"] + data["contact"] + data["controls"] + data["segments"]
+                         + ([data["satisfaction"]] if data["satisfaction"] else []))
+    chk.check_missing(covariates)
+    chk.flag(duration == 0, kind="out_of_scope", column=data["duration"],
+             message=f"{data['duration']} is 0 (no time at risk)", out_of_scope=True)
+    out = pd.DataFrame({"customer_id": ids, "duration_days": duration * _UNIT_DAYS[
+        data["duration_unit"]], "event": event}, index=raw.index)
+    if data["exit_reason"]:
+        out["exit_reason"] = _text(raw[data["exit_reason"]])
+    for col in covariates:
+        out[col] = coerce_covariate(raw[col])
+    clean = out.loc[~chk.bad].reset_index(drop=True)
+    if clean["event"].sum() == 0:
+        chk.column_error("no departures at all in the rows analysed", column=mapping["column"],
+                         kind="no_departures")
+    chk.check_variance(clean, covariates)
+    roles = {k: list(data[k]) for k in ("price", "contact", "controls", "segments")}
+    roles.update(satisfaction=data["satisfaction"],
+                 exit_reason="exit_reason" if data["exit_reason"] else None,
+                 contact_kind=data["contact_kind"])
+    paths = data["path"] if isinstance(data["path"], list) else [data["path"]]
+    sources = {"table": ", ".join(str(p) for p in paths)}
+    return StudyData(format="table", as_of=as_of, table=clean, roles=roles, ledger=ledger,
+                     sources=sources)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def load_study_data(cfg: dict) -> StudyData:
+    """Read, check and canonicalise the data a resolved config points at.
+
+    Parameters
+    ----------
+    cfg : dict
+        A resolved config (:func:`retention_study.config.load_config`); reads ``cfg["data"]``.
+
+    Returns
+    -------
+    StudyData
+        Canonical frames (see :mod:`retention_study.schema`) and the ledger of rows in,
+        excluded per reason and analysed.
+
+    Raises
+    ------
+    DataContractError
+        The data breaks the contract (``kind`` says how; the message names the file,
+        column and first rows). With ``on_invalid: exclude`` row-level problems are
+        counted in the ledger instead; table-level ones (a missing column, no
+        departures, a covariate with no variance) always raise.
+    ConfigError
+        The data section of the config is incomplete (e.g. table mode without duration).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from retention_study.config import resolve_config
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "t.csv")
+    >>> _ = open(p, "w").write("months,left,plan\\n3,yes,a\\n0,no,b\\n5,no,b\\n")
+    >>> cfg = resolve_config({"data": {"format": "table", "path": p, "duration": "months",
+    ...                                "event": {"column": "left", "values": ["Yes"]},
+    ...                                "controls": ["plan"]}})
+    >>> data = load_study_data(cfg)
+    >>> data.table["event"].tolist(), data.ledger.rows_analysed("table")
+    ([1, 0], 2)
+    """
+    data = cfg["data"]
+    as_of = parse_date(data["as_of"], "data.as_of")
+    ledger = Ledger()
+    if data["format"] == "table":
+        study = _load_table_shape(data, as_of, ledger)
+    else:
+        start = data.get("observation_start")
+        start = parse_date(start, "data.observation_start") if start else None
+        study = _load_events_shape(data, as_of, start, ledger)
+    log.info("loaded %d customers (%s)", study.n_customers, study.format)
+    return study

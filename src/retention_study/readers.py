@@ -1,0 +1,182 @@
+"""Read one input table from CSV, Parquet, DuckDB or SQLite into a DataFrame.
+
+Files are read as the user sees them: CSV cells stay strings (``""`` for a blank
+cell) so that the checks in :mod:`retention_study.load` can say exactly which cell
+is wrong instead of pandas guessing types silently. Every frame gets two helper
+columns, ``_file`` (where the row came from) and ``_row`` (1-based data row number,
+header not counted), used only in error messages.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+
+from retention_study.config import LOGGER_NAME
+from retention_study.errors import DataContractError
+
+log = logging.getLogger(LOGGER_NAME)
+
+FILE_COL = "_file"
+ROW_COL = "_row"
+DB_SUFFIXES = (".duckdb", ".sqlite", ".db", ".sqlite3")
+_SNIFF_BYTES = 64 * 1024
+_DELIMITERS = ",;\t|"
+
+
+def split_spec(spec: str, table: str | None = None) -> tuple[Path, str | None]:
+    """Split ``FILE.duckdb::TABLE`` into a path and a table name.
+
+    Examples
+    --------
+    >>> split_spec("crm.sqlite::customers")
+    (PosixPath('crm.sqlite'), 'customers')
+    >>> split_spec("customers.csv")
+    (PosixPath('customers.csv'), None)
+    """
+    text = str(spec)
+    if "::" in text:
+        path, name = text.rsplit("::", 1)
+        return Path(path), name or table
+    return Path(text), table
+
+
+def sniff_encoding(raw: bytes) -> str:
+    """Guess a CSV's encoding: UTF-8 (with or without BOM) when it decodes, else latin-1.
+
+    Examples
+    --------
+    >>> sniff_encoding("café".encode("latin-1"))
+    'latin-1'
+    >>> sniff_encoding("café".encode("utf-8"))
+    'utf-8'
+    """
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sample is still UTF-8.
+        if exc.start < len(raw) - 4:
+            return "latin-1"
+    return "utf-8"
+
+
+def sniff_delimiter(text: str) -> str:
+    """Guess a CSV's delimiter among ``, ; TAB |`` from its first lines.
+
+    Examples
+    --------
+    >>> sniff_delimiter("a;b;c\\n1;2,5;3\\n")
+    ';'
+    """
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        # One-column files or odd quoting: pick the delimiter most common in the header.
+        header = lines[0] if lines else ""
+        return max(_DELIMITERS, key=header.count) if any(d in header for d in _DELIMITERS) else ","
+
+
+def _read_csv(path: Path, delimiter: str | None, encoding: str | None) -> pd.DataFrame:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataContractError("file is empty", file=str(path), kind="empty_file")
+    encoding = encoding or sniff_encoding(raw[:_SNIFF_BYTES])
+    sample = raw[:_SNIFF_BYTES].decode(encoding, errors="replace")
+    delimiter = delimiter or sniff_delimiter(sample)
+    log.debug("%s: reading CSV (delimiter %r, encoding %s)", path, delimiter, encoding)
+    try:
+        return pd.read_csv(path, sep=delimiter, encoding=encoding, dtype=str,
+                           keep_default_na=False, skipinitialspace=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataContractError(f"cannot parse CSV: {msg}", file=str(path),
+                                kind="unreadable") from None
+
+
+def _read_database(path: Path, table: str | None) -> pd.DataFrame:
+    where = f"{path}::{table}" if table else str(path)
+    if not table:
+        raise DataContractError("a database file needs a table: use FILE::TABLE or data.table",
+                                file=where, kind="missing_table")
+    quoted = '"' + table.replace('"', '""') + '"'
+    if path.suffix == ".duckdb":
+        import duckdb
+
+        try:
+            with duckdb.connect(str(path), read_only=True) as con:
+                return con.execute(f"SELECT * FROM {quoted}").df()
+        except duckdb.Error as exc:
+            raise DataContractError(f"cannot read table: {str(exc).splitlines()[0]}",
+                                    file=where, kind="missing_table") from None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+            return pd.read_sql_query(f"SELECT * FROM {quoted}", con)
+    except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+        raise DataContractError(f"cannot read table: {str(exc).splitlines()[0]}",
+                                file=where, kind="missing_table") from None
+
+
+def read_frame(spec: str, *, table: str | None = None, delimiter: str | None = None,
+               encoding: str | None = None) -> pd.DataFrame:
+    """Read a CSV, Parquet file or a DuckDB/SQLite table, with ``_file``/``_row`` columns.
+
+    Parameters
+    ----------
+    spec : str
+        A path; ``FILE.duckdb::TABLE``, ``FILE.sqlite::TABLE`` or ``FILE.db::TABLE``
+        for a database table.
+    table : str, optional
+        Table name when ``spec`` is a database file without ``::TABLE``.
+    delimiter, encoding : str, optional
+        CSV delimiter and encoding; sniffed when None.
+
+    Returns
+    -------
+    DataFrame
+        CSV cells as strings (blank = ``""``); Parquet and database columns as stored.
+
+    Raises
+    ------
+    DataContractError
+        ``kind`` is ``missing_file``, ``empty_file``, ``header_only``, ``missing_table``
+        or ``unreadable``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "c.csv")
+    >>> _ = open(p, "w").write("id;name\\n1;Zoë\\n")
+    >>> read_frame(p)[["id", "name", "_row"]].values.tolist()
+    [['1', 'Zoë', 1]]
+    """
+    path, table = split_spec(spec, table)
+    where = f"{path}::{table}" if table and path.suffix in DB_SUFFIXES else str(path)
+    if not path.is_file():
+        raise DataContractError("file not found", file=str(path), kind="missing_file")
+    if path.stat().st_size == 0:
+        raise DataContractError("file is empty", file=str(path), kind="empty_file")
+    suffix = path.suffix.lower()
+    if suffix in DB_SUFFIXES:
+        frame = _read_database(path, table)
+    elif suffix in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for bad files
+            raise DataContractError(f"cannot read Parquet: {type(exc).__name__}",
+                                    file=str(path), kind="unreadable") from None
+    else:
+        frame = _read_csv(path, delimiter, encoding)
+    if frame.empty:
+        raise DataContractError("no data rows (header only)", file=where, kind="header_only")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.reset_index(drop=True)
+    frame[FILE_COL] = where
+    frame[ROW_COL] = range(1, len(frame) + 1)
+    return frame
