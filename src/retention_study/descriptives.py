@@ -20,6 +20,7 @@ than newcomers) from the same episodes.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -225,7 +226,10 @@ def penalty_bands(timeline: Timeline | pd.DataFrame, column: str = "loyalty_pena
     >>> penalty_bands(ep)["departures"].tolist()
     [0, 0, 0, 1]
     """
-    edges = [-np.inf, *np.log1p(np.asarray(PENALTY_PCT_BINS) / 100), np.inf]
+    # A tolerance so that a price exactly 10% above (log(1.1) computed from prices)
+    # lands in "0-10%" whatever the rounding of the log.
+    cuts = np.log(1 + np.asarray(PENALTY_PCT_BINS) / 100) + 1e-9
+    edges = [-np.inf, *cuts, np.inf]
     return rates_by_band(timeline, column, edges, PENALTY_LABELS, right=True, alpha=alpha)
 
 
@@ -387,6 +391,10 @@ def _check_baseline(data: StudyData, by: str, timeline: Timeline | None) -> None
                                 "split a survival curve")
     if by in baseline:
         return
+    dummy = re.fullmatch(r"(.+)\[.*\]", str(by))
+    if dummy and dummy.group(1) in baseline:
+        raise AnalysisError(f"Kaplan-Meier by '{by}': group by the column itself, "
+                            f"'{dummy.group(1)}'")
     later = set(KNOWN_TIME_VARYING)
     for extra in (data.price_events, data.contact_events):
         if extra is not None:
