@@ -1,0 +1,756 @@
+"""Run the study notebook into report folders: ``retention-study run``.
+
+One run executes the study notebook with papermill and leaves a folder
+``OUT/<name>/<timestamp>/`` holding
+
+- ``report.html``: the management report (no code, self-contained, printable);
+- ``report.ipynb``: the executed notebook, for analysts;
+- ``results.json``: written by the notebook itself (parameter ``results_path``);
+- ``manifest.json``: parameters, input files (sha256, rows), package versions,
+  git commit, the duration of each step and the run's status;
+- ``run.log``: what the runner did, with the notebook's stderr.
+
+``OUT/<name>/latest`` points at the newest successful run and ``OUT/index.html``
+lists every run. A failed run keeps its notebook (with papermill's error banner)
+in a folder renamed ``<timestamp>-FAILED``; ``latest`` is never moved to it.
+
+Cell tags understood by the management HTML: ``remove-cell`` drops a cell,
+``remove-output`` drops its outputs (code is never shown anyway). Output on
+stderr (warnings) goes to ``run.log``, not to management.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import hashlib
+import html
+import itertools
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from retention_study.config import (
+    KERNEL_NAME,
+    LOGGER_NAME,
+    PACKAGE_DIR,
+    PROJECT_ROOT,
+    REPORTS_DIR,
+    STUDY_NOTEBOOK,
+    data_files,
+    load_config,
+)
+from retention_study.errors import ConfigError, DataContractError, RetentionStudyError
+
+log = logging.getLogger(LOGGER_NAME)
+_UTC = dt.timezone.utc  # noqa: UP017 - datetime.UTC is Python 3.11+
+
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+MANAGEMENT_TEMPLATE = "management.html.j2"
+INDEX_TEMPLATE = "index.html.j2"
+FAILED_SUFFIX = "-FAILED"
+#: Cell tags for the management HTML (nbconvert's TagRemovePreprocessor).
+REMOVE_CELL_TAGS = frozenset({"remove-cell", "remove_cell", "parameters", "injected-parameters"})
+REMOVE_OUTPUT_TAGS = frozenset({"remove-output", "remove_output"})
+#: Exceptions raised in the notebook that mean "bad input": exit status 2.
+BAD_INPUT_ERRORS = frozenset({"DataContractError", "ConfigError"})
+VERSIONED_PACKAGES = (
+    "retention-study", "pandas", "numpy", "scipy", "lifelines", "matplotlib", "seaborn",
+    "pyarrow", "duckdb", "pyyaml", "papermill", "nbconvert", "nbformat", "ipykernel",
+)
+
+
+@dataclass
+class RunOutcome:
+    """What one run produced; the CLI prints :meth:`line` and exits with ``exit_status``.
+
+    Examples
+    --------
+    >>> RunOutcome("demo", ok=False, exit_status=2, reason="c.csv: bad date").line()
+    'demo: FAILED (exit 2): c.csv: bad date'
+    """
+
+    name: str
+    ok: bool
+    exit_status: int = 0
+    run_dir: Path | None = None
+    reason: str = ""
+    verdict: str | None = None
+
+    def line(self) -> str:
+        """One line: where the report is, or why there is none."""
+        if self.ok:
+            verdict = f" ({self.verdict})" if self.verdict else ""
+            return f"{self.name}: {self.run_dir / 'report.html'}{verdict}"
+        where = f" [{self.run_dir}]" if self.run_dir else ""
+        return f"{self.name}: FAILED (exit {self.exit_status}): {self.reason}{where}"
+
+
+class _RunFailed(Exception):
+    """Internal: a step failed; carries the exit status and the one-line reason."""
+
+    def __init__(self, exit_status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.exit_status = exit_status
+        self.reason = reason
+
+
+@dataclass
+class _RunLog:
+    """``run.log`` of one run plus step timings; lines also go to the package logger."""
+
+    path: Path
+    name: str
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def write(self, message: str, level: int = logging.INFO) -> None:
+        stamp = dt.datetime.now(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(f"{stamp} {logging.getLevelName(level)} {message}\n")
+        log.log(level, "%s: %s", self.name, message)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        self.write(f"{name} ...", logging.DEBUG)
+        try:
+            yield
+        finally:
+            self.steps[name] = round(time.perf_counter() - t0, 3)
+            self.write(f"{name} took {self.steps[name]:.1f} s", logging.DEBUG)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One planned run: a config file, its overrides and the grid values it stands for."""
+
+    config: Path
+    overrides: tuple[str, ...] = ()
+    grid: tuple[tuple[str, str], ...] = ()
+    batch: str | None = None
+    batch_size: int = 1
+
+    @property
+    def suffix(self) -> str:
+        return "-".join(_slug(v) for _, v in self.grid)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._]+", "_", str(text)).strip("_") or "none"
+
+
+def parse_grid(grid: Sequence[str]) -> list[list[tuple[str, str]]]:
+    """Read ``--grid key=v1,v2`` options into one list of (key, value) per option.
+
+    Examples
+    --------
+    >>> parse_grid(["study.lag_days=0,30"])
+    [[('study.lag_days', '0'), ('study.lag_days', '30')]]
+    """
+    axes = []
+    for text in grid:
+        key, sep, values = text.partition("=")
+        items = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not items:
+            raise ConfigError(f"--grid {text}: expected key=value1,value2,...")
+        axes.append([(key.strip(), v) for v in items])
+    return axes
+
+
+def plan_runs(
+    configs: Sequence[Path], overrides: Sequence[str] = (), grid: Sequence[str] = (),
+    batch: str | None = None,
+) -> list[RunSpec]:
+    """Every (config, grid point) pair, in order.
+
+    Examples
+    --------
+    >>> specs = plan_runs([Path("a.yaml")], grid=["study.lag_days=0,30"])
+    >>> [s.overrides for s in specs]
+    [('study.lag_days=0',), ('study.lag_days=30',)]
+    """
+    points = list(itertools.product(*parse_grid(grid))) if grid else [()]
+    pairs = [(Path(c), p) for c in configs for p in points]
+    return [
+        RunSpec(c, tuple(overrides) + tuple(f"{k}={v}" for k, v in p), tuple(p), batch,
+                len(pairs))
+        for c, p in pairs
+    ]
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "x.txt"; _ = p.write_bytes(b"abc")
+    >>> sha256_file(p)[:12]
+    'ba7816bf8f01'
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def count_rows(path: Path, cfg: dict[str, Any]) -> int | None:
+    """Data rows of a CSV/Parquet file or of ``data.table`` in a DuckDB/SQLite file.
+
+    Returns None when the file cannot be read here (the notebook will say why).
+    """
+    data = cfg["data"]
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        if suffix in (".duckdb", ".db", ".sqlite", ".sqlite3") and data.get("table"):
+            return _count_table(path, data["table"])
+        return _count_csv(path, data.get("delimiter"), data.get("encoding"))
+    except Exception as exc:  # noqa: BLE001 - a count is informative, never fatal
+        log.debug("cannot count rows of %s: %s", path, exc)
+        return None
+
+
+def _count_csv(path: Path, delimiter: str | None, encoding: str | None) -> int:
+    import pandas as pd
+
+    # Count parsed records, not lines: quoted fields may hold newlines.
+    n = 0
+    for chunk in pd.read_csv(path, sep=delimiter or None, engine="python", dtype=str,
+                             encoding=encoding or "utf-8-sig", usecols=[0], chunksize=200_000):
+        n += len(chunk)
+    return n
+
+
+def _count_table(path: Path, table: str) -> int:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", table):
+        raise ValueError(f"unusual table name {table!r}")
+    if path.suffix.lower() == ".duckdb":
+        import duckdb
+
+        with duckdb.connect(str(path), read_only=True) as con:
+            return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    import sqlite3
+
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def describe_inputs(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each input file with its size, sha256 and row count.
+
+    Raises
+    ------
+    DataContractError
+        If an input file does not exist (fail before starting a kernel).
+    """
+    out = []
+    for path in data_files(cfg):
+        if not path.is_file():
+            raise DataContractError("input file not found", file=str(path), kind="missing_file")
+        out.append({"path": str(path), "bytes": path.stat().st_size,
+                    "sha256": sha256_file(path), "rows": count_rows(path, cfg)})
+    return out
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of Python and of the packages the study depends on."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """Commit and dirtiness of the project checkout (None outside a git repository)."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                                  text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _kernel_installed(kernel_name: str) -> bool:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        return False
+    return True
+
+
+def execute_notebook(
+    notebook: Path, output: Path, parameters: dict[str, Any], timeout: float | None,
+    progress: bool, kernel_name: str = KERNEL_NAME,
+) -> None:
+    """Run ``notebook`` with papermill into ``output``.
+
+    Raises
+    ------
+    _RunFailed
+        With exit status 2 when the notebook raised DataContractError or
+        ConfigError, else 1; the reason is the exception's message.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        pm.execute_notebook(
+            str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
+            execution_timeout=timeout, progress_bar=progress, log_output=False,
+            cwd=str(Path.cwd()),
+        )
+    except PapermillExecutionError as exc:
+        status = 2 if exc.ename in BAD_INPUT_ERRORS else 1
+        message = str(exc.evalue).strip().splitlines()
+        reason = f"{exc.ename}: {message[0] if message else ''}".rstrip(": ")
+        raise _RunFailed(status, reason) from None
+    except TimeoutError:
+        raise _RunFailed(1, f"a notebook cell ran longer than {timeout} s "
+                            "(report.timeout_per_cell)") from None
+    except Exception as exc:  # noqa: BLE001 - kernel deaths etc.: one line for cron
+        first = str(exc).strip().splitlines()
+        raise _RunFailed(1, f"{type(exc).__name__}: {first[0] if first else ''}") from None
+
+
+def render_html(executed: Path, target: Path) -> tuple[str, list[str]]:
+    """Render the management HTML of an executed notebook; returns (html, stderr texts).
+
+    Code, prompts and cells tagged ``remove-cell`` are dropped; outputs of cells
+    tagged ``remove-output`` too; stderr streams are returned (for the log)
+    instead of shown.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    nb = nbformat.read(str(executed), as_version=4)
+    stderr = _pop_stderr(nb)
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_cell_tags = set(REMOVE_CELL_TAGS)
+    config.TagRemovePreprocessor.remove_all_outputs_tags = set(REMOVE_OUTPUT_TAGS)
+    exporter = HTMLExporter(
+        config=config, template_name="lab", template_file=MANAGEMENT_TEMPLATE,
+        extra_template_basedirs=[str(TEMPLATES_DIR)], extra_template_paths=[str(TEMPLATES_DIR)],
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        embed_images=True,
+    )
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": target.stem}})
+    target.write_text(body, encoding="utf-8")
+    return body, stderr
+
+
+def _pop_stderr(nb: Any) -> list[str]:
+    texts = []
+    for cell in nb.cells:
+        outputs = cell.get("outputs", [])
+        texts += [o.get("text", "") for o in outputs if o.get("name") == "stderr"]
+        if outputs:
+            cell["outputs"] = [o for o in outputs if o.get("name") != "stderr"]
+    return texts
+
+
+# --------------------------------------------------------------------------- privacy check
+
+_TOKEN = re.compile(r"[^\s<>\"'=;,()\[\]{}|/\\:&*]+")
+_DATA_URI = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+", re.IGNORECASE)
+
+
+def customer_ids(cfg: dict[str, Any]) -> set[str]:
+    """The customer keys of the input data (empty when a table has no ``data.id``)."""
+    import pandas as pd
+
+    data = cfg["data"]
+    if data["format"] == "events":
+        path, column = Path(data["customers"]), "customer_id"
+    elif data.get("id"):
+        path, column = Path(data["path"]), data["id"]
+    else:
+        return set()
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        values = pd.read_parquet(path, columns=[column])[column]
+    elif suffix in (".duckdb", ".db", ".sqlite", ".sqlite3"):
+        return set()  # table stores are checked by the loader; nothing cheap to scan here
+    else:
+        values = pd.read_csv(path, sep=data.get("delimiter") or None, engine="python",
+                             dtype=str, encoding=data.get("encoding") or "utf-8-sig",
+                             usecols=lambda c: str(c).strip() == column).iloc[:, 0]
+    return set(values.dropna().astype(str).str.strip()) - {""}
+
+
+def checkable_ids(ids: set[str]) -> set[str]:
+    """IDs distinctive enough to search for.
+
+    Short all-digit keys ("17") cannot be told apart from counts and years in a
+    report, so only keys with a non-digit or at least 6 characters are checked.
+
+    Examples
+    --------
+    >>> sorted(checkable_ids({"17", "2024", "C-017", "1234567"}))
+    ['1234567', 'C-017']
+    """
+    return {i for i in ids if len(i) >= 6 or not i.isdigit()}
+
+
+def find_leaked_ids(page: str, ids: set[str]) -> set[str]:
+    """Customer IDs that occur as whole tokens in an HTML page (inline images ignored).
+
+    Examples
+    --------
+    >>> sorted(find_leaked_ids("<td>C-017</td><td>C-0170x</td>", {"C-017", "C-99"}))
+    ['C-017']
+    """
+    text = html.unescape(_DATA_URI.sub(" ", page))
+    tokens = set(_TOKEN.findall(text))
+    tokens |= {t.strip(".!?%") for t in tokens}
+    leaked = ids & tokens
+    # Keys that contain a separator character are not single tokens: search them as text.
+    odd = {i for i in ids - leaked if _TOKEN.fullmatch(i) is None}
+    return leaked | {i for i in odd if i in text}
+
+
+# --------------------------------------------------------------------------- run folders
+
+
+def _new_run_dir(out_dir: Path, name: str, started: dt.datetime) -> Path:
+    base = out_dir / name
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    for n in itertools.count(1):
+        candidate = base / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable")
+
+
+def point_latest(run_dir: Path) -> Path:
+    """Point ``<name>/latest`` at ``run_dir`` (a relative symlink, else a text file)."""
+    link = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest-{os.getpid()}"
+    try:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(run_dir.name, tmp, target_is_directory=True)
+        if link.is_dir() and not link.is_symlink():
+            shutil.rmtree(link)
+        os.replace(tmp, link)
+    except OSError:
+        if link.is_symlink():
+            link.unlink()
+        link.write_text(run_dir.name + "\n", encoding="utf-8")
+    return link
+
+
+def resolve_latest(name_dir: Path) -> Path | None:
+    """The run folder ``<name>/latest`` points at, whichever form it has."""
+    link = name_dir / "latest"
+    if link.is_symlink():
+        return name_dir / os.readlink(link)
+    if link.is_file():
+        return name_dir / link.read_text(encoding="utf-8").strip()
+    return None
+
+
+def _read_verdict(results_path: Path) -> str | None:
+    try:
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    verdict = results.get("verdict") if isinstance(results, dict) else None
+    if isinstance(verdict, dict):
+        verdict = verdict.get("text") or verdict.get("label") or verdict.get("summary")
+    return None if verdict is None else str(verdict)
+
+
+def run_config(
+    config: Path,
+    overrides: Sequence[str] = (),
+    out_dir: Path = REPORTS_DIR,
+    *,
+    notebook: Path = STUDY_NOTEBOOK,
+    progress: bool | None = None,
+    spec: RunSpec | None = None,
+    update_index: bool = True,
+) -> RunOutcome:
+    """Run the study for one config into a new run folder.
+
+    Parameters
+    ----------
+    config : Path
+        YAML run config.
+    overrides : sequence of str
+        ``key=value`` overrides (``-p``).
+    out_dir : Path
+        Reports folder; the run goes to ``out_dir/<name>/<timestamp>/``.
+    notebook : Path
+        The notebook to execute (tests pass a small fixture).
+    progress : bool or None
+        Papermill progress bar; None = when stderr is a terminal.
+    spec : RunSpec, optional
+        Set by :func:`run_many` for grid and batch runs (overrides ``overrides``).
+    update_index : bool
+        Rewrite ``out_dir/index.html`` afterwards.
+
+    Returns
+    -------
+    RunOutcome
+        Never raises for a failed run: the outcome carries the exit status.
+
+    Examples
+    --------
+    >>> outcome = run_config(Path("configs/default.yaml"))  # doctest: +SKIP
+    >>> outcome.ok, outcome.line()  # doctest: +SKIP
+    (True, 'default: reports/default/20260701T060000Z/report.html (contact)')
+    """
+    spec = spec or RunSpec(Path(config), tuple(overrides))
+    try:
+        cfg = load_config(spec.config, list(spec.overrides))
+    except RetentionStudyError as exc:  # fail fast, before any folder or kernel
+        return RunOutcome(_slug(spec.config.stem), False, exc.exit_status, reason=str(exc))
+    if spec.suffix:
+        cfg["name"] = f"{cfg['name']}-{spec.suffix}"
+    name = _slug(cfg["name"])
+    if not _kernel_installed(KERNEL_NAME):
+        return RunOutcome(name, False, 1, reason=f"Jupyter kernel '{KERNEL_NAME}' is not "
+                          "installed (run `make setup`)")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    outcome = _run(cfg, name, spec, Path(out_dir), Path(notebook), progress)
+    if update_index:
+        write_index(Path(out_dir))
+    return outcome
+
+
+def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook: Path,
+         progress: bool) -> RunOutcome:
+    started = dt.datetime.now(_UTC)
+    run_dir = _new_run_dir(out_dir, name, started)
+    rlog = _RunLog(run_dir / "run.log", name)
+    results_path = run_dir / "results.json"
+    manifest: dict[str, Any] = {
+        "name": name, "status": "running", "started": started.isoformat(timespec="seconds"),
+        "config": str(spec.config), "overrides": list(spec.overrides),
+        "grid": dict(spec.grid), "batch": {"id": spec.batch, "size": spec.batch_size},
+        "notebook": str(notebook), "kernel": KERNEL_NAME,
+        "parameters": {k: cfg[k] for k in ("name", "data", "study", "report")},
+        "inputs": [], "versions": package_versions(), "git": git_state(), "steps": rlog.steps,
+    }
+    manifest["parameters"]["results_path"] = str(results_path)
+    rlog.write(f"run {run_dir} from {spec.config} {' '.join(spec.overrides)}".rstrip())
+    t0 = time.perf_counter()
+    try:
+        with rlog.step("inputs"):
+            manifest["inputs"] = describe_inputs(cfg)
+        _write_json(run_dir / "manifest.json", manifest)
+        with rlog.step("execute"):
+            execute_notebook(notebook, run_dir / "report.ipynb", manifest["parameters"],
+                             cfg["report"]["timeout_per_cell"], progress)
+        with rlog.step("render"):
+            page, stderr = render_html(run_dir / "report.ipynb", run_dir / "report.html")
+        for text in stderr:
+            rlog.write("notebook stderr: " + text.rstrip(), logging.DEBUG)
+        with rlog.step("privacy_check"):
+            _check_privacy(page, cfg, run_dir, manifest)
+    except (_RunFailed, RetentionStudyError) as exc:
+        status = exc.exit_status
+        reason = exc.reason if isinstance(exc, _RunFailed) else str(exc)
+        return _finish_failed(run_dir, rlog, manifest, status, reason, t0)
+    manifest.update(status="ok", exit_status=0, verdict=_read_verdict(results_path))
+    manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
+    _write_json(run_dir / "manifest.json", manifest)
+    point_latest(run_dir)
+    rlog.write(f"ok: {run_dir / 'report.html'}")
+    return RunOutcome(name, True, 0, run_dir, verdict=manifest["verdict"])
+
+
+def _check_privacy(page: str, cfg: dict[str, Any], run_dir: Path,
+                   manifest: dict[str, Any]) -> None:
+    ids = customer_ids(cfg)
+    checked = checkable_ids(ids)
+    leaked = find_leaked_ids(page, checked)
+    manifest["privacy_check"] = {"ids": len(ids), "ids_checked": len(checked),
+                                 "leaked": len(leaked)}
+    if leaked:
+        # The page must not survive to be mailed around; analysts have report.ipynb.
+        (run_dir / "report.html").unlink()
+        raise _RunFailed(1, f"the management HTML showed {len(leaked)} customer ID(s) "
+                            "from the input data; report.html was deleted")
+
+
+def _finish_failed(run_dir: Path, rlog: _RunLog, manifest: dict[str, Any], status: int,
+                   reason: str, t0: float) -> RunOutcome:
+    manifest.update(status="failed", exit_status=status, reason=reason)
+    manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
+    rlog.write(f"FAILED (exit {status}): {reason}", logging.ERROR)
+    _write_json(run_dir / "manifest.json", manifest)
+    failed_dir = run_dir.with_name(run_dir.name + FAILED_SUFFIX)
+    run_dir.rename(failed_dir)
+    return RunOutcome(manifest["name"], False, status, failed_dir, reason)
+
+
+def run_many(
+    configs: Sequence[Path],
+    overrides: Sequence[str] = (),
+    out_dir: Path = REPORTS_DIR,
+    grid: Sequence[str] = (),
+    jobs: int = 1,
+    progress: bool | None = None,
+    *,
+    notebook: Path = STUDY_NOTEBOOK,
+) -> list[RunOutcome]:
+    """Run several configs and/or a parameter grid, ``jobs`` at a time in processes.
+
+    Parameters
+    ----------
+    configs : sequence of Path
+        YAML run configs.
+    overrides : sequence of str
+        ``key=value`` overrides applied to every run.
+    out_dir : Path
+        Reports folder (one run folder per run, one ``index.html``).
+    grid : sequence of str
+        ``key=v1,v2`` options: one run per combination of values, the run name
+        suffixed with the values.
+    jobs : int
+        Parallel processes (progress bars are off when > 1).
+    progress : bool or None
+        Papermill progress bar; None = when stderr is a terminal.
+    notebook : Path
+        The notebook to execute.
+
+    Returns
+    -------
+    list of RunOutcome
+        In the order of the plan (configs outer, grid inner).
+
+    Examples
+    --------
+    >>> outcomes = run_many([Path("configs/default.yaml")],  # doctest: +SKIP
+    ...                     grid=["study.lag_days=0,30"], jobs=2)
+    >>> [o.name for o in outcomes]  # doctest: +SKIP
+    ['default-0', 'default-30']
+    """
+    out_dir = Path(out_dir)
+    try:
+        batch = dt.datetime.now(_UTC).strftime("%Y%m%dT%H%M%SZ")
+        specs = plan_runs(configs, overrides, grid, batch=batch)
+    except ConfigError as exc:
+        return [RunOutcome("grid", False, exc.exit_status, reason=str(exc))]
+    if progress is None:
+        progress = sys.stderr.isatty()
+    kwargs = {"out_dir": out_dir, "notebook": Path(notebook), "update_index": False,
+              "progress": progress and jobs <= 1}
+    log.info("%d run(s), %d at a time", len(specs), max(1, min(jobs, len(specs))))
+    if jobs <= 1 or len(specs) == 1:
+        outcomes = [run_config(s.config, spec=s, **kwargs) for s in specs]
+    else:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(specs))) as pool:
+            futures = [pool.submit(run_config, s.config, spec=s, **kwargs) for s in specs]
+            outcomes = [f.result() for f in futures]
+    write_index(out_dir)
+    return outcomes
+
+
+# --------------------------------------------------------------------------- index page
+
+
+def collect_runs(out_dir: Path) -> list[dict[str, Any]]:
+    """Every run folder's manifest under ``out_dir``, newest first, with link paths."""
+    runs = []
+    for path in sorted(out_dir.glob("*/*/manifest.json")):
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        run_dir = path.parent
+        rel = run_dir.relative_to(out_dir).as_posix()
+        manifest["dir"] = rel
+        manifest["links"] = {f: f"{rel}/{f}" for f in
+                             ("report.html", "report.ipynb", "results.json", "manifest.json",
+                              "run.log") if (run_dir / f).is_file()}
+        manifest["is_latest"] = resolve_latest(run_dir.parent) == run_dir
+        manifest.setdefault("verdict", None)
+        if manifest.get("status") == "running" and run_dir.name.endswith(FAILED_SUFFIX):
+            manifest["status"] = "failed"
+        runs.append(manifest)
+    runs.sort(key=lambda m: (m.get("started", ""), m["dir"]), reverse=True)
+    return runs
+
+
+def write_index(out_dir: Path) -> Path:
+    """Write ``out_dir/index.html``: every run and a summary of each batch.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> page = write_index(Path(tempfile.mkdtemp()))
+    >>> "No runs yet" in page.read_text()
+    True
+    """
+    import jinja2
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = collect_runs(out_dir)
+    batches: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        batch = run.get("batch") or {}
+        if batch.get("id") and (batch.get("size") or 1) > 1:
+            batches.setdefault(batch["id"], []).append(run)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                             autoescape=True)
+    page = env.get_template(INDEX_TEMPLATE).render(
+        runs=runs, batches=sorted(batches.items(), reverse=True),
+        data_names=lambda run: ", ".join(Path(i["path"]).name for i in run.get("inputs", [])),
+    )
+    target = out_dir / "index.html"
+    tmp = out_dir / f".index-{os.getpid()}.html"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
