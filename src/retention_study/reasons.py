@@ -1,0 +1,436 @@
+"""Stated exit reasons: reason groups, cumulative incidence, cause-specific models.
+
+A departure's stated reason (free text or a category code) is mapped to a reason
+group by regular expressions (``study.reason_groups``; :data:`DEFAULT_REASON_GROUPS`
+when None). Departures are then competing risks: leaving over price removes a
+customer from the risk of leaving over attention, so the share who left over each
+reason by tenure is an Aalen–Johansen cumulative incidence, not one minus a
+Kaplan–Meier curve per reason.
+
+"Stated versus revealed" compares what leavers said with what the data shows
+about them at their departure (their last episode row): e.g. whether customers
+who said "price" had in fact gone longer without contact than those who stayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from retention_study.errors import AnalysisError, ConfigError
+from retention_study.schema import StudyData, Timeline
+from retention_study.segments import _clean, _hr_table, _records, customer_frame
+
+log = logging.getLogger("retention_study")
+
+#: Reason group -> regular expressions (case-insensitive), tried in this order; the
+#: first group with a match wins, so "cheaper offer from a competitor" counts as price.
+DEFAULT_REASON_GROUPS: dict[str, list[str]] = {
+    "price": [
+        r"pri[cj]s", r"pric(e|es|ing)\b", r"expensive", r"too dear", r"\bcost", r"cheaper",
+        r"goedkoper", r"te duur", r"\bduur(der)?\b", r"tarie[fv]", r"korting", r"discount",
+        r"charge", r"\bbill", r"\bfees?\b", r"afford", r"money", r"\bgeld\b", r"verhoging",
+        r"bespar", r"saving",
+    ],
+    "competitor": [
+        r"competit", r"concurrent", r"switch", r"overgestapt", r"overstap",
+        r"(other|another|new) (provider|supplier|company|vendor)",
+        r"andere (aanbieder|leverancier|partij)", r"better (offer|deal|device)",
+        r"beter(e)? (aanbod|aanbieding)",
+    ],
+    "attention": [
+        r"attention", r"aandacht", r"no ?one (called|contacted|reached)", r"nobody",
+        r"never (heard|called|contacted)", r"service", r"support", r"\bcontact",
+        r"bereikba", r"klantenservice", r"ignored", r"not? appreciat", r"waardering",
+        r"(niet|nooit) (gebeld|benaderd|gehoord)", r"complain", r"klacht", r"rude",
+        r"onvriendelijk", r"attitude", r"wachttijd", r"waiting", r"expertise",
+        r"relatie", r"relationship",
+    ],
+    "other": [
+        r"moved", r"move[ds]? (away|abroad)", r"relocat", r"verhuis", r"deceased",
+        r"overleden", r"no longer need", r"niet meer nodig", r"bankrupt", r"faillis",
+        r"closed", r"gestopt", r"retire", r"pensioen",
+    ],
+}
+NOT_STATED = "not stated"
+OTHER = "other"
+
+
+# --------------------------------------------------------------------------- mapping
+def _compile(groups: Mapping[str, Sequence[str]]) -> list[tuple[str, re.Pattern]]:
+    if not isinstance(groups, Mapping) or not groups:
+        raise ConfigError("study.reason_groups must map a group name to a list of patterns")
+    out = []
+    for name, patterns in groups.items():
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        try:
+            out.append((str(name), re.compile("|".join(f"(?:{p})" for p in patterns), re.I)))
+        except re.error as exc:
+            raise ConfigError(f"study.reason_groups.{name}: bad pattern ({exc})") from None
+    return out
+
+
+def map_reasons(reasons, groups: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """Map raw exit reasons to reason groups.
+
+    Parameters
+    ----------
+    reasons : array-like of str
+        Free text or category codes; missing = not stated.
+    groups : mapping, optional
+        Group -> regular expressions (case-insensitive), tried in order.
+        None uses :data:`DEFAULT_REASON_GROUPS`.
+
+    Returns
+    -------
+    DataFrame
+        ``reason`` (the raw text), ``group`` (a group name, ``"other"`` when nothing
+        matched, ``"not stated"`` when missing) and ``matched`` (bool: a pattern matched).
+
+    Examples
+    --------
+    >>> map_reasons(["Te duur!", "no one called me", "Moved abroad", "xyz", None])["group"].tolist()
+    ['price', 'attention', 'other', 'other', 'not stated']
+    """
+    compiled = _compile(DEFAULT_REASON_GROUPS if groups is None else groups)
+    raw = pd.Series(reasons, dtype=object).reset_index(drop=True)
+    text = raw.where(raw.notna(), "").astype(str).str.strip()
+    unique = pd.Series(text.unique())
+    # match each distinct wording once, not once per customer
+    found = pd.Series(pd.NA, index=unique.index, dtype=object)
+    for name, pattern in compiled:
+        hit = found.isna() & unique.map(lambda s, p=pattern: p.search(s) is not None)
+        found[hit] = name
+    lookup = dict(zip(unique, found, strict=True))
+    group = text.map(lookup)
+    matched = group.notna()
+    group = group.where(matched, OTHER).where(text != "", NOT_STATED)
+    return pd.DataFrame({"reason": raw, "group": group.astype(str), "matched": matched.values})
+
+
+def reason_counts(mapped: pd.DataFrame) -> pd.DataFrame:
+    """Departures per group and raw wording, with the unmapped ones flagged.
+
+    Examples
+    --------
+    >>> reason_counts(map_reasons(["price", "Price", "abc"])).set_index("group")["departures"].to_dict()
+    {'other': 1, 'price': 2}
+    """
+    stated = mapped[mapped["group"] != NOT_STATED]
+    g = stated.assign(unmapped=~stated["matched"]).groupby("group")
+    return pd.DataFrame({"departures": g.size(), "unmapped": g["unmapped"].sum().astype(int),
+                         "wordings": g["reason"].nunique()}).reset_index()
+
+
+# --------------------------------------------------------------------------- Aalen–Johansen
+def aalen_johansen(durations, causes, entry=None) -> tuple[pd.DataFrame, pd.Series]:
+    """Cumulative incidence per cause with tied times handled exactly (no jitter).
+
+    At each distinct departure time t with n at risk and d_k departures of cause k,
+    CIF_k rises by S(t-) d_k / n, where S is the all-cause Kaplan–Meier survival.
+
+    Parameters
+    ----------
+    durations : array-like of float
+        Exit time (departure or censoring).
+    causes : array-like
+        Cause label of a departure; None/NaN = censored.
+    entry : array-like of float, optional
+        Late-entry time; a customer is at risk on (entry, duration].
+
+    Returns
+    -------
+    cif : DataFrame
+        Index time (0 and each departure time), one column per cause.
+    survival : Series
+        All-cause survival S(t) on the same index.
+
+    Examples
+    --------
+    >>> cif, s = aalen_johansen([1, 2, 2, 3], ["a", "a", "b", None])
+    >>> cif.round(3).values.tolist()  # S(2-)=3/4, n(2)=3: each cause +1/4
+    [[0.0, 0.0], [0.25, 0.0], [0.5, 0.25]]
+    """
+    t = np.asarray(durations, float)
+    c = pd.Series(causes, dtype=object).reset_index(drop=True)
+    e = np.zeros_like(t) if entry is None else np.asarray(entry, float)
+    dep = c.notna().to_numpy()
+    times = np.unique(t[dep])
+    labels = sorted(c[dep].astype(str).unique())
+    at_risk = (len(t) - np.searchsorted(np.sort(t), times, "left")) - (
+        len(e) - np.searchsorted(np.sort(e), times, "left"))
+    counts = pd.crosstab(t[dep], c[dep].astype(str).to_numpy()).reindex(
+        index=times, columns=labels, fill_value=0).to_numpy(float)
+    total = counts.sum(axis=1)
+    surv = np.cumprod(1.0 - total / at_risk)
+    surv_before = np.concatenate([[1.0], surv[:-1]])
+    cif = np.cumsum(surv_before[:, None] * counts / at_risk[:, None], axis=0)
+    index = pd.Index(np.concatenate([[0.0], times]), name="time")
+    cif = pd.DataFrame(np.vstack([np.zeros(len(labels)), cif]), index=index, columns=labels)
+    return cif, pd.Series(np.concatenate([[1.0], surv]), index=index, name="survival")
+
+
+class CumulativeIncidence:
+    """Share of customers who left for each reason group by tenure (competing risks).
+
+    Parameters
+    ----------
+    horizons : sequence of float
+        Tenure months at which :attr:`summary` reads the curves.
+
+    Attributes
+    ----------
+    cumulative_incidence_ : DataFrame
+        Index tenure months, one column per reason group (step function).
+    survival_ : Series
+        All-cause share still a customer.
+    summary : DataFrame
+        Index group; departures and the cumulative incidence at each horizon
+        (columns ``cif_12``, ``cif_24``, ...; NaN beyond the last observed time).
+
+    Examples
+    --------
+    >>> ci = CumulativeIncidence(horizons=[2]).fit([1, 2, 2, 3], ["price", "price", "other", None])
+    >>> ci.summary["cif_2"].round(2).tolist()
+    [0.25, 0.5]
+    """
+
+    def __init__(self, horizons: Sequence[float] = (12, 24, 36, 60)) -> None:
+        self.horizons = list(horizons)
+
+    def fit(self, durations, causes, entry=None) -> CumulativeIncidence:
+        self.cumulative_incidence_, self.survival_ = aalen_johansen(durations, causes, entry)
+        cif = self.cumulative_incidence_
+        last = float(np.max(np.asarray(durations, float)))
+        table = pd.DataFrame(index=cif.columns)
+        table.index.name = "group"
+        table["departures"] = pd.Series(causes, dtype=object).dropna().astype(str).value_counts()
+        for h in self.horizons:
+            # read the step function at h (the last jump at or before h)
+            at = cif.loc[cif.index <= h].iloc[-1] if h <= last else np.nan
+            table[f"cif_{h:g}"] = at
+        self.summary = table
+        return self
+
+    def to_dict(self) -> dict:
+        return {"horizons": self.horizons, "table": _records(self.summary.reset_index())}
+
+
+def plot_cumulative_incidence(result: CumulativeIncidence, ax=None):
+    """Stacked-free step curves of cumulative incidence per reason group.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> ci = CumulativeIncidence().fit([1, 2, 3], ["price", "other", None])
+    >>> plot_cumulative_incidence(ci).get_ylabel()
+    'share who left (cumulative incidence)'
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    cif = result.cumulative_incidence_
+    for group in cif.columns:
+        ax.step(cif.index, cif[group], where="post", label=group)
+    ax.set_xlabel("tenure (months)")
+    ax.set_ylabel("share who left (cumulative incidence)")
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False, title="stated reason")
+    return ax
+
+
+# --------------------------------------------------------------------------- per customer
+def customer_reasons(data: StudyData, groups: Mapping | None = None) -> pd.DataFrame:
+    """:func:`~retention_study.segments.customer_frame` with the departure's reason group.
+
+    Adds ``reason_group``: the group of a departure (``"not stated"`` without a
+    reason) and NaN for customers who stayed, whatever their reason column says.
+
+    Raises
+    ------
+    AnalysisError
+        The data has no exit-reason column.
+    """
+    frame = customer_frame(data)
+    if "exit_reason" not in frame.columns or frame["exit_reason"].isna().all():
+        raise AnalysisError("the data records no stated exit reasons")
+    mapped = map_reasons(frame["exit_reason"], groups)
+    frame["reason_group"] = mapped["group"].where(frame["event"].to_numpy() == 1, np.nan).values
+    frame["reason_matched"] = mapped["matched"].values
+    return frame
+
+
+# --------------------------------------------------------------------------- cause-specific Cox
+class CauseSpecificCox:
+    """One Cox model per reason group; departures for other reasons count as censored.
+
+    Fitted on a Timeline's episodes (time-varying covariates, lifelines
+    ``CoxTimeVaryingFitter``): a customer's departure, on its last row, is attributed
+    to the customer's reason group.
+
+    Parameters
+    ----------
+    covariates : list of str, optional
+        Default: all of the Timeline's covariates.
+    min_departures : int
+        Groups with fewer departures are skipped (recorded in ``skipped``).
+
+    Attributes
+    ----------
+    summary : DataFrame
+        ``group``, ``covariate``, ``hr``, ``lower``, ``upper``, ``p``, ``departures``.
+    skipped : dict
+        Group -> why it was not modelled.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(5)
+    >>> x = rng.normal(size=300)
+    >>> t_p, t_o = rng.exponential(10 / np.exp(0.8 * x)), rng.exponential(10, 300)
+    >>> ep = pd.DataFrame({"customer_id": np.arange(300), "start": 0.0,
+    ...                    "stop": np.minimum(t_p, t_o), "event": 1, "x": x})
+    >>> grp = pd.Series(np.where(t_p < t_o, "price", "other"), index=np.arange(300))
+    >>> tl = Timeline(episodes=ep, blocks={"price": ["x"]})
+    >>> s = CauseSpecificCox(min_departures=5).fit(tl, grp).summary.set_index("group")
+    >>> bool(s.loc["price", "hr"] > 1.6 and s.loc["other", "hr"] < 1.4)  # true HRs 2.23 and 1
+    True
+    """
+
+    def __init__(self, covariates: Sequence[str] | None = None, min_departures: int = 10,
+                 alpha: float = 0.05) -> None:
+        self.covariates = covariates
+        self.min_departures = min_departures
+        self.alpha = alpha
+
+    def fit(self, timeline: Timeline, groups: pd.Series) -> CauseSpecificCox:
+        """``groups``: reason group per departed customer, indexed by customer_id."""
+        from lifelines import CoxTimeVaryingFitter
+
+        covs = list(self.covariates or timeline.covariates)
+        ep = timeline.episodes
+        group = ep["customer_id"].map(groups).where(ep["event"] == 1)
+        rows, self.skipped = [], {}
+        for name, n in group.value_counts().items():
+            if n < self.min_departures:
+                self.skipped[name] = f"{n} departures (< {self.min_departures})"
+                continue
+            df = ep[["customer_id", "start", "stop", *covs]].assign(event=(group == name) * 1)
+            ctv = CoxTimeVaryingFitter(alpha=self.alpha, penalizer=1e-6)
+            try:
+                ctv.fit(df, id_col="customer_id", event_col="event")
+            except Exception as exc:  # lifelines convergence errors have several types
+                self.skipped[name] = f"model did not converge ({exc})"
+                continue
+            rows.append(_hr_table(ctv).rename(columns={"term": "covariate"}).assign(
+                group=name, departures=int(n)))
+        cols = ["group", "covariate", "hr", "lower", "upper", "p", "departures"]
+        self.summary = pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(
+            columns=cols)
+        return self
+
+    def to_dict(self) -> dict:
+        return {"table": _records(self.summary), "skipped": dict(self.skipped)}
+
+
+# --------------------------------------------------------------------------- stated vs revealed
+REVEALED_COLUMNS = ("months_since_contact", "loyalty_penalty", "price_increase_recent",
+                    "outbound_12m", "inbound_12m")
+STAYED = "stayed"
+
+
+def stated_vs_revealed(timeline: Timeline, groups: pd.Series,
+                       columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """What the data shows at departure for each stated reason, against stayers.
+
+    Each customer's last episode row is read: for leavers the row of the departure,
+    for stayers the row at as_of. Rows are reason groups plus ``"stayed"``.
+
+    Parameters
+    ----------
+    timeline : Timeline
+    groups : Series
+        Reason group per departed customer, indexed by customer_id.
+    columns : list of str, optional
+        Default: those of :data:`REVEALED_COLUMNS` the Timeline has.
+
+    Returns
+    -------
+    DataFrame
+        ``group``, ``customers``, then per column ``<col>_mean``, ``<col>_median`` and
+        ``<col>_p`` (Mann–Whitney test of the group against stayers; NaN for stayers).
+
+    Examples
+    --------
+    >>> ep = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "start": [0, 1, 0, 0],
+    ...                    "stop": [1, 2, 3, 4], "event": [0, 1, 1, 0],
+    ...                    "months_since_contact": [0.0, 9.0, 4.0, 1.0]})
+    >>> t = stated_vs_revealed(Timeline(ep, {}), pd.Series({"a": "price", "b": "price"}))
+    >>> t.set_index("group")["months_since_contact_mean"].to_dict()
+    {'price': 6.5, 'stayed': 1.0}
+    """
+    ep = timeline.episodes
+    cols = [c for c in (columns or REVEALED_COLUMNS) if c in ep.columns]
+    last = ep.groupby("customer_id", sort=False).tail(1)
+    label = last["customer_id"].map(groups).where(last["event"] == 1, STAYED)
+    last = last.assign(group=label.fillna(NOT_STATED))
+    g = last.groupby("group")
+    table = pd.DataFrame({"customers": g.size()})
+    for col in cols:
+        table[f"{col}_mean"] = g[col].mean()
+        table[f"{col}_median"] = g[col].median()
+        table[f"{col}_p"] = _against_stayers(last, col)
+    return table.reset_index()
+
+
+def _against_stayers(last: pd.DataFrame, col: str) -> pd.Series:
+    stayers = last.loc[last["group"] == STAYED, col]
+    out = {}
+    for name, values in last.groupby("group")[col]:  # a few groups, not customers
+        if name == STAYED or len(values) < 2 or len(stayers) < 2:
+            out[name] = np.nan
+            continue
+        out[name] = stats.mannwhitneyu(values, stayers, alternative="two-sided").pvalue
+    return pd.Series(out, dtype=float)
+
+
+# --------------------------------------------------------------------------- all of it
+def analyse_reasons(data: StudyData, timeline: Timeline | None = None,
+                    groups: Mapping | None = None, min_departures: int = 10,
+                    alpha: float = 0.05) -> dict:
+    """The ``reasons`` entry of results.json.
+
+    Returns ``{"available": False, "why": ...}`` without stated reasons, else
+    ``available``, ``counts`` (per group: departures, unmapped, wordings),
+    ``unmapped`` (departures whose wording matched no pattern, counted as "other"),
+    ``unmapped_examples``, ``cumulative_incidence``, ``cause_specific`` and
+    ``stated_vs_revealed`` (the last two None without a Timeline).
+    """
+    try:
+        frame = customer_reasons(data, groups)
+    except AnalysisError as exc:
+        return {"available": False, "why": str(exc)}
+    leavers = frame[frame["event"] == 1]
+    mapped = pd.DataFrame({"reason": leavers["exit_reason"], "group": leavers["reason_group"],
+                           "matched": leavers["reason_matched"]})
+    unmapped = mapped[(mapped["group"] == OTHER) & ~mapped["matched"]]
+    if len(unmapped):
+        log.info("reasons: %d departures with an unmapped reason counted as 'other'", len(unmapped))
+    ci = CumulativeIncidence().fit(frame["duration"], frame["reason_group"], frame["entry"])
+    out = {"available": True, "counts": _records(reason_counts(mapped)),
+           "unmapped": int(len(unmapped)),
+           "unmapped_examples": unmapped["reason"].astype(str).value_counts().head(10).to_dict(),
+           "cumulative_incidence": ci.to_dict(), "cause_specific": None,
+           "stated_vs_revealed": None}
+    if timeline is not None:
+        by_id = frame.set_index(frame["customer_id"].astype(str))["reason_group"].dropna()
+        csc = CauseSpecificCox(min_departures=min_departures, alpha=alpha).fit(timeline, by_id)
+        out["cause_specific"] = csc.to_dict()
+        out["stated_vs_revealed"] = _records(stated_vs_revealed(timeline, by_id))
+    return _clean(out)
