@@ -1,0 +1,716 @@
+"""Episodes for the Cox models: start/stop rows per customer (shape A) or one row each (shape B).
+
+Shape A follows each customer on a grid of TENURE months (month ``k`` begins on
+``start_date + floor(k * 365.25/12)`` days) and also splits at every dated event, so
+that recency measures change when they should. Every boundary is rounded *up* to
+the time resolution (``grid``): ``"month"`` keeps only whole tenure months (few
+distinct event times, fast fits), ``"week"`` whole weeks of tenure, ``"day"`` the day
+after each event.
+
+The notice guard: a departure is dated at the notice (the decision), and covariates
+of an interval use only what is dated strictly before the interval begins (less
+``lag_days``), so retention calls and win-back discounts that *follow* a notice never
+enter. ``notice_guard=False`` is the naive analysis shown beside it: departure at
+end_date and covariates read at the end of each interval, the look-ahead a quick
+analysis makes.
+
+Everything is vectorised: one global sort of each event table by (customer, day) and
+``np.searchsorted`` for every "last event before" and "events in a window" question.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from retention_study.config import LOGGER_NAME
+from retention_study.errors import ConfigError, DataContractError
+from retention_study.ledger import Ledger
+from retention_study.schema import BLOCKS, CUSTOMER_ID, DAYS_PER_MONTH, StudyData, Timeline
+
+log = logging.getLogger(LOGGER_NAME)
+
+GRIDS = ("month", "week", "day")
+WINDOW_12M_DAYS = 365  # "the last 12 months": contacts 1 to 365 days before the reference day
+_EPOCH = np.datetime64("1970-01-01", "D")
+_DAY_OFFSET = 1 << 20  # keeps day numbers (1970 = 0) positive in the packed keys
+_DAY_BITS = 21
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def build_timeline(
+    data: StudyData,
+    *,
+    lag_days: int = 0,
+    grid: str = "month",
+    contact_cap_months: float = 24,
+    price_increase_window_days: int = 60,
+    include_price_level: bool = False,
+    notice_guard: bool = True,
+    controls: list[str] | None = None,
+) -> Timeline:
+    """Build the episodes a Cox model reads from a checked data set.
+
+    Parameters
+    ----------
+    data : StudyData
+        Output of the loader. ``format == "events"`` gives start/stop episodes,
+        ``"table"`` one row per customer.
+    lag_days : int
+        Covariates use only events dated before ``interval begin - lag_days``.
+    grid : {"month", "week", "day"}
+        Time resolution: every boundary is rounded up to it (shape A only).
+    contact_cap_months : float
+        Cap of ``months_since_contact``.
+    price_increase_window_days : int
+        How long a price increase stays flagged in ``price_increase_recent``.
+    include_price_level : bool
+        Add ``log_price`` to the price block (always added when the loyalty penalty
+        cannot be measured).
+    notice_guard : bool
+        True: departure at the notice, nothing on or after it enters. False: the naive
+        analysis (departure at end_date, covariates read at interval ends).
+    controls : list of str, optional
+        Customer columns to adjust for; default ``data.roles["controls"]``.
+
+    Returns
+    -------
+    Timeline
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from retention_study.schema import StudyData
+    >>> d = pd.Timestamp
+    >>> customers = pd.DataFrame({"customer_id": ["a"], "start_date": [d("2025-01-01")],
+    ...     "end_date": [pd.NaT], "notice_date": [d("2025-03-10")], "churned": [1],
+    ...     "exit_reason": [None]})
+    >>> prices = pd.DataFrame({"customer_id": ["a"], "effective_date": [d("2025-01-01")],
+    ...     "monthly_price": [30.0], "new_customer_price": [25.0]})
+    >>> contacts = pd.DataFrame({"customer_id": ["a"], "contact_date": [d("2025-01-01")],
+    ...     "direction": ["outbound"], "channel": ["phone"], "topic": ["welcome"]})
+    >>> data = StudyData("events", d("2025-06-30"), customers, prices, contacts)
+    >>> tl = build_timeline(data)
+    >>> tl.episodes[["start", "stop", "event"]].values.tolist()
+    [[0.0, 1.0, 0.0], [1.0, 2.0, 0.0], [2.0, 3.0, 1.0]]
+    """
+    if grid not in GRIDS:
+        raise ConfigError(f"study.grid must be one of {', '.join(GRIDS)}, not {grid!r}")
+    if lag_days is None or int(lag_days) != lag_days or lag_days < 0:
+        raise ConfigError(f"study.lag_days must be a whole number of days >= 0, not {lag_days!r}")
+    if price_increase_window_days < 1:
+        raise ConfigError("study.price_increase_window_days must be at least 1")
+    if contact_cap_months <= 0:
+        raise ConfigError("study.contact_cap_months must be positive")
+    params = {
+        "format": data.format,
+        "lag_days": int(lag_days),
+        "grid": grid,
+        "contact_cap_months": float(contact_cap_months),
+        "price_increase_window_days": int(price_increase_window_days),
+        "include_price_level": bool(include_price_level),
+        "notice_guard": bool(notice_guard),
+        "controls": list(controls) if controls is not None else None,
+        "as_of": str(pd.Timestamp(data.as_of).date()),
+        "observation_start": (
+            str(pd.Timestamp(data.observation_start).date())
+            if data.observation_start is not None else None
+        ),
+    }
+    if controls is None:
+        controls = list(data.roles.get("controls", []) or [])
+    if data.format == "events":
+        return _build_events(data, params, controls)
+    if data.format == "table":
+        return _build_table(data, params, controls)
+    raise ConfigError(f"data.format must be 'events' or 'table', not {data.format!r}")
+
+
+# --------------------------------------------------------------------------- time grid
+
+
+def days_to_units(days: np.ndarray, grid: str) -> np.ndarray:
+    """Round tenure days UP to the grid: the first grid point on or after each day.
+
+    Examples
+    --------
+    >>> days_to_units(np.array([0, 1, 30, 31, 61]), "month").tolist()
+    [0, 1, 1, 2, 3]
+    >>> days_to_units(np.array([0, 1, 7, 8]), "week").tolist()
+    [0, 1, 1, 2]
+    """
+    days = np.asarray(days, dtype=np.int64)
+    if grid == "month":
+        # floor(k * DPM) >= d  <=>  k * DPM >= d for whole d; DPM is a dyadic fraction,
+        # so the division is exact whenever the result is a whole number.
+        return np.ceil(days / DAYS_PER_MONTH).astype(np.int64)
+    if grid == "week":
+        return -(-days // 7)
+    return days
+
+
+def units_to_days(units: np.ndarray, grid: str) -> np.ndarray:
+    """Tenure day on which each grid point falls (month k: ``floor(k * 365.25/12)``).
+
+    Examples
+    --------
+    >>> units_to_days(np.array([0, 1, 2, 12]), "month").tolist()
+    [0, 30, 60, 365]
+    """
+    units = np.asarray(units, dtype=np.int64)
+    if grid == "month":
+        return np.floor(units * DAYS_PER_MONTH).astype(np.int64)
+    if grid == "week":
+        return units * 7
+    return units
+
+
+def units_to_months(units: np.ndarray, grid: str) -> np.ndarray:
+    """Tenure in months of each grid point (whole numbers on the month grid).
+
+    Examples
+    --------
+    >>> units_to_months(np.array([0, 3]), "month").tolist()
+    [0.0, 3.0]
+    """
+    units = np.asarray(units, dtype=np.int64)
+    if grid == "month":
+        return units.astype(np.float64)
+    return units_to_days(units, grid) / DAYS_PER_MONTH
+
+
+# --------------------------------------------------------------------------- event lookups
+
+
+def _day_number(values: pd.Series | pd.Index) -> np.ndarray:
+    """Dates as whole days since 1970 (int64); NaT becomes a very negative number."""
+    arr = np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]")
+    out = (arr - _EPOCH).astype(np.int64)
+    out[np.isnat(arr)] = np.iinfo(np.int64).min // 4
+    return out
+
+
+def _pack(cust: np.ndarray, day: np.ndarray) -> np.ndarray:
+    return (cust.astype(np.int64) << _DAY_BITS) + (day + _DAY_OFFSET)
+
+
+class EventIndex:
+    """Events of many customers sorted once by (customer, day), queried in bulk.
+
+    Parameters
+    ----------
+    cust : ndarray of int
+        Customer index (position in the sorted customer list) of each event.
+    day : ndarray of int
+        Day number of each event (days since 1970).
+    values : dict of str -> ndarray, optional
+        Per-event values carried along (reordered with the sort).
+
+    Examples
+    --------
+    >>> ix = EventIndex(np.array([0, 0, 1]), np.array([10, 20, 5]))
+    >>> ix.count_before(np.array([0, 0, 1]), np.array([10, 21, 6])).tolist()
+    [0, 2, 1]
+    """
+
+    def __init__(self, cust: np.ndarray, day: np.ndarray, values: dict | None = None) -> None:
+        key = _pack(np.asarray(cust), np.asarray(day, dtype=np.int64))
+        order = np.argsort(key, kind="stable")
+        self.key = key[order]
+        self.cust = np.asarray(cust, dtype=np.int64)[order]
+        self.day = np.asarray(day, dtype=np.int64)[order]
+        self.values = {k: np.asarray(v)[order] for k, v in (values or {}).items()}
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def _first(self, cust: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.key, _pack(cust, np.full(len(cust), -_DAY_OFFSET)), "left")
+
+    def position_before(self, cust: np.ndarray, ref_day: np.ndarray) -> np.ndarray:
+        """Position of each customer's last event dated strictly before ``ref_day`` (-1: none)."""
+        pos = np.searchsorted(self.key, _pack(cust, ref_day), "left") - 1
+        ok = pos >= 0
+        ok[ok] = self.cust[pos[ok]] == cust[ok]
+        return np.where(ok, pos, -1)
+
+    def count_before(self, cust: np.ndarray, ref_day: np.ndarray) -> np.ndarray:
+        """Number of each customer's events dated strictly before ``ref_day``."""
+        return np.searchsorted(self.key, _pack(cust, ref_day), "left") - self._first(cust)
+
+    def count_between(self, cust: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Number of each customer's events dated in ``[lo, hi)``."""
+        return (np.searchsorted(self.key, _pack(cust, hi), "left")
+                - np.searchsorted(self.key, _pack(cust, lo), "left"))
+
+    def first_position(self, cust: np.ndarray) -> np.ndarray:
+        """Position of each customer's first event (-1: the customer has none)."""
+        pos = self._first(cust)
+        ok = pos < len(self.key)
+        ok[ok] = self.cust[pos[ok]] == cust[ok]
+        return np.where(ok, pos, -1)
+
+
+# --------------------------------------------------------------------------- shape A
+
+
+@dataclass
+class Rows:
+    """The intervals being built, one entry per episode row, plus the customer frame.
+
+    ``cust`` indexes ``customers`` (sorted by customer_id); ``eval_day`` is the day the
+    covariates describe (interval begin when guarded, the day after its end when
+    naive) and ``ref_day = eval_day - lag_days`` the cut-off: only events dated
+    strictly before it count.
+    """
+
+    customers: pd.DataFrame
+    cust: np.ndarray
+    start: np.ndarray  # tenure months
+    stop: np.ndarray
+    event: np.ndarray
+    start_day: np.ndarray  # customer's start date (day number), per row
+    eval_day: np.ndarray
+    ref_day: np.ndarray
+    cutoff_day: np.ndarray  # per customer: events on or after it never enter (guarded)
+
+
+@dataclass
+class Block:
+    """Covariate columns of one block with their plain-words definitions."""
+
+    columns: dict
+    definitions: dict
+    unmeasured: list
+    bad_rows: dict  # reason -> boolean mask over rows; those customers are excluded
+
+
+def _exclude(ledger: Ledger, table: str, reason: str, n: int, kind: str = "invalid") -> None:
+    # build_timeline runs more than once on the same data (guarded and naive side by
+    # side, several grids); count each exclusion once.
+    if not any(e.table == table and e.reason == reason for e in ledger.entries):
+        ledger.exclude(table, reason, n, kind=kind)
+
+
+def follow_up(data: StudyData, notice_guard: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Entry, exit and event of every customer in tenure days.
+
+    Guarded: the departure is the notice date when there is one, else end_date.
+    Naive: end_date, or as_of for a customer who gave notice and is still served.
+    Customers still there are censored at as_of; customers who joined before
+    ``observation_start`` enter on it (their tenure clock is not reset).
+
+    Returns
+    -------
+    spans : DataFrame
+        ``customer_id``, ``start_day`` (day number), ``entry`` and ``exit`` (tenure
+        days), ``event`` (0/1), ``cutoff_day`` (day number of the departure, or the
+        day after as_of), sorted by customer_id; customers who left before
+        observation_start are dropped (counted in the ledger).
+    customers : DataFrame
+        The matching rows of ``data.customers``, in the same order.
+    """
+    cust = data.customers.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
+    as_of = _day_number(pd.Series([pd.Timestamp(data.as_of)]))[0]
+    start = _day_number(cust["start_date"])
+    end = _day_number(cust["end_date"])
+    notice = (_day_number(cust["notice_date"]) if "notice_date" in cust
+              else np.full(len(cust), np.iinfo(np.int64).min // 4))
+    missing = np.iinfo(np.int64).min // 4
+    has_end, has_notice = end != missing, notice != missing
+    if notice_guard:
+        depart = np.where(has_notice, notice, end)
+        depart = np.where(has_notice & has_end, np.minimum(notice, end), depart)
+        left = (has_notice | has_end) & (depart <= as_of)
+    else:
+        left = (has_notice & (notice <= as_of)) | (has_end & (end <= as_of))
+        depart = np.where(has_end, np.minimum(end, as_of), as_of)
+    exit_day = np.where(left, depart, as_of)
+    entry = np.zeros(len(cust), dtype=np.int64)
+    if data.observation_start is not None:
+        obs = _day_number(pd.Series([pd.Timestamp(data.observation_start)]))[0]
+        entry = np.maximum(obs - start, 0)
+        gone = left & (exit_day < obs)
+        _exclude(data.ledger, "customers", "left before observation_start (not at risk in the "
+                 "study period)", int(gone.sum()), kind="out_of_scope")
+    else:
+        gone = np.zeros(len(cust), dtype=bool)
+    frame = pd.DataFrame({
+        CUSTOMER_ID: cust[CUSTOMER_ID].to_numpy(),
+        "start_day": start,
+        "entry": entry,
+        "exit": exit_day - start,
+        "event": left.astype(np.int8),
+        "cutoff_day": np.where(left, depart, as_of + 1),
+    })
+    keep = ~gone
+    return frame[keep].reset_index(drop=True), cust[keep].reset_index(drop=True)
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each i, the integers lo[i]..hi[i]-1: returns (owner index, value)."""
+    n = np.maximum(hi - lo, 0)
+    owner = np.repeat(np.arange(len(lo)), n)
+    ends = np.cumsum(n)
+    value = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - n, n) + lo[owner]
+    return owner, value
+
+
+def _event_split_days(data: StudyData, ids: pd.Index, params: dict):
+    """Tenure-day points where some covariate changes, as (customer index, absolute day)."""
+    lag, window = params["lag_days"], params["price_increase_window_days"]
+    parts = []
+    if data.contact_events is not None and len(data.contact_events):
+        c = ids.get_indexer(data.contact_events[CUSTOMER_ID])
+        day = _day_number(data.contact_events["contact_date"])
+        ok = c >= 0
+        # a contact counts from the day after it, and drops out of the 12-month count
+        parts += [(c[ok], day[ok] + lag + 1), (c[ok], day[ok] + lag + 1 + WINDOW_12M_DAYS)]
+    if data.price_events is not None and len(data.price_events):
+        c = ids.get_indexer(data.price_events[CUSTOMER_ID])
+        day = _day_number(data.price_events["effective_date"])
+        ok = c >= 0
+        parts += [(c[ok], day[ok] + lag + 1), (c[ok], day[ok] + lag + 1 + window)]
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def intervals(spans: pd.DataFrame, grid: str, split_cust=None, split_day=None):
+    """Split each customer's follow-up into intervals on the grid.
+
+    Boundaries: whole tenure months, plus the event-driven ``split_day`` points (absolute
+    day numbers), all rounded up to the grid and kept strictly between entry and exit.
+
+    Returns
+    -------
+    cust, begin_units, end_units : ndarray
+    """
+    entry_u = days_to_units(spans["entry"].to_numpy(), grid)
+    exit_u = days_to_units(spans["exit"].to_numpy(), grid)
+    if grid == "month":
+        # every whole month between entry and exit is already a boundary, and every
+        # event-driven split rounds up onto one: no sort needed
+        cust, begin = _ranges(entry_u, exit_u)
+        return cust, begin, begin + 1
+    start = spans["start_day"].to_numpy()
+    k_lo = days_to_units(spans["entry"].to_numpy(), "month")
+    k_hi = days_to_units(spans["exit"].to_numpy(), "month")
+    mc, mk = _ranges(k_lo, k_hi + 1)
+    pts_c = [mc, np.arange(len(spans)), np.arange(len(spans))]
+    pts_u = [days_to_units(units_to_days(mk, "month"), grid), entry_u, exit_u]
+    if split_cust is not None and len(split_cust):
+        rel = split_day - start[split_cust]
+        pts_c.append(split_cust)
+        pts_u.append(days_to_units(np.maximum(rel, 0), grid))
+    c = np.concatenate(pts_c)
+    u = np.concatenate(pts_u)
+    inside = (u >= entry_u[c]) & (u <= exit_u[c])
+    key = np.unique((c[inside].astype(np.int64) << 32) + u[inside])
+    c, u = key >> 32, key & 0xFFFFFFFF
+    same = c[1:] == c[:-1]
+    return c[:-1][same], u[:-1][same], u[1:][same]
+
+
+def _rows(data: StudyData, params: dict) -> Rows:
+    grid, guard = params["grid"], params["notice_guard"]
+    spans, customers = follow_up(data, guard)
+    no_time = days_to_units(spans["exit"].to_numpy(), grid) <= days_to_units(
+        spans["entry"].to_numpy(), grid)
+    _exclude(data.ledger, "customers", f"no time at risk on the {grid} grid (joined on as_of, "
+             "or left before the first grid point after entering)", int(no_time.sum()),
+             kind="out_of_scope")
+    spans, customers = spans[~no_time].reset_index(drop=True), customers[~no_time].reset_index(
+        drop=True)
+    ids = pd.Index(spans[CUSTOMER_ID])
+    split_c, split_d = (None, None) if grid == "month" else _event_split_days(data, ids, params)
+    cust, b_u, e_u = intervals(spans, grid, split_c, split_d)
+    start_day = spans["start_day"].to_numpy()[cust]
+    exit_u = days_to_units(spans["exit"].to_numpy(), grid)[cust]
+    event = (spans["event"].to_numpy()[cust] == 1) & (e_u == exit_u)
+    if guard:
+        eval_day = start_day + units_to_days(b_u, grid)
+    else:
+        # the naive look-ahead: what is known by the end of the interval
+        eval_day = start_day + units_to_days(e_u, grid) + 1
+    return Rows(customers=customers, cust=cust, start=units_to_months(b_u, grid),
+                stop=units_to_months(e_u, grid), event=event.astype(np.int64),
+                start_day=start_day, eval_day=eval_day,
+                ref_day=eval_day - params["lag_days"],
+                cutoff_day=spans["cutoff_day"].to_numpy())
+
+
+def _index_events(frame: pd.DataFrame | None, date_col: str, ids: pd.Index, rows: Rows,
+                  guard: bool, values: tuple = (), where=None) -> EventIndex | None:
+    if frame is None:
+        return None
+    if where is not None:
+        frame = frame[where]
+    c = ids.get_indexer(frame[CUSTOMER_ID])
+    day = _day_number(frame[date_col])
+    ok = c >= 0
+    if guard:
+        # belt and braces: nothing dated on or after the departure can enter
+        ok[ok] = day[ok] < rows.cutoff_day[c[ok]]
+    return EventIndex(c[ok], day[ok], {v: frame[v].to_numpy()[ok] for v in values})
+
+
+def price_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> Block:
+    """PRICE: loyalty penalty, a recent price increase, optionally the price level.
+
+    The price of an interval is the latest price event dated before the reference
+    day; before any (the first month: the sign-up price takes effect on start_date)
+    the customer's first price, when it is dated on or before start_date.
+    ``new_customer_price`` gaps are filled with the customer's last known value;
+    customers with rows still missing it are excluded.
+    """
+    pe = data.price_events
+    if pe is None or not len(pe):
+        return Block({}, {}, ["price: no price events in the data"], {})
+    guard = params["notice_guard"]
+    ncp_known = "new_customer_price" in pe and pe["new_customer_price"].notna().any()
+    if ncp_known:
+        pe = pe.assign(_c=ids.get_indexer(pe[CUSTOMER_ID])).sort_values(
+            ["_c", "effective_date"], kind="stable")
+        pe = pe.assign(new_customer_price=pe.groupby("_c")["new_customer_price"].ffill())
+    ix = _index_events(pe, "effective_date", ids, rows, guard,
+                       values=("monthly_price",) + (("new_customer_price",) if ncp_known else ()))
+    if not len(ix):
+        return Block({}, {}, ["price: no price events for the customers studied"], {})
+    pos = ix.position_before(rows.cust, rows.ref_day)
+    first = ix.first_position(rows.cust)
+    signup = (first >= 0) & (ix.day[np.maximum(first, 0)] <= rows.start_day)
+    pos = np.where((pos < 0) & signup, first, pos)
+    no_price = pos < 0
+    price = ix.values["monthly_price"][np.maximum(pos, 0)].astype(np.float64)
+    cols, defs, unmeasured, bad = {}, {}, [], {"no price on record at the start of an "
+                                              "interval": no_price}
+    if ncp_known:
+        ncp = ix.values["new_customer_price"][np.maximum(pos, 0)].astype(np.float64)
+        bad["new-customer price unknown even after carrying the last known one forward"] = (
+            ~no_price & ~(ncp > 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols["loyalty_penalty"] = np.log(price / ncp)
+        defs["loyalty_penalty"] = ("log of the customer's monthly price over the price a new "
+                                   "customer paid for the same product (0 = same price, "
+                                   "0.1 = about 10% more)")
+    else:
+        unmeasured.append("loyalty penalty: the data has no new-customer price, so the price "
+                          "block uses the price level (log_price) instead")
+    if params["include_price_level"] or not ncp_known:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols["log_price"] = np.log(price)
+        defs["log_price"] = "log of the customer's monthly price (the price level)"
+    cols["price_increase_recent"] = _recent_increase(pe, ids, rows, params)
+    defs["price_increase_recent"] = (f"1 if the customer's price went up within the last "
+                                     f"{params['price_increase_window_days']} days, else 0")
+    return Block(cols, defs, unmeasured, bad)
+
+
+def _recent_increase(pe: pd.DataFrame, ids: pd.Index, rows: Rows, params: dict) -> np.ndarray:
+    c = ids.get_indexer(pe[CUSTOMER_ID])
+    ix_all = EventIndex(c, _day_number(pe["effective_date"]), {"p": pe["monthly_price"].to_numpy()})
+    prev_same = np.r_[False, ix_all.cust[1:] == ix_all.cust[:-1]]
+    rose = prev_same & (ix_all.values["p"] > np.r_[np.inf, ix_all.values["p"][:-1]])
+    rose &= ix_all.cust >= 0
+    if params["notice_guard"]:
+        rose &= ix_all.day < rows.cutoff_day[np.maximum(ix_all.cust, 0)]
+    inc = EventIndex(ix_all.cust[rose], ix_all.day[rose])
+    window = params["price_increase_window_days"]
+    n = inc.count_between(rows.cust, rows.ref_day - window, rows.ref_day)
+    return (n > 0).astype(np.int64)
+
+
+def contact_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> Block:
+    """CONTACT: months since the supplier last reached out, outbound contacts in 12 months.
+
+    ``months_since_contact = min(cap, (interval begin - last outbound contact) / month)``
+    over contacts dated before the reference day; never contacted: months since
+    start_date, capped.
+    """
+    ce = data.contact_events
+    if ce is None or not (ce["direction"] == "outbound").any():
+        return Block({}, {}, ["supplier contact: no outbound contacts in the data"], {})
+    ix = _index_events(ce, "contact_date", ids, rows, params["notice_guard"],
+                       where=(ce["direction"] == "outbound").to_numpy())
+    pos = ix.position_before(rows.cust, rows.ref_day)
+    last = np.where(pos >= 0, ix.day[np.maximum(pos, 0)], rows.start_day)
+    cap = params["contact_cap_months"]
+    months = np.minimum(cap, (rows.eval_day - last) / DAYS_PER_MONTH)
+    n12 = ix.count_between(rows.cust, rows.ref_day - WINDOW_12M_DAYS, rows.ref_day)
+    return Block(
+        {"months_since_contact": months, "outbound_12m": n12.astype(np.int64)},
+        {"months_since_contact": (f"months since the supplier last contacted the customer "
+                                  f"(since joining if never), capped at {cap:g}"),
+         "outbound_12m": "contacts initiated by the supplier in the last 12 months"},
+        [], {})
+
+
+def service_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> Block:
+    """SERVICE: inbound contacts in the last 12 months (the customer reaching out)."""
+    ce = data.contact_events
+    if ce is None or not (ce["direction"] == "inbound").any():
+        return Block({}, {}, ["service: no inbound contacts in the data"], {})
+    ix = _index_events(ce, "contact_date", ids, rows, params["notice_guard"],
+                       where=(ce["direction"] == "inbound").to_numpy())
+    n12 = ix.count_between(rows.cust, rows.ref_day - WINDOW_12M_DAYS, rows.ref_day)
+    return Block({"inbound_12m": n12.astype(np.int64)},
+                 {"inbound_12m": ("contacts the customer initiated in the last 12 months (a "
+                                  "service signal, not the supplier's attention)")}, [], {})
+
+
+def dummy_code(frame: pd.DataFrame, columns: list[str], table: str) -> tuple[dict, dict, dict]:
+    """Numeric columns as they are, categoricals as 0/1 dummies without the most common level.
+
+    Returns
+    -------
+    columns : dict of name -> ndarray (one value per row of ``frame``)
+    definitions : dict of name -> str
+    missing : dict of reason -> boolean mask of rows with a missing value
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"plan": ["basic", "premium", "basic"], "age": [30, 40, 50]})
+    >>> cols, defs, _ = dummy_code(f, ["plan", "age"], "customers")
+    >>> sorted(cols), cols["plan[premium]"].tolist()
+    (['age', 'plan[premium]'], [0, 1, 0])
+    """
+    out, defs, missing = {}, {}, {}
+    for col in columns:
+        if col not in frame:
+            raise DataContractError(f"control column {col!r} is not in the data", file=table,
+                                    column=col, kind="missing_column")
+        s = frame[col]
+        if s.isna().any():
+            missing[f"missing value in {col}"] = s.isna().to_numpy()
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            out[col] = s.astype(np.float64).to_numpy()
+            defs[col] = f"{col} as recorded"
+            continue
+        counts = s.astype("string").value_counts(sort=False)
+        # most common level is the reference; ties broken by name so the choice is stable
+        ref = sorted(counts.index[counts == counts.max()])[0]
+        for level in sorted(counts.index):
+            if level != ref:
+                name = f"{col}[{level}]"
+                out[name] = (s.astype("string") == level).fillna(False).to_numpy().astype(
+                    np.int64)
+                defs[name] = f"1 if {col} is {level!r}, else 0 (reference: {ref!r})"
+    return out, defs, missing
+
+
+def controls_block(customers: pd.DataFrame, rows: Rows, controls: list[str]) -> Block:
+    """CONTROLS: customer columns (plan, region, ...) repeated on each of their rows."""
+    cols, defs, missing = dummy_code(customers, controls, "customers")
+    cols = {k: v[rows.cust] for k, v in cols.items()}
+    bad = {k: v[rows.cust] for k, v in missing.items()}
+    return Block(cols, defs, [], bad)
+
+
+def _drop_bad(blocks: dict, rows: Rows, ledger: Ledger, table: str) -> np.ndarray:
+    """Customers with any unusable row are excluded whole (counted per reason)."""
+    n_cust = len(rows.customers)
+    drop = np.zeros(n_cust, dtype=bool)
+    for block in blocks.values():
+        for reason, mask in block.bad_rows.items():
+            hit = np.zeros(n_cust, dtype=bool)
+            hit[rows.cust[mask]] = True
+            _exclude(ledger, table, reason, int((hit & ~drop).sum()))
+            drop |= hit
+    return ~drop[rows.cust]
+
+
+def _build_events(data: StudyData, params: dict, controls: list[str]) -> Timeline:
+    if data.customers is None:
+        raise DataContractError("shape A data has no customers table", kind="missing_table")
+    rows = _rows(data, params)
+    ids = pd.Index(rows.customers[CUSTOMER_ID])
+    blocks = {
+        "price": price_block(data, rows, ids, params),
+        "contact": contact_block(data, rows, ids, params),
+        "service": service_block(data, rows, ids, params),
+        "controls": controls_block(rows.customers, rows, controls),
+    }
+    keep = _drop_bad(blocks, rows, data.ledger, "customers")
+    episodes = pd.DataFrame({
+        CUSTOMER_ID: rows.customers[CUSTOMER_ID].to_numpy()[rows.cust[keep]],
+        "start": rows.start[keep], "stop": rows.stop[keep], "event": rows.event[keep],
+    })
+    for name in BLOCKS:
+        for col, values in blocks[name].columns.items():
+            episodes[col] = values[keep]
+    params["n_rows"] = len(episodes)
+    log.info("timeline: %d customers, %d rows, %d departures (grid %s, notice guard %s)",
+             episodes[CUSTOMER_ID].nunique(), len(episodes), int(episodes["event"].sum()),
+             params["grid"], params["notice_guard"])
+    return _timeline(episodes, blocks, params)
+
+
+def _timeline(episodes: pd.DataFrame, blocks: dict, params: dict) -> Timeline:
+    return Timeline(
+        episodes=episodes,
+        blocks={name: list(blocks[name].columns) for name in BLOCKS},
+        definitions={k: v for name in BLOCKS for k, v in blocks[name].definitions.items()},
+        unmeasured=[u for name in BLOCKS for u in blocks[name].unmeasured],
+        params=params,
+    )
+
+
+# --------------------------------------------------------------------------- shape B
+
+
+def table_block(table: pd.DataFrame, columns: list[str], what: str, note: str) -> Block:
+    """A block of a flat table: the mapped columns, dummy-coded where categorical."""
+    cols, defs, missing = dummy_code(table, columns, "table")
+    defs = {k: f"{v} ({note})" if k in table else f"{v} ({what}: {note})" for k, v in defs.items()}
+    return Block(cols, defs, [], missing)
+
+
+def _build_table(data: StudyData, params: dict, controls: list[str]) -> Timeline:
+    table = data.table
+    if table is None:
+        raise DataContractError("shape B data has no table", kind="missing_table")
+    roles = data.roles
+    stop = table["duration_days"].to_numpy(dtype=np.float64) / DAYS_PER_MONTH
+    no_time = ~(stop > 0)
+    _exclude(data.ledger, "table", "no time at risk (duration 0)", int(no_time.sum()),
+             kind="out_of_scope")
+    table = table[~no_time].reset_index(drop=True)
+    inbound = roles.get("contact_kind", "outbound") == "inbound"
+    contact_note = ("customer-initiated contact, NOT the supplier reaching out" if inbound
+                    else "contact by the supplier, measured once at the snapshot")
+    blocks = {
+        "price": table_block(table, list(roles.get("price", [])), "price",
+                             "a price proxy, measured once at the snapshot"),
+        "contact": table_block(table, list(roles.get("contact", [])), "contact", contact_note),
+        "service": Block({}, {}, [], {}),
+        "controls": table_block(table, controls, "control", "adjusted for"),
+    }
+    if not blocks["price"].columns:
+        blocks["price"].unmeasured.append("price: no price column mapped")
+    if not blocks["contact"].columns:
+        blocks["contact"].unmeasured.append("supplier contact: no contact column mapped")
+    elif inbound:
+        blocks["contact"].unmeasured.append(
+            "supplier contact: the table records only contact the customer initiated; the "
+            "supplier's own attention is not measured")
+    blocks["service"].unmeasured.append("service: a flat table has no dated contact history")
+    n = len(table)
+    rows = Rows(customers=table, cust=np.arange(n), start=np.zeros(n), stop=stop[~no_time],
+                event=table["event"].to_numpy(dtype=np.int64), start_day=np.zeros(n),
+                eval_day=np.zeros(n), ref_day=np.zeros(n), cutoff_day=np.zeros(n))
+    keep = _drop_bad(blocks, rows, data.ledger, "table")
+    episodes = pd.DataFrame({CUSTOMER_ID: table[CUSTOMER_ID].to_numpy()[keep],
+                             "start": rows.start[keep], "stop": rows.stop[keep],
+                             "event": rows.event[keep]})
+    for name in BLOCKS:
+        for col, values in blocks[name].columns.items():
+            episodes[col] = values[keep]
+    episodes = episodes.sort_values([CUSTOMER_ID, "start"], kind="stable").reset_index(drop=True)
+    params["n_rows"] = len(episodes)
+    return _timeline(episodes, blocks, params)
