@@ -1,0 +1,594 @@
+"""The four nested Cox models of the study and what they say in business units.
+
+All four models are fitted on identical rows (the same episodes, the same customers):
+
+- ``controls``: the service block (inbound contacts) and the controls - the base;
+- ``price``: base + the price block;
+- ``contact``: base + the contact block (the supplier's outbound attention);
+- ``both``: base + price + contact - the final model.
+
+Start/stop episodes are fitted with :class:`lifelines.CoxPHFitter` (``entry_col="start"``,
+duration ``stop``, Efron ties), which equals the counting-process fit of
+:class:`lifelines.CoxTimeVaryingFitter` on the same rows and gives residual diagnostics.
+Problems the data cause (no departures in a block, collinear blocks, non-convergence,
+separation, too few departures) become plain-words entries of ``problems``;
+:class:`~retention_study.errors.AnalysisError` is raised only when nothing can be said.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from lifelines import CoxPHFitter
+from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+from lifelines.statistics import proportional_hazard_test
+from scipy import stats
+
+from retention_study.errors import AnalysisError
+from retention_study.schema import Timeline
+
+log = logging.getLogger("retention_study")
+
+MODELS = {
+    "controls": (),
+    "price": ("price",),
+    "contact": ("contact",),
+    "both": ("price", "contact"),
+}
+BASE_BLOCKS = ("service", "controls")
+FINAL_MODEL = "both"
+# Business units of the covariates the episode builder names (scale of the coefficient,
+# unit in words, phrase used in the verdict sentence).
+BUSINESS_UNITS = {
+    "months_since_contact": (6.0, "6 months without outbound contact",
+                             "for every 6 months without contact"),
+    "loyalty_penalty": (math.log(1.1), "+10% above the new-customer price",
+                        "for paying 10% more than new customers"),
+    "log_price": (math.log(1.1), "+10% price level", "for a 10% higher price"),
+    "price_increase_recent": (1.0, "a recent price increase (vs none)",
+                              "after a recent price increase"),
+}
+SEPARATION_COEF = 8.0  # |log-HR| per business unit beyond which a fit is implausible
+COLLINEAR_TOL = 1e-6  # share of a column's variance left after regressing on the others
+
+
+@dataclass
+class CoxFit:
+    """One fitted model: its covariates, log partial likelihood and the lifelines fitter.
+
+    ``fitter`` is None when the model has no covariates (the null model) or failed.
+    """
+
+    name: str
+    columns: list
+    loglik: float
+    fitter: CoxPHFitter | None = None
+    penalizer: float = 0.0
+
+    @property
+    def n_params(self) -> int:
+        return len(self.columns)
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+
+# --------------------------------------------------------------------------- likelihood
+
+
+def _event_time_sums(start, stop, event, weights):
+    """Risk-set sums of ``weights`` (n x p) at each distinct event time.
+
+    A row is at risk at t when start < t <= stop. Sums come from cumulative sums over
+    rows sorted by stop and by start, so the cost is O(n log n), not rows x times.
+    """
+    times = np.unique(stop[event == 1])
+    by_stop = np.argsort(stop, kind="stable")
+    by_start = np.argsort(start, kind="stable")
+    zero = np.zeros((1, weights.shape[1]))
+    cum_stop = np.vstack([zero, np.cumsum(weights[by_stop][::-1], axis=0)])[::-1]
+    cum_start = np.vstack([zero, np.cumsum(weights[by_start][::-1], axis=0)])[::-1]
+    # rows with stop >= t minus rows with start >= t
+    i_stop = np.searchsorted(stop[by_stop], times, side="left")
+    i_start = np.searchsorted(start[by_start], times, side="left")
+    return times, cum_stop[i_stop] - cum_start[i_start]
+
+
+def partial_log_likelihood(episodes, columns, beta, ties="efron") -> float:
+    """Cox log partial likelihood of start/stop rows at a given ``beta``.
+
+    Parameters
+    ----------
+    episodes : DataFrame
+        ``start``, ``stop``, ``event`` and the ``columns``.
+    columns : list of str
+    beta : array-like
+        One coefficient per column.
+    ties : {"efron", "breslow"}
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"start": [0, 0, 0], "stop": [1, 2, 3], "event": [1, 1, 0],
+    ...                    "x": [1.0, 0.0, 0.0]})
+    >>> round(partial_log_likelihood(df, ["x"], [0.0]), 4)  # log(1/3) + log(1/2)
+    -1.7918
+    """
+    start = episodes["start"].to_numpy(float)
+    stop = episodes["stop"].to_numpy(float)
+    event = episodes["event"].to_numpy(int)
+    x = episodes[list(columns)].to_numpy(float).reshape(len(episodes), -1)
+    eta = x @ np.asarray(beta, float).reshape(-1) if len(columns) else np.zeros(len(episodes))
+    risk = np.exp(eta)
+    times, risk_sum = _event_time_sums(start, stop, event, risk[:, None])
+    risk_sum = risk_sum[:, 0]
+    t_index = np.searchsorted(times, stop[event == 1])
+    d = np.bincount(t_index, minlength=len(times))
+    tied_sum = np.bincount(t_index, weights=risk[event == 1], minlength=len(times))
+    if ties == "breslow":
+        denom = d * np.log(risk_sum)
+        return float(eta[event == 1].sum() - denom.sum())
+    # Efron: the l-th of d tied departures sees the risk set less l/d of the tied risk
+    group = np.repeat(np.arange(len(times)), d)
+    within = np.arange(group.size) - np.repeat(np.cumsum(d) - d, d)
+    denom = risk_sum[group] - within / d[group] * tied_sum[group]
+    return float(eta[event == 1].sum() - np.log(denom).sum())
+
+
+# --------------------------------------------------------------------------- data checks
+
+
+def _prepare(timeline: Timeline) -> pd.DataFrame:
+    eps = timeline.episodes
+    missing = [c for c in ("customer_id", "start", "stop", "event") if c not in eps]
+    if missing:
+        raise AnalysisError(f"the timeline lacks the columns {missing}; cannot fit models")
+    # Row order matters for the rank time transform of the PH test: fix it here.
+    eps = eps.sort_values(["customer_id", "start"], kind="stable").reset_index(drop=True)
+    if int(eps["event"].sum()) == 0:
+        raise AnalysisError("no customer left during the study period, so nothing can be "
+                            "said about why customers leave")
+    return eps
+
+
+def _drop_unusable(eps: pd.DataFrame, blocks: dict, problems: list) -> dict:
+    """Remove constant and collinear columns, saying why; returns the usable blocks."""
+    usable = {b: [c for c in blocks.get(b, []) if c in eps] for b in ("controls", "service",
+                                                                        "contact", "price")}
+    kept: list = []
+    basis = np.ones((len(eps), 1))
+    for block, cols in usable.items():
+        keep = []
+        for col in cols:
+            x = eps[col].to_numpy(float)
+            if np.nanstd(x) == 0:
+                problems.append(f"'{col}' ({block}) has the same value for every row; left out.")
+                continue
+            coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+            left = np.var(x - basis @ coef) / np.var(x)
+            if left < COLLINEAR_TOL:
+                problems.append(f"'{col}' ({block}) is a combination of {kept or 'a constant'} "
+                                "in these data, so its effect cannot be separated; left out.")
+                continue
+            keep.append(col)
+            kept.append(col)
+            basis = np.column_stack([basis, x])
+        if cols and not keep:
+            problems.append(f"No usable {block} measure remains after removing the columns "
+                            "above; models with that block equal the model without it.")
+        usable[block] = keep
+    for block in ("price", "contact"):
+        if not blocks.get(block):
+            problems.append(f"No {block} measure in this data; the {block} block is empty and "
+                            f"nothing can be said about {block}.")
+    _warn_correlated(eps, usable, problems)
+    return usable
+
+
+def _warn_correlated(eps: pd.DataFrame, usable: dict, problems: list) -> None:
+    if not usable["price"] or not usable["contact"]:
+        return
+    corr = eps[usable["price"] + usable["contact"]].corr().loc[usable["price"], usable["contact"]]
+    worst = float(corr.abs().to_numpy().max())
+    if worst > 0.9:
+        problems.append(f"Price and contact measures move together (correlation {worst:.2f}); "
+                        "the data can hardly tell their effects apart.")
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def fit_cox(eps: pd.DataFrame, columns: list, penalizer: float = 0.0, name: str = "model",
+            problems: list | None = None, strata: list | None = None) -> CoxFit:
+    """Fit one Cox model on start/stop rows; problems are appended, not raised.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"start": 0, "stop": [5, 3, 9, 2, 7, 4], "event": [1, 0, 1, 1, 0, 1],
+    ...                    "x": [0.1, 0.5, -0.3, 0.9, -0.8, 0.0]})
+    >>> fit = fit_cox(df, ["x"])
+    >>> fit.n_params
+    1
+    """
+    problems = problems if problems is not None else []
+    if not columns:
+        return CoxFit(name, [], partial_log_likelihood(eps, [], []))
+    data = eps[["start", "stop", "event", *columns, *(strata or [])]]
+    for pen in dict.fromkeys([penalizer, max(penalizer, 0.01), max(penalizer, 0.1)]):
+        try:
+            fitter, caught = _lifelines_fit(data, pen, strata)
+        except (ConvergenceError, np.linalg.LinAlgError, ValueError) as exc:
+            log.debug("%s did not converge with penalizer %s: %s", name, pen, exc)
+            continue
+        if pen != penalizer:
+            problems.append(f"The {name} model did not converge; it was refitted with a small "
+                            f"ridge penalty ({pen}), so its effects are slightly shrunk.")
+        _check_separation(fitter, name, caught, problems)
+        return CoxFit(name, list(columns), float(fitter.log_likelihood_), fitter, pen)
+    problems.append(f"The {name} model could not be fitted (no convergence even with a ridge "
+                    "penalty); its results are missing.")
+    return CoxFit(name, list(columns), float("nan"))
+
+
+def _lifelines_fit(data: pd.DataFrame, penalizer: float, strata):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fitter = CoxPHFitter(penalizer=penalizer).fit(
+            data, duration_col="stop", event_col="event", entry_col="start", strata=strata)
+    return fitter, [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def _check_separation(fitter: CoxPHFitter, name: str, caught: list, problems: list) -> None:
+    sd = fitter._norm_std if hasattr(fitter, "_norm_std") else 1.0
+    scaled = (fitter.params_ * sd).abs()
+    extreme = list(scaled[scaled > SEPARATION_COEF].index)
+    if any("separation" in str(w.message) for w in caught) or extreme:
+        which = ", ".join(extreme) if extreme else "one or more covariates"
+        problems.append(f"The {name} model shows signs of separation in {which} (some value "
+                        "almost perfectly predicts leaving or staying); its estimate there is "
+                        "unreliable.")
+
+
+def likelihood_ratio(big: CoxFit, small: CoxFit) -> dict:
+    """Likelihood-ratio test of the covariates ``big`` adds to ``small``.
+
+    Examples
+    --------
+    >>> lr = likelihood_ratio(CoxFit("b", ["x", "y"], -100.0), CoxFit("s", ["x"], -103.0))
+    >>> lr["statistic"], lr["df"], round(lr["p"], 4)
+    (6.0, 1, 0.0143)
+    """
+    df = big.n_params - small.n_params
+    stat = 2.0 * (big.loglik - small.loglik)
+    if df <= 0 or not np.isfinite(stat):
+        return {"statistic": float("nan"), "df": int(df), "p": float("nan")}
+    stat = max(stat, 0.0)
+    return {"statistic": float(stat), "df": int(df), "p": float(stats.chi2.sf(stat, df))}
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+
+def schoenfeld_residuals(eps: pd.DataFrame, columns: list, beta) -> pd.DataFrame:
+    """Schoenfeld residuals of start/stop rows (Breslow form), one row per departure.
+
+    Each is the departing row's covariates minus the risk-weighted mean covariates of the
+    rows at risk then (start < t <= stop). lifelines computes them ignoring late entry,
+    which is wrong for episodes, hence this function.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"start": 0, "stop": [1, 2, 3], "event": [1, 1, 0],
+    ...                    "x": [1.0, 0.0, 0.0]})
+    >>> schoenfeld_residuals(df, ["x"], [0.0])["x"].round(3).tolist()
+    [0.667, 0.0]
+    """
+    start = eps["start"].to_numpy(float)
+    stop = eps["stop"].to_numpy(float)
+    event = eps["event"].to_numpy(int)
+    x = eps[list(columns)].to_numpy(float)
+    risk = np.exp(x @ np.asarray(beta, float))
+    weights = np.column_stack([risk, risk[:, None] * x])
+    times, sums = _event_time_sums(start, stop, event, weights)
+    xbar = sums[:, 1:] / sums[:, :1]
+    is_event = event == 1
+    t_index = np.searchsorted(times, stop[is_event])
+    resid = x[is_event] - xbar[t_index]
+    return pd.DataFrame(resid, columns=list(columns), index=eps.index[is_event])
+
+
+def ph_test(fit: CoxFit, eps: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Grambsch-Therneau test of proportional hazards per covariate (rank time transform).
+
+    Uses :func:`lifelines.statistics.proportional_hazard_test` with scaled Schoenfeld
+    residuals from :func:`schoenfeld_residuals` (correct risk sets for late entry).
+    ``eps`` must be the rows the model was fitted on, sorted by customer_id and start.
+    """
+    fitter = fit.fitter
+    beta = fitter.params_.to_numpy()
+    resid = schoenfeld_residuals(eps, fit.columns, beta)
+    order = fitter.durations.index[fitter.event_observed.to_numpy(bool)]
+    n_events = int(fitter.event_observed.sum())
+    scaled = n_events * resid.loc[order].dot(fitter.variance_matrix_.to_numpy())
+    scaled.columns = fitter.params_.index
+    result = proportional_hazard_test(fitter, eps, time_transform="rank",
+                                      precomputed_residuals=scaled)
+    out = result.summary.reset_index().rename(columns={"index": "covariate",
+                                                       "test_statistic": "statistic"})
+    out = out[["covariate", "statistic", "p"]]
+    out["fails"] = out["p"] < alpha
+    return out
+
+
+def split_episodes(eps: pd.DataFrame, cuts) -> pd.DataFrame:
+    """Split start/stop rows at the given times (events stay on the last piece).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"customer_id": ["a"], "start": [0.0], "stop": [5.0], "event": [1]})
+    >>> split_episodes(df, [2.0, 4.0])[["start", "stop", "event"]].values.tolist()
+    [[0.0, 2.0, 0.0], [2.0, 4.0, 0.0], [4.0, 5.0, 1.0]]
+    """
+    cuts = np.unique(np.asarray(cuts, float))
+    start = eps["start"].to_numpy(float)
+    stop = eps["stop"].to_numpy(float)
+    inside = (cuts[None, :] > start[:, None]) & (cuts[None, :] < stop[:, None])
+    n_pieces = inside.sum(axis=1) + 1
+    out = eps.loc[eps.index.repeat(n_pieces)].reset_index(drop=True)
+    row = np.repeat(np.arange(len(eps)), n_pieces)
+    piece = np.arange(len(out)) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
+    n_cuts = n_pieces - 1
+    cut_values = cuts[np.nonzero(inside)[1]]  # row-major: each row's cuts in order
+    first_cut = np.repeat(np.cumsum(n_cuts) - n_cuts, n_pieces) + piece
+    padded = np.append(cut_values, np.nan)  # keeps indices valid where no cut applies
+    out["start"] = np.where(piece == 0, start[row], padded[np.maximum(first_cut - 1, 0)])
+    out["stop"] = np.where(piece == n_cuts[row], stop[row],
+                           padded[np.minimum(first_cut, len(cut_values))])
+    last = piece == n_pieces[row] - 1
+    out["event"] = np.where(last, out["event"].to_numpy(), 0).astype(float)
+    return out
+
+
+def _business_unit(col: str, x: pd.Series) -> tuple[float, str, str]:
+    """Scale, unit and phrase of a covariate (known names, else per unit or per SD)."""
+    if col in BUSINESS_UNITS:
+        return BUSINESS_UNITS[col]
+    values = np.unique(x.to_numpy(float))
+    if set(values) <= {0.0, 1.0}:
+        return 1.0, f"{col} yes vs no", f"with {col} (vs without)"
+    sd = float(x.std())
+    return sd, f"+1 SD of {col} ({sd:.3g} units)", f"per SD of {col} ({sd:.3g} units)"
+
+
+def business_effects(fit: CoxFit, eps: pd.DataFrame, blocks: dict, alpha: float = 0.05,
+                     definitions: dict | None = None) -> pd.DataFrame:
+    """Hazard ratios of the price and contact covariates in business units, with CIs.
+
+    The coefficient and its standard error are multiplied by the unit's scale (e.g. x6 for
+    ``months_since_contact``: per 6 months without contact), so the CI is exact on the
+    log scale.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=300)
+    >>> df = pd.DataFrame({"start": 0.0, "stop": rng.exponential(np.exp(-0.5 * x)),
+    ...                    "event": 1, "months_since_contact": x})
+    >>> eff = business_effects(fit_cox(df, ["months_since_contact"]), df,
+    ...                        {"contact": ["months_since_contact"]})
+    >>> eff.loc[0, "unit"]
+    '6 months without outbound contact'
+    """
+    cols = ["block", "covariate", "label", "unit", "phrase", "hr", "lower", "upper", "p"]
+    if fit.fitter is None:
+        return pd.DataFrame(columns=cols)
+    z = stats.norm.ppf(1 - alpha / 2)
+    rows = []
+    for block in ("contact", "price", "service"):
+        for col in blocks.get(block, []):
+            if col not in fit.fitter.params_.index:
+                continue
+            scale, unit, phrase = _business_unit(col, eps[col])
+            coef = fit.fitter.params_[col] * scale
+            se = fit.fitter.standard_errors_[col] * scale
+            label = (definitions or {}).get(col, col)
+            rows.append({"block": block, "covariate": col, "label": label, "unit": unit,
+                         "phrase": phrase, "hr": math.exp(coef), "lower": math.exp(coef - z * se),
+                         "upper": math.exp(coef + z * se),
+                         "p": float(fit.fitter.summary.loc[col, "p"])})
+    return pd.DataFrame(rows, columns=cols)
+
+
+class BlockModels:
+    """Fit the four block models on identical rows and test the blocks against each other.
+
+    Parameters
+    ----------
+    alpha : float
+        Significance level of the tests and 1 - coverage of the CIs.
+    penalizer : float
+        Ridge penalty of the Cox fits (0 = plain partial likelihood).
+    min_departures : int
+        Fewer departures than this adds a problem (estimates are fragile).
+
+    Attributes
+    ----------
+    fits : dict of str -> CoxFit
+        ``controls``, ``price``, ``contact``, ``both``; ``fits[m].fitter`` is the lifelines
+        CoxPHFitter (None for a model without covariates).
+    summary : DataFrame
+        model, covariate, coef, se, hr, hr_lower, hr_upper, p.
+    lr_tests : DataFrame
+        test, big, small, statistic, df, p (``price | contact`` and ``contact | price``,
+        plus each block against the base).
+    aic : DataFrame
+        model, loglik, n_params, aic.
+    effects : DataFrame
+        Business-unit hazard ratios of the final model (see :func:`business_effects`).
+    ph_check : DataFrame
+        Proportional-hazards test of the final model per covariate.
+    ph_remedy : dict or None
+        When the PH check fails: what was done and the refitted coefficients.
+    problems : list of str
+        Plain-words warnings about the data and the fits.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> n = 400
+    >>> df = pd.DataFrame({"customer_id": np.arange(n).astype(str), "start": 0.0,
+    ...                    "age": rng.normal(size=n), "months_since_contact": rng.normal(size=n),
+    ...                    "loyalty_penalty": rng.normal(size=n)})
+    >>> df["stop"] = rng.exponential(np.exp(-0.3 * df["months_since_contact"]))
+    >>> df["event"] = 1
+    >>> tl = Timeline(df, {"price": ["loyalty_penalty"], "contact": ["months_since_contact"],
+    ...                    "service": [], "controls": ["age"]})
+    >>> bm = BlockModels().fit(tl)
+    >>> sorted(bm.fits)
+    ['both', 'contact', 'controls', 'price']
+    """
+
+    def __init__(self, alpha: float = 0.05, penalizer: float = 0.0, min_departures: int = 20):
+        self.alpha = alpha
+        self.penalizer = penalizer
+        self.min_departures = min_departures
+
+    def fit(self, timeline: Timeline) -> BlockModels:
+        self.problems: list[str] = []
+        self.data_ = _prepare(timeline)
+        self.definitions = dict(timeline.definitions)
+        n_dep = int(self.data_["event"].sum())
+        if n_dep < self.min_departures:
+            self.problems.append(f"Only {n_dep} departures (fewer than {self.min_departures}): "
+                                 "estimates are fragile and tests have little power.")
+        self.blocks = _drop_unusable(self.data_, timeline.blocks, self.problems)
+        base = [c for b in BASE_BLOCKS for c in self.blocks[b]]
+        self.columns = {m: base + [c for b in extra for c in self.blocks[b]]
+                        for m, extra in MODELS.items()}
+        self.fits = {m: fit_cox(self.data_, cols, self.penalizer, m, self.problems)
+                     for m, cols in self.columns.items()}
+        self.summary = self._summary()
+        self.lr_tests = self._lr_tests()
+        self.aic = pd.DataFrame([{"model": m, "loglik": f.loglik, "n_params": f.n_params,
+                                  "aic": f.aic} for m, f in self.fits.items()])
+        final = self.fits[FINAL_MODEL]
+        self.effects = business_effects(final, self.data_, self.blocks, self.alpha,
+                                        self.definitions)
+        self.ph_check, self.ph_remedy = self._check_ph(final)
+        log.info("block models fitted on %d rows, %d departures", len(self.data_), n_dep)
+        return self
+
+    def _summary(self) -> pd.DataFrame:
+        z = stats.norm.ppf(1 - self.alpha / 2)
+        frames = []
+        for m, f in self.fits.items():
+            if f.fitter is None:
+                continue
+            s = f.fitter.summary
+            frames.append(pd.DataFrame({
+                "model": m, "covariate": s.index, "coef": s["coef"].to_numpy(),
+                "se": s["se(coef)"].to_numpy(), "hr": np.exp(s["coef"]).to_numpy(),
+                "hr_lower": np.exp(s["coef"] - z * s["se(coef)"]).to_numpy(),
+                "hr_upper": np.exp(s["coef"] + z * s["se(coef)"]).to_numpy(),
+                "p": s["p"].to_numpy()}))
+        cols = ["model", "covariate", "coef", "se", "hr", "hr_lower", "hr_upper", "p"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+    def _lr_tests(self) -> pd.DataFrame:
+        pairs = [("price | contact", "both", "contact"), ("contact | price", "both", "price"),
+                 ("price | base", "price", "controls"), ("contact | base", "contact", "controls")]
+        rows = [{"test": t, "big": b, "small": s, **likelihood_ratio(self.fits[b], self.fits[s])}
+                for t, b, s in pairs]
+        return pd.DataFrame(rows)
+
+    def _check_ph(self, final: CoxFit):
+        empty = pd.DataFrame(columns=["covariate", "statistic", "p", "fails"])
+        if final.fitter is None:
+            return empty, None
+        try:
+            check = ph_test(final, self.data_, self.alpha)
+        except (ValueError, np.linalg.LinAlgError, KeyError) as exc:
+            self.problems.append(f"The proportional-hazards check could not be computed ({exc}).")
+            return empty, None
+        failing = list(check.loc[check["fails"], "covariate"])
+        if not failing:
+            return check, None
+        self.problems.append("Proportional hazards fails for " + ", ".join(failing) + ": their "
+                             "effect changes with tenure; see the time-interaction fit.")
+        return check, self._ph_remedy(final, failing)
+
+    def _ph_remedy(self, final: CoxFit, failing: list) -> dict:
+        """Refit with failing binary controls as strata and other failing covariates x log(t).
+
+        Episodes are split at the event-time deciles first, so log(t) of a piece's stop
+        approximates log(t) within it.
+        """
+        eps = self.data_
+        strata = [c for c in failing if c in self.blocks["controls"]
+                  and set(np.unique(eps[c])) <= {0.0, 1.0}]
+        timed = [c for c in failing if c not in strata]
+        cuts = np.unique(np.quantile(eps.loc[eps["event"] == 1, "stop"], np.linspace(.1, .9, 9)))
+        split = split_episodes(eps, cuts)
+        log_t = np.log(split["stop"].clip(lower=1e-9))
+        extra = []
+        for c in timed:
+            split[f"{c}:log_t"] = split[c] * log_t
+            extra.append(f"{c}:log_t")
+        cols = [c for c in final.columns if c not in strata] + extra
+        fit = fit_cox(split, cols, self.penalizer, "time-interaction", self.problems,
+                      strata=strata or None)
+        table = None
+        if fit.fitter is not None:
+            s = fit.fitter.summary
+            table = pd.DataFrame({"covariate": s.index, "coef": s["coef"].to_numpy(),
+                                  "se": s["se(coef)"].to_numpy(), "p": s["p"].to_numpy()})
+        how = []
+        if strata:
+            how.append("stratified on " + ", ".join(strata))
+        if timed:
+            how.append("with " + ", ".join(timed) + " x log(tenure) interactions")
+        return {"description": "Final model refitted " + " and ".join(how) + ".",
+                "strata": strata, "time_interactions": timed, "summary": table}
+
+    def to_dict(self) -> dict:
+        """JSON-safe results (NaN becomes None)."""
+        remedy = None
+        if self.ph_remedy is not None:
+            remedy = {k: v for k, v in self.ph_remedy.items() if k != "summary"}
+            table = self.ph_remedy["summary"]
+            remedy["summary"] = _records(table) if table is not None else None
+        return {"alpha": self.alpha, "penalizer": self.penalizer,
+                "n_rows": int(len(self.data_)), "n_customers": int(self.data_["customer_id"]
+                                                                   .nunique()),
+                "n_departures": int(self.data_["event"].sum()),
+                "columns": self.columns, "summary": _records(self.summary),
+                "lr_tests": _records(self.lr_tests), "aic": _records(self.aic),
+                "effects": _records(self.effects), "ph_check": _records(self.ph_check),
+                "ph_remedy": remedy, "problems": list(self.problems)}
+
+
+def _records(frame: pd.DataFrame) -> list:
+    """DataFrame -> list of dicts of plain Python scalars, NaN as None."""
+    out = []
+    for rec in frame.to_dict(orient="records"):
+        out.append({k: _plain(v) for k, v in rec.items()})
+    return out
+
+
+def _plain(value):
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(value)
+    return value
