@@ -1,0 +1,410 @@
+"""Check the practitioners' claims (``CLAIMS.md``) against a study's results.
+
+:func:`check_claims` reads the numbered bold titles of the claims file and decides
+each claim from a ``results`` dict (the report's results.json). Keys read:
+
+``alpha`` : float, optional (default 0.05)
+``lr_tests`` : ``{"price_given_contact": {"p": float}, "contact_given_price": {"p": float}}``
+    Likelihood-ratio tests of each block given the other (claim 1).
+``effects`` : list of ``{"label", "hr", "lower", "upper", "p"}``
+    The adjusted model's effects; the contact-recency effect is the one whose label
+    mentions outbound contact or months since contact (claims 2, 5).
+``rates_by_contact_band`` : list of ``{"band", "rate", "lower", "upper"}``
+    Departures per 100 customer-years by contact-recency band, in band order (claim 2).
+``segments`` : :func:`retention_study.segments.analyse_segments` output (claim 3).
+``loyalty`` : :meth:`retention_study.segments.LoyaltyPenalty.to_dict` output (claim 4).
+``after_notice`` : :func:`after_notice_shares` output (claim 5).
+``naive`` : same shape as ``effects``, from the naive analysis (claim 5).
+``reasons`` : :func:`retention_study.reasons.analyse_reasons` output (claim 6).
+``reversals`` : None, or ``{"after_discount": {"reversed": int, "notices": int},
+    "after_contact": {"reversed": int, "notices": int}}`` (claim 7).
+
+A missing key or None means the data could not speak to it: the claim is "cannot
+tell". "not supported" means the data could speak and did not back the claim (the
+effect is absent, too small to detect, or the other way round).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from retention_study.errors import AnalysisError
+from retention_study.schema import DAYS_PER_MONTH, StudyData
+
+log = logging.getLogger("retention_study")
+
+SUPPORTED, NOT_SUPPORTED, CANNOT_TELL = "supported", "not supported", "cannot tell"
+STATUSES = (SUPPORTED, NOT_SUPPORTED, CANNOT_TELL)
+CONTACT_EFFECT = re.compile(r"outbound contact|since .*contact|contact recency", re.I)
+MIN_EVENTS = 10
+_TITLE = re.compile(r"^\s*(\d+)\.\s+\*\*(.+?)\*\*", re.M)
+
+
+def parse_claims(path: str | Path) -> pd.DataFrame:
+    """Numbered bold titles of a claims file: columns ``claim`` (int) and ``title``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> f = tempfile.NamedTemporaryFile("w", suffix=".md", delete=False)
+    >>> _ = f.write("Intro\\n\\n1. **Price is rarely the real reason.** Text\\n2. **B.**\\n")
+    >>> f.close(); parse_claims(f.name).values.tolist()
+    [[1, 'Price is rarely the real reason'], [2, 'B']]
+    >>> os.unlink(f.name)
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    found = [(int(n), t.strip().rstrip(".").strip()) for n, t in _TITLE.findall(text)]
+    if not found:
+        raise AnalysisError(f"{path}: no numbered bold claim titles found")
+    return pd.DataFrame(found, columns=["claim", "title"])
+
+
+# --------------------------------------------------------------------------- formatting
+def _p(p) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def _ci(d: dict, key: str = "hr", lo: str = "lower", hi: str = "upper") -> str:
+    return f"{d[key]:.2f} ({d[lo]:.2f}-{d[hi]:.2f})"
+
+
+def _verdict(status: str, number: str, why: str) -> dict:
+    return {"status": status, "number": number, "why": why}
+
+
+def _cannot(why: str) -> dict:
+    return _verdict(CANNOT_TELL, "", why)
+
+
+def _find_effect(effects, pattern: re.Pattern = CONTACT_EFFECT) -> dict | None:
+    for e in effects or []:
+        if pattern.search(str(e.get("label", ""))) and e.get("hr") is not None:
+            return e
+    return None
+
+
+# --------------------------------------------------------------------------- claims
+def _claim_price(r: dict, alpha: float) -> dict:
+    lr = r.get("lr_tests") or {}
+    pc = (lr.get("price_given_contact") or {}).get("p")
+    cp = (lr.get("contact_given_price") or {}).get("p")
+    if pc is None or cp is None:
+        return _cannot("the data does not measure both price and supplier contact, so their "
+                       "contributions cannot be weighed against each other")
+    number = f"price given contact {_p(pc)}; contact given price {_p(cp)}"
+    if cp < alpha <= pc:
+        return _verdict(SUPPORTED, number, "contact adds to a model that already has price; "
+                        "price adds nothing detectable once contact is known")
+    if pc < alpha:
+        extra = "" if cp < alpha else ", while contact adds nothing detectable"
+        return _verdict(NOT_SUPPORTED, number, f"price still explains departures once contact "
+                        f"is accounted for{extra}")
+    return _verdict(NOT_SUPPORTED, number, "neither block adds detectably to the other; the "
+                    "data does not show that attention rather than price drives departures")
+
+
+def _rates_trend(rates) -> tuple[str, int] | None:
+    """Text and direction (+1 rising, -1 falling, 0 unclear) from first to last band."""
+    rows = [x for x in rates or [] if x.get("rate") is not None]
+    if len(rows) < 2:
+        return None
+    a, b = rows[0], rows[-1]
+    text = (f"{a['band']}: {a['rate']:.1f} vs {b['band']}: {b['rate']:.1f} "
+            f"departures per 100 customer-years")
+    if None in (a.get("lower"), a.get("upper"), b.get("lower"), b.get("upper")):
+        return text, 0
+    direction = 1 if b["lower"] > a["upper"] else -1 if b["upper"] < a["lower"] else 0
+    return text, direction
+
+
+def _claim_attention(r: dict, alpha: float) -> dict:
+    effect = _find_effect(r.get("effects"))
+    trend = _rates_trend(r.get("rates_by_contact_band"))
+    if effect is None and trend is None:
+        return _cannot("the data has no dates of supplier contact, so time since the last "
+                       "contact cannot be measured")
+    if effect is None:
+        text, direction = trend
+        status = SUPPORTED if direction > 0 else NOT_SUPPORTED
+        why = ("departure rates rise with time since the last contact" if direction > 0 else
+               "departure rates do not clearly rise with time since the last contact")
+        return _verdict(status, text, why)
+    number = f"HR {effect['label']} {_ci(effect)}"
+    if trend is not None:
+        number += f"; {trend[0]}"
+    if effect["lower"] > 1:
+        return _verdict(SUPPORTED, number, "the longer since the supplier's last contact, the "
+                        "likelier a customer leaves, with price and the controls held fixed")
+    if effect["upper"] < 1:
+        return _verdict(NOT_SUPPORTED, number, "customers long without contact leave less, "
+                        "not more")
+    return _verdict(NOT_SUPPORTED, number, "no detectable rise in departures with time since "
+                    "the last contact (the interval includes no effect)")
+
+
+def _claim_satisfied(r: dict, alpha: float) -> dict:
+    sat = (r.get("segments") or {}).get("satisfaction")
+    if not sat:
+        return _cannot("the data has no satisfaction score")
+    rows = {x["segment"]: x for x in sat.get("table", [])}
+    s = rows.get("satisfied")
+    if s is None or s.get("oe") is None or s.get("departures", 0) < MIN_EVENTS:
+        n = 0 if s is None else s.get("departures", 0)
+        return _cannot(f"too few departures among satisfied customers ({n}) to tell")
+    rates = ", ".join(f"{k} {v['rate']:.1f}" for k, v in rows.items() if v.get("rate") is not None)
+    number = (f"satisfied: observed/expected under a straight-line score effect "
+              f"{_ci(s, 'oe', 'oe_lower', 'oe_upper')}; rates per 100 customer-years: {rates}")
+    if s["oe_lower"] > 1:
+        return _verdict(SUPPORTED, number, "merely satisfied customers leave more often than "
+                        "their score predicts")
+    if s["oe_upper"] < 1:
+        return _verdict(NOT_SUPPORTED, number, "satisfied customers leave less often than "
+                        "their score predicts")
+    return _verdict(NOT_SUPPORTED, number, "satisfied customers leave about as often as their "
+                    "score predicts; departures fall or rise smoothly with the score")
+
+
+def _claim_loyalty(r: dict, alpha: float) -> dict:
+    loy = r.get("loyalty") or {}
+    table = loy.get("table") or []
+    if len(table) < 2:
+        return _cannot("the data has no new-customer prices to compare existing customers' "
+                       "prices with")
+    first, last = table[0], table[-1]
+    number = (f"{last['band']}: {last['mean_pct_above']:.1f}% above the new-customer price "
+              f"({100 * last['share_paying_more']:.0f}% pay more) vs {first['band']}: "
+              f"{first['mean_pct_above']:.1f}%")
+    hr = loy.get("hazard_ratio")
+    if hr and hr.get("hr") is not None:
+        number += f"; HR {hr.get('label', 'loyalty penalty')} {_ci(hr)}"
+    gap = last["mean_pct_above"] - first["mean_pct_above"]
+    if gap > 1 and last["share_paying_more"] > 0.5:
+        return _verdict(SUPPORTED, number, "long-standing customers pay more than new "
+                        "customers for the same product, and the gap grows with tenure")
+    return _verdict(NOT_SUPPORTED, number, "long-standing customers do not typically pay "
+                    "more than new customers")
+
+
+def _claim_wake_up(r: dict, alpha: float) -> dict:
+    an = r.get("after_notice") or {}
+    if not an.get("available"):
+        return _cannot(an.get("why") or "the data records no notice dates with contact or "
+                       "price histories")
+    parts, wake = [], False
+    for key, what in (("outbound_contacts", "outbound contacts"), ("price_cuts", "price cuts")):
+        d = an.get(key) or {}
+        if d.get("rate_ratio") is None:
+            continue
+        parts.append(f"{what}: {100 * d['share_after_notice']:.0f}% after a notice, rate after "
+                     f"vs before notice {_ci(d, 'rate_ratio')}")
+        wake = wake or d["lower"] > 1
+    if not parts:
+        return _cannot("too few contacts or price changes around notices to tell")
+    naive, adjusted = _find_effect(r.get("naive")), _find_effect(r.get("effects"))
+    if naive and adjusted:
+        parts.append(f"contact HR naive {naive['hr']:.2f} vs adjusted {adjusted['hr']:.2f}")
+    if wake:
+        return _verdict(SUPPORTED, "; ".join(parts), "suppliers contact customers or cut "
+                        "prices more often after a notice than before it")
+    return _verdict(NOT_SUPPORTED, "; ".join(parts), "contacts and price cuts are no more "
+                    "frequent after a notice than before it")
+
+
+def _claim_ask_why(r: dict, alpha: float) -> dict:
+    rs = r.get("reasons") or {}
+    if not rs.get("available"):
+        return _cannot("the data records no stated exit reasons")
+    rows = {x["group"]: x for x in rs.get("stated_vs_revealed") or []}
+    price, stayed = rows.get("price"), rows.get("stayed")
+    col = "months_since_contact"
+    if not price or not stayed or price.get(f"{col}_p") is None:
+        return _cannot("stated reasons exist, but price leavers' contact history cannot be "
+                       "compared with stayers'")
+    number = (f"months since last contact: 'price' leavers {price[f'{col}_mean']:.1f} vs "
+              f"stayers {stayed[f'{col}_mean']:.1f} ({_p(price[f'{col}_p'])})")
+    if price[f"{col}_p"] < alpha and price[f"{col}_mean"] > stayed[f"{col}_mean"]:
+        return _verdict(SUPPORTED, number, "customers who said they left over price had also "
+                        "gone longer without contact than those who stayed: the stated reason "
+                        "is not the whole story")
+    return _verdict(NOT_SUPPORTED, number, "customers who said they left over price had been "
+                    "contacted about as recently as those who stayed")
+
+
+def _claim_reversals(r: dict, alpha: float) -> dict:
+    rev = r.get("reversals")
+    if not rev:
+        return _cannot("the data does not record reversed notices")
+    d, c = rev.get("after_discount") or {}, rev.get("after_contact") or {}
+    if min(d.get("notices", 0), c.get("notices", 0)) < MIN_EVENTS:
+        return _cannot("too few notices followed by a discount or by a contact to compare")
+    table = [[d["reversed"], d["notices"] - d["reversed"]],
+             [c["reversed"], c["notices"] - c["reversed"]]]
+    p = stats.fisher_exact(table).pvalue
+    sd, sc = d["reversed"] / d["notices"], c["reversed"] / c["notices"]
+    number = (f"reversed after a discount {100 * sd:.0f}% of {d['notices']}, after a contact "
+              f"without discount {100 * sc:.0f}% of {c['notices']} ({_p(p)})")
+    if p < alpha and sc > sd:
+        return _verdict(SUPPORTED, number, "attention wins back more notices than discounts do")
+    if p < alpha:
+        return _verdict(NOT_SUPPORTED, number, "discounts win back more notices than contact "
+                        "does")
+    return _verdict(NOT_SUPPORTED, number, "no detectable difference between discounts and "
+                    "contact in winning back notices")
+
+
+CHECKS: dict[int, Callable[[dict, float], dict]] = {
+    1: _claim_price, 2: _claim_attention, 3: _claim_satisfied, 4: _claim_loyalty,
+    5: _claim_wake_up, 6: _claim_ask_why, 7: _claim_reversals,
+}
+
+
+def check_claims(results: dict, claims_path: str | Path) -> pd.DataFrame:
+    """Decide each claim of the claims file from a study's results.
+
+    Parameters
+    ----------
+    results : dict
+        The keys listed in this module's docstring; missing keys mean "cannot tell".
+    claims_path : path
+        ``CLAIMS.md``; its numbered bold titles give the rows.
+
+    Returns
+    -------
+    DataFrame
+        ``claim``, ``title``, ``status`` ("supported" | "not supported" |
+        "cannot tell"), ``number`` (the deciding figures as text), ``why``.
+
+    Examples
+    --------
+    >>> from retention_study.config import CLAIMS_FILE
+    >>> t = check_claims({"lr_tests": {"price_given_contact": {"p": 0.4},
+    ...                                "contact_given_price": {"p": 0.001}}}, CLAIMS_FILE)
+    >>> t.loc[0, "status"], t.loc[1, "status"]
+    ('supported', 'cannot tell')
+    """
+    alpha = float(results.get("alpha", 0.05))
+    rows = []
+    for claim, title in parse_claims(claims_path).itertuples(index=False):
+        check = CHECKS.get(claim)
+        try:
+            verdict = check(results, alpha) if check else _cannot("no check defined for it")
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("claim %d: results incomplete (%s)", claim, exc)
+            verdict = _cannot(f"the results needed to check it are incomplete ({exc})")
+        rows.append({"claim": claim, "title": title, **verdict})
+    return pd.DataFrame(rows, columns=["claim", "title", "status", "number", "why"])
+
+
+# --------------------------------------------------------------------------- after the notice
+def rate_ratio(a: int, exposure_a: float, b: int, exposure_b: float,
+               alpha: float = 0.05) -> dict:
+    """Ratio of two Poisson rates (a / exposure_a over b / exposure_b), exact limits.
+
+    Conditional on a + b, a is binomial; Clopper–Pearson limits of its proportion
+    translate into limits of the ratio.
+
+    Examples
+    --------
+    >>> r = rate_ratio(30, 10.0, 10, 10.0)
+    >>> round(r["rate_ratio"], 2), r["lower"] > 1
+    (3.0, True)
+    """
+    n = a + b
+    scale = exposure_b / exposure_a
+    lo = stats.beta.ppf(alpha / 2, a, b + 1) if a > 0 else 0.0
+    hi = stats.beta.ppf(1 - alpha / 2, a + 1, b) if b > 0 else 1.0
+    with np.errstate(divide="ignore"):
+        odds = np.array([lo, hi]) / (1 - np.array([lo, hi]))
+    est = (a / exposure_a) / (b / exposure_b) if b > 0 else np.inf
+    return {"rate_ratio": float(est), "lower": float(odds[0] * scale),
+            "upper": float(odds[1] * scale), "events": int(n)}
+
+
+def _price_cuts(prices: pd.DataFrame) -> pd.DataFrame:
+    p = prices.sort_values(["customer_id", "effective_date"])
+    drop = p.groupby("customer_id")["monthly_price"].diff() < 0
+    return p.loc[drop, ["customer_id", "effective_date"]].rename(
+        columns={"effective_date": "date"})
+
+
+def _around_notice(events: pd.DataFrame, customers: pd.DataFrame, as_of: pd.Timestamp,
+                   alpha: float) -> dict:
+    """Share of events on/after the customer's notice, and the rate after vs before it."""
+    notice = customers.set_index("customer_id")["notice_date"]
+    at = events["customer_id"].map(notice)
+    after_all = events["date"] >= at
+    c = customers.dropna(subset=["notice_date"])
+    end = c["end_date"].fillna(as_of).clip(lower=c["notice_date"])
+    days_before = (c["notice_date"] - c["start_date"]).dt.days.clip(lower=0).sum()
+    days_after = ((end - c["notice_date"]).dt.days + 1).sum()  # the notice day itself counts
+    e = events[events["customer_id"].isin(c["customer_id"])]
+    t = e["customer_id"].map(c.set_index("customer_id")["notice_date"])
+    stop = e["customer_id"].map(pd.Series(end.values, index=c["customer_id"]))
+    n_after = int(((e["date"] >= t) & (e["date"] <= stop)).sum())
+    n_before = int((e["date"] < t).sum())
+    out = {"total": int(len(events)), "after_notice": int(after_all.sum()),
+           "share_after_notice": float(after_all.mean()) if len(events) else None,
+           "before_notice_noticers": n_before, "after_notice_noticers": n_after,
+           "rate_before_per_month": n_before / (days_before / DAYS_PER_MONTH) if days_before
+           else None, "rate_after_per_month": n_after / (days_after / DAYS_PER_MONTH)}
+    if n_after + n_before == 0 or days_before == 0:
+        return {**out, "rate_ratio": None, "lower": None, "upper": None}
+    return {**out, **rate_ratio(n_after, days_after, n_before, days_before, alpha)}
+
+
+def after_notice_shares(data: StudyData, alpha: float = 0.05) -> dict:
+    """How much supplier contact and price cutting happens after a customer's notice.
+
+    For outbound contacts and price cuts (a price lower than the customer's previous
+    one): the share of all of them dated on or after the customer's notice, and
+    among customers who gave notice the rate per customer-month after the notice
+    (to the end date, or as_of) against before it (from their start), with exact
+    limits of the rate ratio. A ratio above 1 is a supplier waking up at the
+    cancellation.
+
+    Returns
+    -------
+    dict
+        ``available`` (bool), ``why`` (when not), ``notices`` (customers with a
+        notice date), ``outbound_contacts`` and ``price_cuts`` (each: total,
+        after_notice, share_after_notice, rate_before_per_month, rate_after_per_month,
+        rate_ratio, lower, upper; or None when the data has no such events).
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"customer_id": ["a"], "start_date": [pd.Timestamp("2020-01-01")],
+    ...                   "end_date": [pd.Timestamp("2020-12-31")],
+    ...                   "notice_date": [pd.Timestamp("2020-12-01")]})
+    >>> k = pd.DataFrame({"customer_id": ["a", "a"], "direction": "outbound",
+    ...                   "contact_date": pd.to_datetime(["2020-06-01", "2020-12-05"])})
+    >>> r = after_notice_shares(StudyData("events", pd.Timestamp("2021-01-01"), customers=c,
+    ...                                   contact_events=k))
+    >>> r["outbound_contacts"]["share_after_notice"]
+    0.5
+    """
+    if data.format != "events":
+        return {"available": False, "why": "a one-row-per-customer table has no dates of "
+                "contacts, price changes or notices"}
+    cust = data.customers
+    if cust["notice_date"].isna().all():
+        return {"available": False, "why": "the data records no notice dates"}
+    out: dict = {"available": True, "notices": int(cust["notice_date"].notna().sum()),
+                 "outbound_contacts": None, "price_cuts": None}
+    if data.contact_events is not None and len(data.contact_events):
+        k = data.contact_events
+        k = k.loc[k["direction"] == "outbound", ["customer_id", "contact_date"]]
+        out["outbound_contacts"] = _around_notice(k.rename(columns={"contact_date": "date"}),
+                                                  cust, data.as_of, alpha)
+    if data.price_events is not None and len(data.price_events):
+        out["price_cuts"] = _around_notice(_price_cuts(data.price_events), cust, data.as_of,
+                                           alpha)
+    if out["outbound_contacts"] is None and out["price_cuts"] is None:
+        return {"available": False, "why": "the data has neither contact nor price histories"}
+    return out
