@@ -1,0 +1,377 @@
+"""The report's figures, drawn for management: plain-words labels, intervals always shown.
+
+Every function takes ``ax=None`` (a new figure is made) and returns the Axes, so the
+notebook can place figures side by side. Colours come from seaborn's colour-blind-safe
+palette. An empty input draws a labelled, empty Axes instead of failing, so a report on
+thin data still renders.
+"""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from lifelines.plotting import add_at_risk_counts
+from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+from retention_study.descriptives import KMResult
+
+log = logging.getLogger("retention_study")
+
+PALETTE = "colorblind"
+RATE_LABEL = "Departures per 100 customer-years"
+
+#: Plain names of the study's models (see ``retention_study.models``).
+MODEL_NAMES = {
+    "controls": "Neither (service and controls only)",
+    "price": "Price",
+    "contact": "Supplier contact",
+    "both": "Price and contact",
+}
+
+#: Plain names of comparison metrics; unknown metrics are shown under their own name.
+METRIC_NAMES = {
+    "concordance": "Concordance: share of customer pairs put in the right order\n"
+                   "(0.5 = coin toss, 1 = perfect)",
+    "cv_partial_likelihood": "Fit on customers held out (cross-validated log-likelihood;\n"
+                             "higher is better)",
+    "aic": "AIC (lower is better)",
+}
+
+
+#: Plain names of the covariate blocks (see ``retention_study.schema.BLOCKS``).
+BLOCK_NAMES = {
+    "price": "Price",
+    "contact": "Supplier contact",
+    "service": "Customer-initiated contact",
+    "controls": "Other factors",
+}
+
+#: Palette positions: price and contact keep their colour in every figure.
+_COLOUR_INDEX = {"contact": 0, "price": 1, "both": 2, "service": 4, "controls": 7}
+
+
+def _colours(n: int) -> list:
+    return sns.color_palette(PALETTE, max(n, 1))
+
+
+def _colour(key: str):
+    """The colour of a block or model, the same in every figure; grey when unknown."""
+    palette = sns.color_palette(PALETTE, 10)
+    return palette[_COLOUR_INDEX.get(key, 7)]
+
+
+def _new_ax(ax, size=(7, 4)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def _empty(ax, message: str):
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes,
+            color="grey")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def _wrap(text: str, width: int = 34) -> str:
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+# ---------------------------------------------------------------------------- rates
+
+
+def plot_rates(rates_df: pd.DataFrame, ax=None, title: str | None = None,
+               xlabel: str = "", block: str | None = None):
+    """Bars of departures per 100 customer-years by band, with confidence intervals.
+
+    Parameters
+    ----------
+    rates_df : DataFrame
+        Output of :func:`retention_study.descriptives.rates_by_band` (``band``,
+        ``rate_per_100``, ``lower``, ``upper``, ``departures``).
+    ax : matplotlib Axes, optional
+    title, xlabel : str, optional
+        Plain words, e.g. "Time since we last contacted the customer".
+    block : str, optional
+        ``"price"`` or ``"contact"``: the bars take that block's colour, as in the
+        other figures.
+
+    Returns
+    -------
+    matplotlib Axes
+        One bar per band; bands without customer time are marked "no customers".
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> r = pd.DataFrame({"band": ["0-3", "3-6"], "rate_per_100": [5.0, 9.0],
+    ...                   "lower": [3.0, 6.0], "upper": [8.0, 13.0], "departures": [9, 14]})
+    >>> len(plot_rates(r).patches)
+    2
+    """
+    ax = _new_ax(ax)
+    if title:
+        ax.set_title(title)
+    if rates_df is None or rates_df.empty:
+        return _empty(ax, "No customer time to show")
+    x = np.arange(len(rates_df))
+    rate = rates_df["rate_per_100"].to_numpy(float)
+    lower = rates_df["lower"].to_numpy(float)
+    upper = rates_df["upper"].to_numpy(float)
+    known = ~np.isnan(rate)
+    ax.bar(x, np.where(known, rate, 0.0), color=_colour(block) if block else _colours(1)[0],
+           width=0.65)
+    ax.errorbar(x[known], rate[known], yerr=[rate[known] - lower[known],
+                upper[known] - rate[known]], fmt="none", ecolor="black", capsize=4)
+    for xi, ok, dep in zip(x, known, rates_df.get("departures", [None] * len(x)), strict=True):
+        text = f"{int(dep)} left" if ok and dep is not None else "no customers"
+        ax.annotate(text, (xi, 0), xytext=(0, 3), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8, color="white" if ok else "grey")
+    ax.set_xticks(x, [_wrap(b, 14) for b in rates_df["band"].astype(str)])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(RATE_LABEL)
+    ax.set_ylim(bottom=0)
+    sns.despine(ax=ax)
+    return ax
+
+
+# ------------------------------------------------------------------------ survival
+
+
+def plot_km(km_result: KMResult, ax=None, *, at_risk: bool = True,
+            title: str | None = None):
+    """Share of customers still with us by months as a customer, one curve per group.
+
+    Shaded bands are the confidence intervals; the numbers of customers still followed
+    are printed under the plot (lifelines ``add_at_risk_counts``).
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> len(plot_km(KMResult(by="plan")).get_lines())
+    0
+    """
+    ax = _new_ax(ax, size=(7, 5))
+    by = km_result.by
+    ax.set_title(title if title is not None else f"Customers remaining, by {by}")
+    fitters = list(km_result.fitters.values())
+    if not fitters:
+        return _empty(ax, "No customers to show")
+    for kmf, colour in zip(fitters, _colours(len(fitters)), strict=False):
+        kmf.plot_survival_function(ax=ax, ci_show=True, color=colour)
+    ax.set_xlabel("Months as a customer")
+    ax.set_ylabel("Share still a customer")
+    ax.set_ylim(0, 1.02)
+    ax.legend(title=by, frameon=False)
+    if at_risk:
+        add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
+    return ax
+
+
+# ---------------------------------------------------------------------------- forest
+
+
+def _change_text(hr: float, lower: float, upper: float) -> str:
+    def pct(v):
+        return f"{(v - 1) * 100:+.0f}%"
+    return f"{pct(hr)} ({pct(lower)} to {pct(upper)})"
+
+
+def _row_label(row: pd.Series) -> str:
+    """Effect label over its business unit: "per 6 months without outbound contact"."""
+    unit = str(row.get("unit", "") or "")
+    if unit[:1].isdigit():
+        unit = f"per {unit}"
+    return _wrap(row["label"]) + (f"\n({_wrap(unit, 40)})" if unit else "")
+
+
+def _log_ticks(ax, lo: float, hi: float) -> None:
+    candidates = np.array([0.1, 0.2, 0.25, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 10])
+    ticks = candidates[(candidates >= lo) & (candidates <= hi)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None):
+    """Hazard ratios with confidence intervals on a log axis, 1 = no effect.
+
+    Parameters
+    ----------
+    effects_df : DataFrame
+        ``label``, ``unit`` (business unit, e.g. "6 months without outbound contact"),
+        ``hr``, ``lower``, ``upper``; optional ``block`` colours the rows (price,
+        contact, service). Rows without an estimate are listed as "not estimable".
+
+    Returns
+    -------
+    matplotlib Axes
+        One point with its interval per row; the change in the chance of leaving is
+        written beside each row in percent.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> eff = pd.DataFrame({"label": ["Months since contact"], "block": ["contact"],
+    ...     "unit": ["6 months without outbound contact"], "hr": [1.4], "lower": [1.2],
+    ...     "upper": [1.6]})
+    >>> ax = plot_forest(eff)
+    >>> ax.get_xscale(), len(ax.get_yticks())
+    ('log', 1)
+    """
+    ax = _new_ax(ax, size=(8, 1.5 + 0.6 * (0 if effects_df is None else len(effects_df))))
+    ax.set_title(title if title is not None else "What changes the chance of leaving")
+    if effects_df is None or effects_df.empty:
+        return _empty(ax, "No effects to show")
+    eff = effects_df.reset_index(drop=True)
+    y = np.arange(len(eff))[::-1]
+    blocks = eff["block"].astype(str) if "block" in eff else pd.Series("", index=eff.index)
+    finite = eff[["hr", "lower", "upper"]].apply(np.isfinite).all(axis=1) & (eff["lower"] > 0)
+    for block, rows in eff[finite].groupby(blocks[finite], sort=False):
+        hr = rows["hr"].to_numpy(float)
+        err = [hr - rows["lower"].to_numpy(float), rows["upper"].to_numpy(float) - hr]
+        ax.errorbar(hr, y[rows.index], xerr=err, fmt="o",
+                    color=_colour(block), capsize=4,
+                    label=BLOCK_NAMES.get(block, block) or None)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    lo = min(float(eff.loc[finite, "lower"].min()) if finite.any() else 1.0, 1.0) / 1.2
+    hi = max(float(eff.loc[finite, "upper"].max()) if finite.any() else 1.0, 1.0) * 1.2
+    ax.set_xlim(lo, hi)
+    _log_ticks(ax, lo, hi)
+    for i, row in eff.iterrows():  # one text per effect row (a handful), not per customer
+        text = (_change_text(row["hr"], row["lower"], row["upper"]) if finite[i]
+                else "not estimable")
+        ax.annotate(text, (1.01, y[i]), xycoords=("axes fraction", "data"), va="center",
+                    fontsize=9)
+    ax.set_yticks(y, [_row_label(row) for _, row in eff.iterrows()])
+    ax.set_ylim(-0.7, len(eff) - 0.3)
+    ax.set_xlabel("Chance of leaving relative to no change (1 = no effect, log scale)")
+    if blocks.nunique() > 1:
+        ax.legend(frameon=False, loc="best", fontsize=8)
+    sns.despine(ax=ax, left=True)
+    return ax
+
+
+# ------------------------------------------------------------------ model comparison
+
+
+def _long_comparison(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Rows model, estimate, lower, upper from a long or a wide comparison table."""
+    if "metric" in df.columns:
+        part = df[df["metric"] == metric]
+        value = "estimate" if "estimate" in part else "value"
+        return pd.DataFrame({"model": part["model"].to_numpy(),
+                             "estimate": part[value].to_numpy(float),
+                             "lower": part.get("lower", part[value]).to_numpy(float),
+                             "upper": part.get("upper", part[value]).to_numpy(float)})
+    wide = df.reset_index() if "model" not in df.columns else df
+    if metric not in wide.columns:
+        return pd.DataFrame(columns=["model", "estimate", "lower", "upper"])
+    return pd.DataFrame({"model": wide["model"].to_numpy(),
+                         "estimate": wide[metric].to_numpy(float),
+                         "lower": wide.get(f"{metric}_lower", wide[metric]).to_numpy(float),
+                         "upper": wide.get(f"{metric}_upper", wide[metric]).to_numpy(float)})
+
+
+def plot_model_comparison(comparison_df: pd.DataFrame, ax=None, metric: str = "concordance",
+                          title: str | None = None):
+    """How well each model predicts who leaves: one point and interval per model.
+
+    Parameters
+    ----------
+    comparison_df : DataFrame
+        Either wide (a ``model`` column or index, then ``<metric>``,
+        ``<metric>_lower``, ``<metric>_upper``) or long (``model``, ``metric``,
+        ``estimate``, ``lower``, ``upper``). Models named ``controls``, ``price``,
+        ``contact``, ``both`` get plain names; the price and contact models are
+        coloured apart.
+    metric : str
+        ``concordance``, ``cv_partial_likelihood``, ``aic`` or another column.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> cmp = pd.DataFrame({"model": ["price", "contact"], "concordance": [0.58, 0.66],
+    ...     "concordance_lower": [0.55, 0.63], "concordance_upper": [0.61, 0.69]})
+    >>> [t.get_text() for t in plot_model_comparison(cmp).get_yticklabels()]
+    ['Price', 'Supplier contact']
+    """
+    ax = _new_ax(ax, size=(7, 3))
+    ax.set_title(title if title is not None else "Which explanation predicts departures better")
+    table = (_long_comparison(comparison_df, metric) if comparison_df is not None
+             else pd.DataFrame())
+    if table.empty:
+        return _empty(ax, f"No {metric.replace('_', ' ')} to compare")
+    y = np.arange(len(table))[::-1]
+    for yi, row in zip(y, table.itertuples(index=False), strict=True):
+        colour = _colour(row.model)
+        ax.errorbar([row.estimate], [yi], xerr=[[row.estimate - row.lower],
+                    [row.upper - row.estimate]], fmt="o", color=colour, capsize=4)
+    if metric == "concordance":
+        ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_yticks(y, [MODEL_NAMES.get(m, str(m)) for m in table["model"]])
+    ax.set_ylim(-0.7, len(table) - 0.3)
+    ax.set_xlabel(METRIC_NAMES.get(metric, metric.replace("_", " ")))
+    sns.despine(ax=ax, left=True)
+    return ax
+
+
+# ------------------------------------------------------------------ loyalty penalty
+
+
+def plot_loyalty_penalty(table: pd.DataFrame, ax=None, title: str | None = None):
+    """Share of customers paying more than new customers, by how long they have been with us.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`retention_study.descriptives.loyalty_penalty_by_tenure` output
+        (``tenure_band``, ``share_above``, ``lower``, ``upper``, optional
+        ``mean_gap_pct``), or a ``summary`` of ``segments.LoyaltyPenalty`` (band index,
+        ``share_paying_more``; drawn without intervals).
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> t = pd.DataFrame({"tenure_band": ["first year", "1-2 years"], "share_above": [0.1, 0.6],
+    ...                   "lower": [0.05, 0.5], "upper": [0.15, 0.7], "mean_gap_pct": [1, 12]})
+    >>> len(plot_loyalty_penalty(t).patches)
+    2
+    """
+    ax = _new_ax(ax)
+    ax.set_title(title if title is not None else "Loyal customers paying more than newcomers")
+    if table is None or table.empty:
+        return _empty(ax, "No prices to compare")
+    if "share_above" in table:
+        bands, share = table["tenure_band"].astype(str), table["share_above"].to_numpy(float)
+        lower, upper = table["lower"].to_numpy(float), table["upper"].to_numpy(float)
+    else:
+        bands = pd.Series(table.index.astype(str))
+        share = table["share_paying_more"].to_numpy(float)
+        lower = upper = None
+    x = np.arange(len(bands))
+    pct = 100 * np.nan_to_num(share)
+    ax.bar(x, pct, color=_colour("price"), width=0.65)
+    if lower is not None:
+        ok = ~np.isnan(share)
+        ax.errorbar(x[ok], pct[ok], yerr=[pct[ok] - 100 * lower[ok], 100 * upper[ok] - pct[ok]],
+                    fmt="none", ecolor="black", capsize=4)
+    gaps = table["mean_gap_pct"] if "mean_gap_pct" in table else pd.Series(np.nan, table.index)
+    for xi, gap, known in zip(x, gaps, ~np.isnan(share), strict=True):
+        text = (f"avg {gap:+.0f}%" if np.isfinite(gap) else "") if known else "no customers"
+        ax.annotate(text, (xi, 0), xytext=(0, 3), textcoords="offset points", ha="center",
+                    fontsize=8, color="white" if known else "grey")
+    ax.set_xticks(x, [_wrap(b, 14) for b in bands])
+    ax.set_xlabel("Time as a customer")
+    ax.set_ylabel("% paying more than the new-customer price")
+    ax.set_ylim(0, 100)
+    sns.despine(ax=ax)
+    return ax
