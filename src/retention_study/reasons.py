@@ -119,7 +119,8 @@ def reason_counts(mapped: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> reason_counts(map_reasons(["price", "Price", "abc"])).set_index("group")["departures"].to_dict()
+    >>> counts = reason_counts(map_reasons(["price", "Price", "abc"]))
+    >>> counts.set_index("group")["departures"].to_dict()
     {'other': 1, 'price': 2}
     """
     stated = mapped[mapped["group"] != NOT_STATED]
@@ -160,6 +161,11 @@ def aalen_johansen(durations, causes, entry=None) -> tuple[pd.DataFrame, pd.Seri
     t = np.asarray(durations, float)
     c = pd.Series(causes, dtype=object).reset_index(drop=True)
     e = np.zeros_like(t) if entry is None else np.asarray(entry, float)
+    valid = t > e
+    if not valid.all():
+        # no time at risk (e.g. tenure 0): such a departure has no risk set to belong to
+        log.info("aalen_johansen: %d rows without time at risk left out", int((~valid).sum()))
+        t, e, c = t[valid], e[valid], c[valid].reset_index(drop=True)
     dep = c.notna().to_numpy()
     times = np.unique(t[dep])
     labels = sorted(c[dep].astype(str).unique())
@@ -210,7 +216,10 @@ class CumulativeIncidence:
         last = float(np.max(np.asarray(durations, float)))
         table = pd.DataFrame(index=cif.columns)
         table.index.name = "group"
-        table["departures"] = pd.Series(causes, dtype=object).dropna().astype(str).value_counts()
+        e = 0.0 if entry is None else np.asarray(entry, float)
+        at_risk = np.asarray(durations, float) > e  # as in aalen_johansen
+        stated = pd.Series(causes, dtype=object).reset_index(drop=True)[at_risk]
+        table["departures"] = stated.dropna().astype(str).value_counts()
         for h in self.horizons:
             # read the step function at h (the last jump at or before h)
             at = cif.loc[cif.index <= h].iloc[-1] if h <= last else np.nan

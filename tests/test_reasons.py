@@ -1,0 +1,215 @@
+"""Tests of retention_study.reasons against hand computations and simulated worlds."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import AalenJohansenFitter
+
+from retention_study.errors import ConfigError
+from retention_study.reasons import (
+    CauseSpecificCox,
+    CumulativeIncidence,
+    aalen_johansen,
+    analyse_reasons,
+    map_reasons,
+    plot_cumulative_incidence,
+    reason_counts,
+    stated_vs_revealed,
+)
+from retention_study.schema import DAYS_PER_MONTH, StudyData, Timeline
+
+matplotlib.use("Agg")
+AS_OF = pd.Timestamp("2026-06-30")
+
+
+# --------------------------------------------------------------------------- mapping
+@pytest.mark.parametrize(
+    "text, group",
+    [
+        ("Te duur", "price"),
+        ("prijsverhoging was te hoog", "price"),
+        ("Too expensive", "price"),
+        ("Price too high", "price"),
+        ("got a cheaper offer", "price"),
+        ("Extra data charges", "price"),
+        ("Geen aandacht van leverancier", "attention"),
+        ("No one called me in two years", "attention"),
+        ("poor service", "attention"),
+        ("Attitude of support person", "attention"),
+        ("nooit gebeld", "attention"),
+        ("Competitor offered more data", "competitor"),
+        ("overgestapt naar concurrent", "competitor"),
+        ("switched to another provider", "competitor"),
+        ("Moved", "other"),
+        ("verhuisd naar het buitenland", "other"),
+    ],
+)
+def test_default_mapping_covers_common_wording(text, group):
+    assert map_reasons([text])["group"].iloc[0] == group
+
+
+def test_unmapped_reasons_are_other_and_counted():
+    mapped = map_reasons(["Te duur", "te duur", "qwerty", "zzz", None, "  "])
+    assert mapped["group"].tolist() == ["price", "price", "other", "other", "not stated",
+                                        "not stated"]
+    counts = reason_counts(mapped).set_index("group")
+    assert counts.loc["other", "unmapped"] == 2
+    assert counts.loc["price", "unmapped"] == 0
+    assert counts.loc["price", "wordings"] == 2
+
+
+def test_custom_groups_replace_the_default_and_keep_order():
+    groups = {"geld": [r"\bduur\b", "prijs"], "rest": ["concurrent|duur"]}
+    out = map_reasons(["te duur", "concurrent", "prijs"], groups)["group"].tolist()
+    assert out == ["geld", "rest", "geld"]  # the first listed group wins
+
+
+def test_bad_pattern_is_a_config_error():
+    with pytest.raises(ConfigError, match="reason_groups.price"):
+        map_reasons(["x"], {"price": ["(unclosed"]})
+
+
+# --------------------------------------------------------------------------- Aalen–Johansen
+def test_aalen_johansen_matches_hand_computation_with_ties():
+    # t=1: n=6, one price + one attention -> 1/6 each, S=4/6
+    # t=3: n=3, one price -> +4/6*1/3; S=4/9.  t=4: n=1, attention -> +4/9
+    cif, surv = aalen_johansen([1, 1, 2, 3, 3, 4],
+                               ["price", "attention", None, "price", None, "attention"])
+    assert cif.index.tolist() == [0, 1, 3, 4]
+    assert cif["price"].tolist() == pytest.approx([0, 1 / 6, 7 / 18, 7 / 18])
+    assert cif["attention"].tolist() == pytest.approx([0, 1 / 6, 1 / 6, 11 / 18])
+    assert surv.tolist() == pytest.approx([1, 4 / 6, 4 / 9, 0])
+
+
+def test_aalen_johansen_late_entry_by_hand():
+    # customer 2 enters at 2.5: not at risk at t=2 (n=2), at risk at t=3 (n=2)
+    cif, _ = aalen_johansen([2, 3, 4], ["a", "a", "b"], entry=[0, 2.5, 0])
+    assert cif["a"].iloc[-1] == pytest.approx(0.75)
+    assert cif["b"].iloc[-1] == pytest.approx(0.25)
+
+
+def test_aalen_johansen_agrees_with_lifelines_without_ties():
+    rng = np.random.default_rng(11)
+    t = rng.exponential(10, 120)
+    cause = np.where(rng.random(120) < 0.3, None, rng.choice(["p", "q"], 120))
+    cif, _ = aalen_johansen(t, cause)
+    codes = pd.Series(cause).map({"p": 1, "q": 2}).fillna(0).astype(int)
+    ajf = AalenJohansenFitter(calculate_variance=False).fit(t, codes, event_of_interest=1)
+    ref = ajf.cumulative_density_.iloc[:, 0]
+    ours = cif["p"].reindex(ref.index, method="ffill").fillna(0)
+    assert np.abs(ours.to_numpy() - ref.to_numpy()).max() < 1e-9
+
+
+def test_cumulative_incidences_add_up_to_one_minus_survival():
+    rng = np.random.default_rng(2)
+    t = np.round(rng.exponential(12, 300))  # rounded: many ties
+    cause = np.where(rng.random(300) < 0.2, None, rng.choice(["a", "b", "c"], 300))
+    assert (t == 0).any()  # departures at tenure 0 have no risk set and are left out
+    cif, surv = aalen_johansen(t, cause)
+    assert cif.index[0] == 0 and cif.index.is_unique
+    assert np.allclose(cif.sum(axis=1), 1 - surv)
+
+
+def test_cumulative_incidence_summary_and_plot():
+    ci = CumulativeIncidence(horizons=[1, 3, 99]).fit(
+        [1, 1, 2, 3, 3, 4], ["price", "attention", None, "price", None, "attention"])
+    s = ci.summary
+    assert s.loc["price", "departures"] == 2
+    assert s.loc["price", "cif_3"] == pytest.approx(7 / 18)
+    assert np.isnan(s.loc["price", "cif_99"])  # beyond follow-up
+    ax = plot_cumulative_incidence(ci)
+    assert len(ax.get_lines()) == 2
+    json.dumps(ci.to_dict())
+
+
+# --------------------------------------------------------------------------- cause-specific Cox
+def _competing_world(n=800, seed=4):
+    """Price departures driven by x (HR 2 per unit), attention by z (HR 1.65), censoring."""
+    rng = np.random.default_rng(seed)
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    t_price = rng.exponential(30 / np.exp(np.log(2.0) * x))
+    t_att = rng.exponential(30 / np.exp(0.5 * z))
+    t_cens = rng.uniform(5, 40, n)
+    t = np.minimum.reduce([t_price, t_att, t_cens])
+    event = (t < t_cens).astype(int)
+    group = np.where(t_price < t_att, "price", "attention")
+    ep = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "start": 0.0, "stop": t,
+                       "event": event, "x": x, "z": z})
+    groups = pd.Series(group, index=ep["customer_id"])[event == 1]
+    return Timeline(ep, {"price": ["x"], "contact": ["z"]}), groups
+
+
+def test_cause_specific_cox_recovers_known_effects():
+    tl, groups = _competing_world()
+    s = CauseSpecificCox().fit(tl, groups).summary.set_index(["group", "covariate"])
+    truth = {("price", "x"): 2.0, ("price", "z"): 1.0, ("attention", "x"): 1.0,
+             ("attention", "z"): np.exp(0.5)}
+    for key, hr in truth.items():
+        assert s.loc[key, "lower"] < hr < s.loc[key, "upper"], key
+    assert s.loc[("price", "x"), "lower"] > 1.5
+
+
+def test_cause_specific_cox_skips_small_groups():
+    tl, groups = _competing_world(n=300)
+    groups.iloc[:3] = "competitor"
+    csc = CauseSpecificCox(min_departures=10).fit(tl, groups)
+    assert "competitor" in csc.skipped
+    assert set(csc.summary["group"]) == {"price", "attention"}
+
+
+# --------------------------------------------------------------------------- stated vs revealed
+def test_stated_vs_revealed_reads_last_rows_by_hand():
+    ep = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "c", "c", "d"],
+        "start": [0, 6, 0, 0, 3, 0], "stop": [6, 9, 5, 3, 8, 12],
+        "event": [0, 1, 1, 0, 0, 1],
+        "months_since_contact": [2.0, 10.0, 6.0, 1.0, 3.0, 0.0],
+        "loyalty_penalty": [0.0, 20.0, 10.0, 0.0, 5.0, 1.0],
+    })
+    groups = pd.Series({"a": "price", "b": "price", "d": "attention"})
+    t = stated_vs_revealed(Timeline(ep, {}), groups).set_index("group")
+    assert t.loc["price", "customers"] == 2
+    assert t.loc["price", "months_since_contact_mean"] == pytest.approx(8.0)  # (10 + 6) / 2
+    assert t.loc["stayed", "months_since_contact_mean"] == pytest.approx(3.0)  # c's last row
+    assert t.loc["price", "loyalty_penalty_median"] == pytest.approx(15.0)
+    assert np.isnan(t.loc["stayed", "months_since_contact_p"])
+
+
+# --------------------------------------------------------------------------- end to end
+def _study(n=200, seed=8, with_reasons=True):
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    months = rng.exponential(30, n)
+    leave = start + pd.to_timedelta(months * DAYS_PER_MONTH, unit="D")
+    churned = leave < AS_OF
+    wording = rng.choice(["Te duur", "no one called", "Competitor offer", "moved", "blah"], n)
+    customers = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(n)], "start_date": start.normalize(),
+        "end_date": pd.Series(leave.normalize()).where(churned),
+        "notice_date": pd.NaT, "churned": churned.astype(int),
+        "exit_reason": pd.Series(wording).where(churned & with_reasons),
+    })
+    return StudyData("events", AS_OF, customers=customers)
+
+
+def test_analyse_reasons_end_to_end_is_json_safe():
+    data = _study()
+    out = analyse_reasons(data)
+    json.dumps(out)
+    assert out["available"]
+    counts = {c["group"]: c["departures"] for c in out["counts"]}
+    assert sum(counts.values()) == int(data.customers["churned"].sum())
+    assert out["unmapped"] == int((data.customers["exit_reason"] == "blah").sum())
+    # competing risks: the shares by reason add up to all departures by 12 months
+    tab = out["cumulative_incidence"]["table"]
+    assert sum(r["cif_12"] for r in tab) < 1
+
+
+def test_analyse_reasons_without_reasons_says_so():
+    out = analyse_reasons(_study(with_reasons=False))
+    assert out == {"available": False, "why": "the data records no stated exit reasons"}
