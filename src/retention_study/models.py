@@ -358,6 +358,11 @@ def split_episodes(eps: pd.DataFrame, cuts) -> pd.DataFrame:
     return out
 
 
+def _exp(value: float) -> float:
+    """exp that gives inf instead of raising, for separated fits."""
+    return math.exp(min(value, 700.0))
+
+
 def _business_unit(col: str, x: pd.Series) -> tuple[float, str, str]:
     """Scale, unit and phrase of a covariate (known names, else per unit or per SD)."""
     if col in BUSINESS_UNITS:
@@ -402,8 +407,8 @@ def business_effects(fit: CoxFit, eps: pd.DataFrame, blocks: dict, alpha: float 
             se = fit.fitter.standard_errors_[col] * scale
             label = (definitions or {}).get(col, col)
             rows.append({"block": block, "covariate": col, "label": label, "unit": unit,
-                         "phrase": phrase, "hr": math.exp(coef), "lower": math.exp(coef - z * se),
-                         "upper": math.exp(coef + z * se),
+                         "phrase": phrase, "hr": _exp(coef), "lower": _exp(coef - z * se),
+                         "upper": _exp(coef + z * se),
                          "p": float(fit.fitter.summary.loc[col, "p"])})
     return pd.DataFrame(rows, columns=cols)
 
@@ -490,15 +495,16 @@ class BlockModels:
     def _summary(self) -> pd.DataFrame:
         z = stats.norm.ppf(1 - self.alpha / 2)
         frames = []
+        np_exp = np.vectorize(_exp)
         for m, f in self.fits.items():
             if f.fitter is None:
                 continue
             s = f.fitter.summary
             frames.append(pd.DataFrame({
                 "model": m, "covariate": s.index, "coef": s["coef"].to_numpy(),
-                "se": s["se(coef)"].to_numpy(), "hr": np.exp(s["coef"]).to_numpy(),
-                "hr_lower": np.exp(s["coef"] - z * s["se(coef)"]).to_numpy(),
-                "hr_upper": np.exp(s["coef"] + z * s["se(coef)"]).to_numpy(),
+                "se": s["se(coef)"].to_numpy(), "hr": np_exp(s["coef"].to_numpy()),
+                "hr_lower": np_exp((s["coef"] - z * s["se(coef)"]).to_numpy()),
+                "hr_upper": np_exp((s["coef"] + z * s["se(coef)"]).to_numpy()),
                 "p": s["p"].to_numpy()}))
         cols = ["model", "covariate", "coef", "se", "hr", "hr_lower", "hr_upper", "p"]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
