@@ -1,0 +1,725 @@
+"""A simulated customer base with a known truth: the project's sample data and its proof.
+
+:func:`simulate` plants chosen effects of contact and price on the departure hazard and
+writes the Shape A event logs (see :mod:`retention_study.schema`) a company would hand
+over, together with the traps practitioners describe and that can fool an analysis:
+
+- new customers pay a promotional price; loyal customers drift above the new-customer
+  price (promo roll-off after 12 months, annual increases): the loyalty penalty;
+- account managers contact customers at different rates, some customers are never
+  contacted after the welcome call, and premium customers both pay more (larger annual
+  increases) and get more attention, so price and contact are correlated;
+- inbound contacts (questions, complaints, billing) that are not the supplier's
+  attention and that follow price increases;
+- notices some days before the service ends, then a retention call and often a
+  win-back discount: contact and price changes *caused* by the decision to leave;
+- stated exit reasons that over-state price compared with the planted truth;
+- a satisfaction score (1-5) where merely satisfied customers leave more than their
+  score suggests;
+- a baseline hazard that falls with tenure, and customers who joined before the
+  extraction window (``observation_start``), so the study must handle late entry.
+
+The hazard lives on a customer-month grid of *tenure* with the exact definitions the
+episode builder uses (tenure month ``k`` begins on ``start_date + floor(k * 365.25/12)``
+days; covariates of month ``k`` use only events dated strictly before that day)::
+
+    hazard = baseline(k) * hr_plan * hr_satisfaction
+             * hr_no_contact_6m ** (months_since_contact / 6)
+             * hr_price_gap_10pct ** (loyalty_penalty / log(1.1))
+             * hr_price_increase ** price_increase_recent
+
+Month 0 is the exception the definitions cannot cover (nothing is dated before the
+start): the welcome call and the first price event are on ``start_date`` and month 0
+uses ``months_since_contact = 0``, ``loyalty_penalty = 0`` (the first price *is* the
+new-customer price) and ``price_increase_recent = 0``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from retention_study.config import LOGGER_NAME, parse_date
+from retention_study.errors import ConfigError
+from retention_study.schema import (
+    CONTACT_COLUMNS,
+    CUSTOMER_COLUMNS,
+    DAYS_PER_MONTH,
+    PRICE_COLUMNS,
+)
+
+log = logging.getLogger(LOGGER_NAME)
+
+#: Planted hazard ratios per preset.
+PRESETS: dict[str, dict[str, float]] = {
+    "contact": {"hr_no_contact_6m": 1.5, "hr_price_gap_10pct": 1.0, "hr_price_increase": 1.0},
+    "price": {"hr_no_contact_6m": 1.0, "hr_price_gap_10pct": 1.3, "hr_price_increase": 1.8},
+    "both": {"hr_no_contact_6m": 1.5, "hr_price_gap_10pct": 1.3, "hr_price_increase": 1.8},
+    "neither": {"hr_no_contact_6m": 1.0, "hr_price_gap_10pct": 1.0, "hr_price_increase": 1.0},
+}
+EFFECTS = ("hr_no_contact_6m", "hr_price_gap_10pct", "hr_price_increase")
+
+CONTACT_CAP_MONTHS = 24
+PRICE_INCREASE_WINDOW_DAYS = 60
+NOTICE_PERIOD_DAYS = 30
+HISTORY_YEARS = 10  # customers joined up to this long before as_of
+WINDOW_YEARS = 3  # observation_start = as_of - WINDOW_YEARS
+
+PLANS = ("basic", "standard", "premium")
+PLAN_SHARE = (0.45, 0.35, 0.20)
+PLAN_LIST_PRICE = (30.0, 50.0, 90.0)  # list price at the start of the history
+PLAN_HR = (1.15, 1.0, 0.85)
+PLAN_CONTACT_RATE = (0.06, 0.12, 0.30)  # outbound contacts per month before the AM factor
+PLAN_ANNUAL_INCREASE = ((0.02, 0.06), (0.03, 0.07), (0.04, 0.09))  # uniform bounds
+NEGLECTED_SHARE = (0.20, 0.10, 0.03)  # never contacted after the welcome call
+REGIONS = ("North", "East", "South", "West", "Central")
+N_ACCOUNT_MANAGERS = 30
+
+SATISFACTION_SHARE = (0.07, 0.13, 0.30, 0.33, 0.17)
+# Merely satisfied (3-4) leave more than their score suggests; unhappy (1-2) stay out
+# of inertia; delighted (5) rarely leave.
+SATISFACTION_HR = (1.25, 1.15, 1.30, 1.20, 0.50)
+
+BASELINE_RATE = 0.022  # monthly hazard in tenure month 0 ...
+BASELINE_SHAPE = -0.30  # ... falling as (1 + k) ** shape
+REPRICE_ON_CONTACT = 0.15  # an outbound contact moves the customer to a current deal
+INBOUND_RATE = 0.04
+RETENTION_CALL_SHARE = 0.9
+WINBACK_SHARE = 0.6
+CANCELLATION_CALL_SHARE = 0.7
+STATED_MISSING_SHARE = 0.10
+
+STATED_REASONS = (
+    "Price too high", "Found a cheaper offer", "Felt neglected",
+    "Poor service", "Moving", "Other",
+)
+#: Which stated reasons count as which group in truth.json.
+STATED_GROUPS = {
+    "price": ["Price too high", "Found a cheaper offer"],
+    "contact": ["Felt neglected"],
+    "other": ["Poor service", "Moving", "Other"],
+}
+TRUE_REASONS = ("price", "contact", "other")
+# P(stated reason | true reason): people name price even when it was not the cause.
+STATED_GIVEN_TRUE = np.array([
+    [0.60, 0.25, 0.00, 0.05, 0.05, 0.05],  # true price
+    [0.30, 0.20, 0.20, 0.20, 0.00, 0.10],  # true contact
+    [0.25, 0.15, 0.05, 0.20, 0.20, 0.15],  # true other
+])
+
+DEFINITIONS = {
+    "tenure_month": "tenure month k of a customer begins on start_date + floor(k * 365.25/12) "
+                    "days; covariates of month k use only events dated strictly before it",
+    "months_since_contact": "min(24, days since the last outbound contact (the welcome call "
+                            "on start_date counts) / (365.25/12)); 0 in month 0",
+    "loyalty_penalty": "log(monthly_price / new_customer_price) of the latest price event "
+                       "with effective_date before the month begins; 0 in month 0",
+    "price_increase_recent": "1 if a price event dated in [begin - 60 days, begin) raised the "
+                             "price above the previous one",
+    "departure": "dated at notice_date (the decision); end_date = notice_date + 30 days",
+    "late_entry": "customers whose service ended before observation_start are not in the "
+                  "extract; those who joined earlier enter the study late",
+}
+
+_OUT, _IN = 0, 1
+_CONTACT_TOPICS = ("welcome", "check-in", "retention", "question", "complaint", "billing",
+                   "cancellation")
+_WELCOME, _CHECKIN, _RETENTION, _QUESTION, _COMPLAINT, _BILLING, _CANCEL = range(7)
+_CHANNELS = ("phone", "email", "visit", "chat")
+
+
+@dataclass
+class Simulation:
+    """A simulated data set and what was planted in it.
+
+    Attributes
+    ----------
+    customers, price_events, contact_events : DataFrame
+        Shape A frames with the canonical columns of :mod:`retention_study.schema`
+        (customers also carry plan, region, account_manager and satisfaction).
+    truth : dict
+        Planted effects, preset, seed, as_of, observation_start, definitions, true vs
+        stated exit-reason shares and counts (what ``truth.json`` holds).
+    panel : DataFrame or None
+        The internal customer-month panel (one row per customer and tenure month at
+        risk, inside the window): ``customer_id``, ``month``, ``start``, ``stop`` (tenure
+        months, ``start`` > month on a late entrant's first row), ``event``, the true
+        covariates and plan/satisfaction, for reference fits. None unless asked for.
+    """
+
+    customers: pd.DataFrame
+    price_events: pd.DataFrame
+    contact_events: pd.DataFrame
+    truth: dict
+    panel: pd.DataFrame | None = None
+
+
+def resolve_effects(preset: str, **effects: float | None) -> dict[str, float]:
+    """The planted hazard ratios: a preset's, overridden by any effect given.
+
+    Examples
+    --------
+    >>> resolve_effects("contact", hr_price_gap_10pct=1.2)["hr_price_gap_10pct"]
+    1.2
+    >>> resolve_effects("neither")["hr_no_contact_6m"]
+    1.0
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown simulation preset {preset!r}; valid: {', '.join(PRESETS)}")
+    unknown = set(effects) - set(EFFECTS)
+    if unknown:
+        raise ConfigError(f"unknown effect(s) {sorted(unknown)}; valid: {', '.join(EFFECTS)}")
+    out = dict(PRESETS[preset])
+    for name, value in effects.items():
+        if value is None:
+            continue
+        if not np.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name} must be a hazard ratio > 0, not {value!r}")
+        out[name] = float(value)
+    return out
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def _new_customer_prices(rng: np.random.Generator, first_month: int, n_months: int) -> np.ndarray:
+    """Plan x calendar-month new-customer (promo) price, with step changes.
+
+    The list price rises each January by 2-6 %; the promo discount changes by quarter
+    (campaigns), so the new-customer price moves in steps, up and down.
+    """
+    years = np.arange(n_months) // 12 + (first_month // 12)
+    n_years = int(years.max() - years.min() + 1)
+    rises = 1 + rng.uniform(0.02, 0.06, size=(len(PLANS), n_years))
+    list_price = np.array(PLAN_LIST_PRICE)[:, None] * np.cumprod(rises, axis=1)
+    list_by_month = list_price[:, years - years.min()]
+    quarters = (np.arange(n_months) + first_month) // 3
+    q_index = quarters - quarters.min()
+    promo = rng.choice([0.75, 0.80, 0.85], size=(len(PLANS), int(q_index.max()) + 1))
+    return np.round(list_by_month * promo[:, q_index], 2), np.round(list_by_month, 2)
+
+
+class _PriceBook:
+    """Look up the new-customer and list price of a plan on a day (int days since epoch)."""
+
+    def __init__(self, rng: np.random.Generator, first_day: int, last_day: int) -> None:
+        self.first_month = _month_of(np.array([first_day]))[0]
+        n_months = int(_month_of(np.array([last_day + 400]))[0] - self.first_month + 1)
+        self.ncp, self.list = _new_customer_prices(rng, int(self.first_month), n_months)
+
+    def lookup(self, table: np.ndarray, plan: np.ndarray, day: np.ndarray) -> np.ndarray:
+        return table[plan, _month_of(day) - self.first_month]
+
+    def new_customer(self, plan: np.ndarray, day: np.ndarray) -> np.ndarray:
+        return self.lookup(self.ncp, plan, day)
+
+    def list_price(self, plan: np.ndarray, day: np.ndarray) -> np.ndarray:
+        return self.lookup(self.list, plan, day)
+
+
+def _month_of(day: np.ndarray) -> np.ndarray:
+    """Calendar month index (months since 1970-01) of int days since epoch."""
+    return day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+# --------------------------------------------------------------------------- the world
+
+
+@dataclass
+class _Pool:
+    """Per-customer attributes and running state, arrays over the simulated pool."""
+
+    start: np.ndarray
+    plan: np.ndarray
+    region: np.ndarray
+    am: np.ndarray
+    satisfaction: np.ndarray
+    contact_rate: np.ndarray
+    static_hr: np.ndarray
+    increase_lo: np.ndarray
+    increase_hi: np.ndarray
+    # running state
+    last_out: np.ndarray
+    price: np.ndarray
+    price_ncp: np.ndarray
+    last_increase: np.ndarray
+    notice: np.ndarray
+    true_reason: np.ndarray
+
+
+def _draw_pool(rng: np.random.Generator, m: int, as_of: int, book: _PriceBook) -> _Pool:
+    first = as_of - int(round(HISTORY_YEARS * 365.25))
+    start = rng.integers(first, as_of + 1, size=m)
+    plan = rng.choice(len(PLANS), size=m, p=PLAN_SHARE).astype(np.int8)
+    am = rng.integers(0, N_ACCOUNT_MANAGERS, size=m).astype(np.int16)
+    am_factor = np.exp(rng.normal(0.0, 0.5, size=N_ACCOUNT_MANAGERS) - 0.125)
+    neglected = rng.random(m) < np.array(NEGLECTED_SHARE)[plan]
+    rate = np.array(PLAN_CONTACT_RATE)[plan] * am_factor[am]
+    rate = np.where(neglected, 0.0, np.minimum(rate, 0.9))
+    sat = rng.choice(5, size=m, p=SATISFACTION_SHARE).astype(np.int8) + 1
+    static_hr = np.array(PLAN_HR)[plan] * np.array(SATISFACTION_HR)[sat - 1]
+    bounds = np.array(PLAN_ANNUAL_INCREASE)[plan]
+    first_price = book.new_customer(plan, start)
+    return _Pool(
+        start=start, plan=plan, region=rng.integers(0, len(REGIONS), size=m).astype(np.int8),
+        am=am, satisfaction=sat, contact_rate=rate, static_hr=static_hr,
+        increase_lo=bounds[:, 0], increase_hi=bounds[:, 1],
+        last_out=start.copy(), price=first_price.copy(), price_ncp=first_price.copy(),
+        last_increase=np.full(m, np.iinfo(np.int64).min // 2), notice=np.full(m, -1),
+        true_reason=np.full(m, -1, dtype=np.int8),
+    )
+
+
+class _Events:
+    """Event arrays collected month by month, concatenated once at the end."""
+
+    def __init__(self) -> None:
+        self.contacts: list[tuple[np.ndarray, ...]] = []
+        self.prices: list[tuple[np.ndarray, ...]] = []
+        self.panel: list[tuple[np.ndarray, ...]] = []
+
+    def contact(self, idx, day, direction, topic, channel) -> None:
+        n = len(idx)
+        self.contacts.append((idx, day, np.full(n, direction, np.int8) if np.isscalar(direction)
+                              else direction, np.broadcast_to(np.int8(topic), (n,))
+                              if np.isscalar(topic) else topic, channel))
+
+    def price(self, idx, day, price, ncp) -> None:
+        self.prices.append((idx, day, price, ncp))
+
+
+def _channels(rng: np.random.Generator, plan: np.ndarray, inbound: bool) -> np.ndarray:
+    u = rng.random(len(plan))
+    if inbound:  # phone, email or chat
+        return np.where(u < 0.5, 0, np.where(u < 0.8, 1, 3)).astype(np.int8)
+    visit = np.where(plan == 2, 0.35, 0.05)  # account managers visit premium customers
+    return np.where(u < visit, 2, np.where(u < visit + 0.55, 0, 1)).astype(np.int8)
+
+
+def _baseline(k: int) -> float:
+    return BASELINE_RATE * (1 + k) ** BASELINE_SHAPE
+
+
+def _covariates(pool: _Pool, idx: np.ndarray, begin: np.ndarray, k: int):
+    if k == 0:
+        zeros = np.zeros(len(idx))
+        return zeros, zeros.copy(), zeros.copy()
+    msc = np.minimum(CONTACT_CAP_MONTHS, (begin - pool.last_out[idx]) / DAYS_PER_MONTH)
+    gap = np.log(pool.price[idx] / pool.price_ncp[idx])
+    recent = (pool.last_increase[idx] >= begin - PRICE_INCREASE_WINDOW_DAYS).astype(float)
+    return msc, gap, recent
+
+
+def _attribute_reason(rng, log_contact, log_price) -> np.ndarray:
+    """Draw a departure's true reason from the hazard's attributable fractions.
+
+    The share ``1 - 1/HR`` of the hazard is due to the covariates (those raising it); it
+    is split between contact and price in proportion to their log hazard ratios.
+    """
+    lc, lp = np.maximum(log_contact, 0), np.maximum(log_price, 0)
+    total = lc + lp
+    excess = 1 - np.exp(-total)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_contact = np.where(total > 0, excess * lc / total, 0.0)
+    p_price = excess - p_contact
+    u = rng.random(len(lc))
+    return np.where(u < p_price, 0, np.where(u < p_price + p_contact, 1, 2)).astype(np.int8)
+
+
+def _simulate_month(rng, pool, ev, book, effects, k, active, as_of, keep_panel) -> np.ndarray:
+    """Simulate tenure month ``k`` for the customers ``active``; return those still at risk."""
+    begin = pool.start[active] + int(np.floor(k * DAYS_PER_MONTH))
+    length = pool.start[active] + int(np.floor((k + 1) * DAYS_PER_MONTH)) - begin
+    msc, gap, recent = _covariates(pool, active, begin, k)
+    log_contact = np.log(effects["hr_no_contact_6m"]) * msc / 6
+    log_price = (np.log(effects["hr_price_gap_10pct"]) * gap / np.log(1.1)
+                 + np.log(effects["hr_price_increase"]) * recent)
+    hazard = _baseline(k) * pool.static_hr[active] * np.exp(log_contact + log_price)
+    p_leave = -np.expm1(-hazard)
+    u = rng.random(len(active))
+    # Constant hazard within the month: the notice falls where the exponential puts it.
+    frac = -np.log1p(-np.minimum(u, p_leave)) / hazard
+    notice = begin + np.minimum(frac * length, length - 1).astype(np.int64)
+    leaves = (u < p_leave) & (notice <= as_of)
+    # Routine events of the month; a leaver's routine stops at the notice.
+    cutoff = np.where(leaves, notice, np.minimum(begin + length, as_of + 1))
+    _routine_contacts(rng, pool, ev, book, active, begin, length, cutoff, recent, k)
+    _routine_prices(rng, pool, ev, book, active, begin, length, cutoff, k)
+    if keep_panel:
+        ev.panel.append((active, np.full(len(active), k, np.int16), begin, msc, gap, recent,
+                         leaves, notice))
+    gone = active[leaves]
+    pool.notice[gone] = notice[leaves]
+    pool.true_reason[gone] = _attribute_reason(rng, log_contact[leaves], log_price[leaves])
+    _departure_events(rng, pool, ev, book, gone, as_of)
+    nxt = begin + length
+    return active[~leaves & (nxt <= as_of)]
+
+
+def _routine_contacts(rng, pool, ev, book, idx, begin, length, cutoff, recent, k) -> None:
+    day = begin + (rng.random(len(idx)) * length).astype(np.int64)
+    out = (rng.random(len(idx)) < pool.contact_rate[idx]) & (day < cutoff)
+    if k == 0:  # the welcome call on start_date
+        ev.contact(idx, begin, _OUT, _WELCOME, _channels(rng, pool.plan[idx], False))
+    o = idx[out]
+    ev.contact(o, day[out], _OUT, _CHECKIN, _channels(rng, pool.plan[o], False))
+    pool.last_out[o] = day[out]
+    # A recent price increase and low satisfaction make customers call in.
+    rate = INBOUND_RATE * (1 + 2 * recent) * np.where(pool.satisfaction[idx] <= 2, 2.0, 1.0)
+    day_in = begin + (rng.random(len(idx)) * length).astype(np.int64)
+    inb = (rng.random(len(idx)) < rate) & (day_in < cutoff)
+    i = idx[inb]
+    topic = rng.choice([_QUESTION, _COMPLAINT, _BILLING], size=len(i)).astype(np.int8)
+    ev.contact(i, day_in[inb], _IN, topic, _channels(rng, pool.plan[i], True))
+    # The account manager sometimes moves a contacted customer to a current deal.
+    deal = out & (rng.random(len(idx)) < REPRICE_ON_CONTACT) & (k % 12 != 0)
+    d = idx[deal]
+    ncp = book.new_customer(pool.plan[d], day[deal])
+    _set_price(pool, ev, d, day[deal], np.round(ncp * rng.uniform(1.0, 1.15, len(d)), 2), ncp)
+
+
+def _routine_prices(rng, pool, ev, book, idx, begin, length, cutoff, k) -> None:
+    if k == 0:
+        ev.price(idx, begin, pool.price[idx], pool.price_ncp[idx])
+    if k < 12 or k % 12:
+        return
+    day = begin + (rng.random(len(idx)) * length).astype(np.int64)
+    ok = day < cutoff
+    i, day = idx[ok], day[ok]
+    plan = pool.plan[i]
+    if k == 12:  # the promotion ends: back to (at least) the list price
+        new = np.maximum(pool.price[i], book.list_price(plan, day))
+    else:  # annual increase, larger for premium customers
+        new = pool.price[i] * (1 + rng.uniform(pool.increase_lo[i], pool.increase_hi[i]))
+    _set_price(pool, ev, i, day, np.round(new, 2), book.new_customer(plan, day))
+
+
+def _set_price(pool, ev, idx, day, new, ncp) -> None:
+    rose = new > pool.price[idx]
+    pool.last_increase[idx[rose]] = day[rose]
+    pool.price[idx] = new
+    pool.price_ncp[idx] = ncp
+    ev.price(idx, day, new, ncp)
+
+
+def _departure_events(rng, pool, ev, book, gone, as_of) -> None:
+    """Cancellation call, retention call and win-back offer: caused by the decision."""
+    notice = pool.notice[gone]
+    end = notice + NOTICE_PERIOD_DAYS
+    last = np.minimum(end, as_of)
+    n = len(gone)
+    cancel = rng.random(n) < CANCELLATION_CALL_SHARE
+    ev.contact(gone[cancel], notice[cancel], _IN, _CANCEL,
+               _channels(rng, pool.plan[gone[cancel]], True))
+    call_day = notice + rng.integers(1, 6, size=n)
+    call = (rng.random(n) < RETENTION_CALL_SHARE) & (call_day <= last)
+    c = gone[call]
+    ev.contact(c, call_day[call], _OUT, _RETENTION, np.zeros(len(c), np.int8))
+    offer_day = call_day + rng.integers(0, 5, size=n)
+    offer = call & (rng.random(n) < WINBACK_SHARE) & (offer_day <= last)
+    o = gone[offer]
+    price = np.round(pool.price[o] * rng.uniform(0.80, 0.90, len(o)), 2)
+    ev.price(o, offer_day[offer], price, book.new_customer(pool.plan[o], offer_day[offer]))
+
+
+def _run_pool(rng, m: int, as_of: int, effects: dict, keep_panel: bool):
+    first_day = as_of - int(round(HISTORY_YEARS * 365.25))
+    book = _PriceBook(rng, first_day, as_of)
+    pool = _draw_pool(rng, m, as_of, book)
+    ev = _Events()
+    active = np.flatnonzero(pool.start <= as_of)
+    k = 0
+    while len(active):
+        active = _simulate_month(rng, pool, ev, book, effects, k, active, as_of, keep_panel)
+        k += 1
+    return pool, ev
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _extract(pool: _Pool, n: int, obs_start: int) -> np.ndarray | None:
+    """Pool positions of the first ``n`` customers still served on observation_start."""
+    end = pool.notice + NOTICE_PERIOD_DAYS
+    keep = np.flatnonzero((pool.notice < 0) | (end >= obs_start))
+    return keep[:n] if len(keep) >= n else None
+
+
+def _days_to_ts(days: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    out = days.astype("datetime64[D]").astype("datetime64[ns]")
+    if missing is not None:
+        out[missing] = np.datetime64("NaT")
+    return out
+
+
+def _ids(n: int) -> np.ndarray:
+    width = max(6, len(str(n)))
+    return pd.Series(np.arange(1, n + 1)).astype(str).str.zfill(width).radd("C").to_numpy()
+
+
+def _customers_frame(rng, pool, pos, as_of, with_satisfaction) -> pd.DataFrame:
+    n = len(pos)
+    notice = pool.notice[pos]
+    churned = notice >= 0
+    end = notice + NOTICE_PERIOD_DAYS
+    true = pool.true_reason[pos]
+    stated = np.full(n, None, dtype=object)
+    u = rng.random(n)
+    cum = np.cumsum(STATED_GIVEN_TRUE, axis=1)[np.maximum(true, 0)]
+    choice = (u[:, None] >= cum).sum(axis=1).clip(0, len(STATED_REASONS) - 1)
+    told = churned & (rng.random(n) >= STATED_MISSING_SHARE)
+    stated[told] = np.array(STATED_REASONS, dtype=object)[choice[told]]
+    frame = pd.DataFrame({
+        "customer_id": _ids(n),
+        "start_date": _days_to_ts(pool.start[pos]),
+        "end_date": _days_to_ts(end, ~churned | (end > as_of)),
+        "notice_date": _days_to_ts(notice, ~churned),
+        "churned": churned.astype(np.int64),
+        "exit_reason": stated,
+        "plan": np.array(PLANS, dtype=object)[pool.plan[pos]],
+        "region": np.array(REGIONS, dtype=object)[pool.region[pos]],
+        "account_manager": pd.Series(pool.am[pos] + 1).astype(str).str.zfill(2).radd("AM")
+        .to_numpy(),
+    })
+    if with_satisfaction:
+        frame["satisfaction"] = pool.satisfaction[pos].astype(np.int64)
+    return frame[CUSTOMER_COLUMNS + [c for c in frame.columns if c not in CUSTOMER_COLUMNS]]
+
+
+def _event_order(parts, pos_of: np.ndarray):
+    """Concatenate event arrays, keep extracted customers, sort by customer and date."""
+    cols = [np.concatenate(c) for c in zip(*parts)] if parts else None
+    where = pos_of[cols[0]]
+    keep = where >= 0
+    cols = [c[keep] for c in cols]
+    where = where[keep]
+    order = np.lexsort((cols[1], where))
+    return where[order], [c[order] for c in cols[1:]]
+
+
+def _price_frame(ev, pos_of, ids) -> pd.DataFrame:
+    where, (day, price, ncp) = _event_order(ev.prices, pos_of)
+    return pd.DataFrame({"customer_id": ids[where], "effective_date": _days_to_ts(day),
+                         "monthly_price": price.astype(float),
+                         "new_customer_price": ncp.astype(float)})[PRICE_COLUMNS]
+
+
+def _contact_frame(ev, pos_of, ids) -> pd.DataFrame:
+    where, (day, direction, topic, channel) = _event_order(ev.contacts, pos_of)
+    return pd.DataFrame({
+        "customer_id": ids[where], "contact_date": _days_to_ts(day),
+        "direction": np.array(["outbound", "inbound"], dtype=object)[direction],
+        "channel": np.array(_CHANNELS, dtype=object)[channel],
+        "topic": np.array(_CONTACT_TOPICS, dtype=object)[topic],
+    })[CONTACT_COLUMNS]
+
+
+def _panel_frame(pool, ev, pos_of, ids, as_of, obs_start) -> pd.DataFrame:
+    idx, month, begin, msc, gap, recent, event, notice = (np.concatenate(c)
+                                                          for c in zip(*ev.panel))
+    where = pos_of[idx]
+    keep = where >= 0
+    idx, month, msc, gap, recent, event, notice, where = (
+        a[keep] for a in (idx, month, msc, gap, recent, event, notice, where))
+    start_day = pool.start[idx]
+    entry = np.maximum(0.0, (obs_start - start_day) / DAYS_PER_MONTH)
+    full = np.minimum(month + 1.0, (as_of + 1 - start_day) / DAYS_PER_MONTH)
+    stop = np.where(event, (notice + 1 - start_day) / DAYS_PER_MONTH, full)
+    begin_t = np.maximum(month.astype(float), entry)
+    at_risk = stop > begin_t
+    panel = pd.DataFrame({
+        "customer_id": ids[where], "month": month.astype(np.int64), "start": begin_t,
+        "stop": stop, "event": event.astype(np.int64), "months_since_contact": msc,
+        "loyalty_penalty": gap, "price_increase_recent": recent,
+        "plan": np.array(PLANS, dtype=object)[pool.plan[idx]],
+        "satisfaction": pool.satisfaction[idx].astype(np.int64),
+    })[at_risk]
+    return panel.sort_values(["customer_id", "month"], kind="stable").reset_index(drop=True)
+
+
+def _shares(values: pd.Series, groups: dict[str, list[str]] | None = None) -> dict:
+    if groups is not None:
+        lookup = {v: g for g, vs in groups.items() for v in vs}
+        values = values.map(lookup)
+    values = values.dropna()
+    counts = values.value_counts()
+    keys = list(groups) if groups is not None else list(TRUE_REASONS)
+    total = max(int(counts.sum()), 1)
+    return {k: round(float(counts.get(k, 0)) / total, 4) for k in keys}
+
+
+def _truth(pool, pos, customers, prices, contacts, effects, preset, seed, as_of, obs_start):
+    churned = customers["churned"].to_numpy() == 1
+    true = pd.Series(np.array(TRUE_REASONS, dtype=object)[pool.true_reason[pos][churned]])
+    notice = customers["notice_date"]
+    obs = pd.Timestamp(np.datetime64(obs_start, "D"))
+    n_late = int((customers["start_date"] < obs).sum())
+    return {
+        "preset": preset,
+        "seed": int(seed),
+        "as_of": str(np.datetime64(as_of, "D")),
+        "observation_start": str(np.datetime64(obs_start, "D")),
+        "effects": {k: float(v) for k, v in effects.items()},
+        "coefficients": {
+            "months_since_contact": float(np.log(effects["hr_no_contact_6m"]) / 6),
+            "loyalty_penalty": float(np.log(effects["hr_price_gap_10pct"]) / np.log(1.1)),
+            "price_increase_recent": float(np.log(effects["hr_price_increase"])),
+        },
+        "other_hazard_ratios": {
+            "plan": dict(zip(PLANS, PLAN_HR)),
+            "satisfaction": {str(s + 1): hr for s, hr in enumerate(SATISFACTION_HR)},
+            "inbound_contact": 1.0,
+            "region": 1.0,
+        },
+        "baseline": f"{BASELINE_RATE} * (1 + tenure_month) ** {BASELINE_SHAPE} per month",
+        "covariates": DEFINITIONS,
+        "contact_cap_months": CONTACT_CAP_MONTHS,
+        "price_increase_window_days": PRICE_INCREASE_WINDOW_DAYS,
+        "notice_period_days": NOTICE_PERIOD_DAYS,
+        "exit_reasons": {
+            "true_share": _shares(true),
+            "stated_share": _shares(customers["exit_reason"], STATED_GROUPS),
+            "stated_groups": STATED_GROUPS,
+            "stated_missing": int(customers["exit_reason"].isna().sum() - (~churned).sum()),
+        },
+        "counts": {
+            "customers": len(customers),
+            "churned": int(churned.sum()),
+            "departures_in_window": int((notice >= obs).sum()),
+            "notice_before_observation_start": int((notice < obs).sum()),
+            "late_entrants": n_late,
+            "still_serving_notice_on_as_of": int((churned & customers["end_date"].isna()).sum()),
+            "price_events": len(prices),
+            "contact_events": len(contacts),
+            "retention_calls": int((contacts["topic"] == "retention").sum()),
+            "winback_offers": int(_n_winbacks(customers, prices)),
+        },
+    }
+
+
+def _n_winbacks(customers: pd.DataFrame, prices: pd.DataFrame) -> int:
+    notice = prices["customer_id"].map(customers.set_index("customer_id")["notice_date"])
+    return int((prices["effective_date"] > notice).sum())
+
+
+def simulate(
+    n_customers: int,
+    seed: int,
+    preset: str = "both",
+    as_of: str = "2026-06-30",
+    *,
+    keep_panel: bool = False,
+    satisfaction: bool = True,
+    **effects: float | None,
+) -> Simulation:
+    """Simulate a customer base with planted effects of contact and price on departures.
+
+    Parameters
+    ----------
+    n_customers : int
+        Customers in the extract (served on or after ``observation_start``).
+    seed : int
+        Seed of the random generator; the same seed gives the same data.
+    preset : {"contact", "price", "both", "neither"}
+        Planted hazard ratios (see :data:`PRESETS`).
+    as_of : str
+        Extraction date (ISO); nothing is dated later.
+    keep_panel : bool
+        Also return the true customer-month panel (large for big ``n_customers``).
+    satisfaction : bool
+        Include the 1-5 satisfaction score column.
+    **effects : float, optional
+        ``hr_no_contact_6m``, ``hr_price_gap_10pct``, ``hr_price_increase`` overriding
+        the preset (1 = no effect).
+
+    Returns
+    -------
+    Simulation
+
+    Examples
+    --------
+    >>> sim = simulate(200, seed=1, preset="contact")
+    >>> len(sim.customers), sim.truth["effects"]["hr_no_contact_6m"]
+    (200, 1.5)
+    """
+    effects = resolve_effects(preset, **effects)
+    if int(n_customers) < 1:
+        raise ConfigError(f"n_customers must be at least 1, not {n_customers!r}")
+    n = int(n_customers)
+    as_of_day = int(parse_date(as_of, "as_of").to_datetime64().astype("datetime64[D]")
+                    .astype(np.int64))
+    obs_start = as_of_day - int(round(WINDOW_YEARS * 365.25))
+    m = int(n * 1.9) + 50  # about half the customers who ever joined are still served
+    while True:
+        rng = np.random.default_rng([int(seed), m])
+        pool, ev = _run_pool(rng, m, as_of_day, effects, keep_panel)
+        pos = _extract(pool, n, obs_start)
+        if pos is not None:
+            break
+        m = int(m * 1.5)
+    pos_of = np.full(m, -1, dtype=np.int64)
+    pos_of[pos] = np.arange(n)
+    customers = _customers_frame(rng, pool, pos, as_of_day, satisfaction)
+    ids = customers["customer_id"].to_numpy()
+    prices = _price_frame(ev, pos_of, ids)
+    contacts = _contact_frame(ev, pos_of, ids)
+    panel = _panel_frame(pool, ev, pos_of, ids, as_of_day, obs_start) if keep_panel else None
+    truth = _truth(pool, pos, customers, prices, contacts, effects, preset, seed, as_of_day,
+                   obs_start)
+    log.info("simulated %d customers (%d departures), preset %s", n,
+             truth["counts"]["churned"], preset)
+    return Simulation(customers, prices, contacts, truth, panel)
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False, engine="pyarrow", compression="snappy")
+        return
+    frame.to_csv(path, index=False, date_format="%Y-%m-%d", float_format="%.2f",
+                 lineterminator="\n")
+
+
+def write_simulation(
+    out_dir: Path,
+    *,
+    n_customers: int,
+    seed: int,
+    preset: str = "both",
+    fmt: str = "csv",
+    as_of: str = "2026-06-30",
+    hr_no_contact_6m: float | None = None,
+    hr_price_gap_10pct: float | None = None,
+    hr_price_increase: float | None = None,
+) -> list[Path]:
+    """Simulate and write ``customers``, ``price_events``, ``contact_events`` and truth.json.
+
+    The same arguments give byte-identical files.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> paths = write_simulation(Path(tempfile.mkdtemp()), n_customers=100, seed=3)
+    >>> [p.name for p in paths]
+    ['customers.csv', 'price_events.csv', 'contact_events.csv', 'truth.json']
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ConfigError(f"unknown format {fmt!r}; valid: csv, parquet")
+    sim = simulate(n_customers, seed, preset, as_of, hr_no_contact_6m=hr_no_contact_6m,
+                   hr_price_gap_10pct=hr_price_gap_10pct, hr_price_increase=hr_price_increase)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in ("customers", "price_events", "contact_events"):
+        path = out_dir / f"{name}.{fmt}"
+        _write_frame(getattr(sim, name), path, fmt)
+        paths.append(path)
+    truth = out_dir / "truth.json"
+    truth.write_text(json.dumps(sim.truth, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    paths.append(truth)
+    log.info("wrote %s", ", ".join(p.name for p in paths))
+    return paths
