@@ -151,7 +151,7 @@ class RunSpec:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._]+", "_", str(text)).strip("_") or "none"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "none"
 
 
 def parse_grid(grid: Sequence[str]) -> list[list[tuple[str, str]]]:
@@ -577,7 +577,7 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
         "name": name, "status": "running", "started": started.isoformat(timespec="seconds"),
         "config": str(spec.config), "overrides": list(spec.overrides),
         "grid": dict(spec.grid), "batch": {"id": spec.batch, "size": spec.batch_size},
-        "notebook": str(notebook), "kernel": KERNEL_NAME,
+        "notebook": str(notebook), "kernel": KERNEL_NAME, "pid": os.getpid(),
         "parameters": {k: cfg[k] for k in ("name", "data", "study", "report")},
         "inputs": [], "versions": package_versions(), "git": git_state(), "steps": rlog.steps,
     }
@@ -686,7 +686,7 @@ def run_many(
         progress = sys.stderr.isatty()
     kwargs = {"out_dir": out_dir, "notebook": Path(notebook), "update_index": False,
               "progress": progress and jobs <= 1}
-    log.info("%d run(s), %d at a time", len(specs), max(1, min(jobs, len(specs))))
+    log.debug("%d run(s), %d at a time", len(specs), max(1, min(jobs, len(specs))))
     if jobs <= 1 or len(specs) == 1:
         outcomes = [run_config(s.config, spec=s, **kwargs) for s in specs]
     else:
@@ -704,6 +704,8 @@ def collect_runs(out_dir: Path) -> list[dict[str, Any]]:
     """Every run folder's manifest under ``out_dir``, newest first, with link paths."""
     runs = []
     for path in sorted(out_dir.glob("*/*/manifest.json")):
+        if path.parent.is_symlink() or path.parent.name == "latest":
+            continue
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
