@@ -1,0 +1,154 @@
+"""Tests of retention_study.compare: held-out scores against independent references and
+the verdict rule on simulated worlds with a known truth."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines.utils import concordance_index
+from timeline_sim import simulate_timeline
+
+from retention_study.compare import VERDICTS, HeadToHead, decide_verdict, held_out_scores
+from retention_study.models import BlockModels, partial_log_likelihood
+from retention_study.schema import Timeline
+
+
+def _static(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "start": 0.0,
+                         "stop": rng.exponential(np.exp(-x)), "event": rng.integers(0, 2, n),
+                         "x": x})
+
+
+def test_concordance_by_hand_with_time_varying_rows():
+    # a leaves at 2 with score 3; at t=2 at risk: b's second row (score 1), c (score 5).
+    # b leaves at 4 with score 1; at risk then: c (score 5). c is censored.
+    df = pd.DataFrame({"customer_id": ["a", "a", "b", "b", "c"],
+                       "start": [0, 1, 0, 1, 0.0], "stop": [1, 2, 1, 4, 5.0],
+                       "event": [0, 1, 0, 1, 0]})
+    eta = np.array([9.0, 3.0, 9.0, 1.0, 5.0])  # first rows must not count at t=2
+    s = held_out_scores(df, eta)
+    assert s["concordant"].sum() == 1.0  # a beats b's current row only
+    assert s["comparable"].sum() == 3.0
+    # partial likelihood by hand (Breslow): log(e3 / (e3 + e1 + e5)) + log(e1 / (e1 + e5))
+    e = np.exp
+    hand = np.log(e(3) / (e(3) + e(1) + e(5))) + np.log(e(1) / (e(1) + e(5)))
+    assert s["pl"].sum() == pytest.approx(hand, rel=1e-12)
+
+
+def test_concordance_matches_lifelines_harrell_c_on_static_data():
+    df = _static()
+    eta = 0.8 * df["x"].to_numpy()
+    s = held_out_scores(df, eta)
+    ours = s["concordant"].sum() / s["comparable"].sum()
+    ref = concordance_index(df["stop"], -eta, df["event"])
+    assert ours == pytest.approx(ref, rel=1e-12)
+
+
+def test_held_out_loglik_equals_breslow_partial_likelihood():
+    tl = simulate_timeline(n=300, hr_contact_6m=1.5, seed=8)
+    eps = tl.episodes
+    beta = np.array([0.05, 0.3])
+    eta = eps[["months_since_contact", "age"]].to_numpy() @ beta
+    s = held_out_scores(eps, eta)
+    ref = partial_log_likelihood(eps, ["months_since_contact", "age"], beta, ties="breslow")
+    assert s["pl"].sum() == pytest.approx(ref, rel=1e-10)
+    assert list(s.index) == sorted(eps["customer_id"].unique())
+
+
+# ----------------------------------------------------------------- verdicts on known worlds
+
+WORLDS = {
+    "contact": dict(hr_contact_6m=1.6),
+    "price": dict(hr_price_10pct=1.5, hr_increase=1.4),
+    "both": dict(hr_contact_6m=1.5, hr_price_10pct=1.5),
+    "contact_correlated": dict(hr_contact_6m=1.6, correlated=0.8),
+    "price_correlated": dict(hr_price_10pct=1.5, correlated=0.8),
+}
+
+
+@pytest.fixture(scope="module")
+def worlds():
+    out = {}
+    for name, kw in WORLDS.items():
+        tl = simulate_timeline(n=2000, seed=21, **kw)
+        bm = BlockModels().fit(tl)
+        out[name] = (tl, bm, HeadToHead(k=3, bootstrap=200, seed=2).fit(tl, bm))
+    return out
+
+
+@pytest.mark.parametrize("world", list(WORLDS))
+def test_verdict_matches_the_simulated_truth(worlds, world):
+    _, bm, h2h = worlds[world]
+    verdict = decide_verdict(bm, h2h)
+    assert verdict.label == world.split("_")[0]
+    assert verdict.label in VERDICTS
+    json.dumps(verdict.to_dict(), allow_nan=False)
+
+
+def test_contact_world_cross_validation_favours_contact(worlds):
+    _, _, h2h = worlds["contact"]
+    d = h2h.differences.set_index("metric")
+    for metric in ("cv_loglik", "concordance"):
+        assert 0 < d.loc[metric, "lower"] < d.loc[metric, "estimate"] < d.loc[metric, "upper"]
+    s = h2h.summary.set_index("model")
+    assert s.loc["contact", "concordance"] > s.loc["price", "concordance"]
+    assert s.loc["contact", "cv_loglik"] == pytest.approx(h2h.scores["contact"]["pl"].sum())
+
+
+def test_price_world_cross_validation_favours_price(worlds):
+    d = worlds["price"][2].differences.set_index("metric")
+    assert d.loc["cv_loglik", "upper"] < 0
+
+
+def test_sentence_numbers_are_the_computed_ones(worlds):
+    _, bm, h2h = worlds["contact"]
+    verdict = decide_verdict(bm, h2h)
+    row = bm.effects.set_index("covariate").loc["months_since_contact"]
+    expected = f"{row['hr']:.2f} times as often for every 6 months without contact " \
+               f"(95% CI {row['lower']:.2f}\u2013{row['upper']:.2f})"
+    assert expected in verdict.sentence
+    p = bm.lr_tests.set_index("test").loc["contact | price", "p"]
+    assert f"{p:.2g} for contact given price" in verdict.sentence
+    assert "Lack of contact explains departures better than price" in verdict.sentence
+
+
+def test_both_says_which_explains_more(worlds):
+    verdict = decide_verdict(worlds["both"][1], worlds["both"][2])
+    assert verdict.evidence["explains_more"] in ("contact", "price", None)
+    assert re.search(r"explains more \(cross-validated", verdict.sentence)
+
+
+def test_neither_needs_evidence_of_absence():
+    tl = simulate_timeline(n=3000, seed=31)
+    bm = BlockModels().fit(tl)
+    assert decide_verdict(bm, alpha=0.05, margin=1.5).label == "neither"
+    # the same data with a margin too tight for its CIs cannot claim absence
+    tight = decide_verdict(bm, alpha=0.05, margin=1.01)
+    assert tight.label == "inconclusive"
+    assert "not ruled out" in tight.sentence
+
+
+def test_unmeasured_contact_never_yields_neither_or_both():
+    tl = simulate_timeline(n=800, seed=5)
+    tl.blocks["contact"] = []
+    bm = BlockModels().fit(tl)
+    verdict = decide_verdict(bm, margin=5.0)
+    assert verdict.label == "inconclusive"
+    assert "contact not measured" in verdict.sentence
+
+
+def test_head_to_head_runs_on_a_one_row_per_customer_table():
+    df = _static(n=400, seed=3).assign(y=lambda d: np.random.default_rng(1).normal(size=400))
+    tl = Timeline(df, {"price": ["y"], "contact": ["x"], "service": [], "controls": []})
+    bm = BlockModels().fit(tl)
+    h2h = HeadToHead(k=5, bootstrap=100, seed=1).fit(tl, bm)
+    s = h2h.summary.set_index("model")
+    assert s.loc["controls", "concordance"] == pytest.approx(0.5)
+    assert s.loc["contact", "concordance"] > 0.6
+    json.dumps(h2h.to_dict(), allow_nan=False)
