@@ -130,8 +130,9 @@ def departure_rates(frame: pd.DataFrame, by: str, alpha: float = 0.05) -> pd.Dat
     """
     f = frame.dropna(subset=[by])
     years = (f["duration"] - f["entry"]) / 12.0
-    grouped = pd.DataFrame({"segment": f[by].values, "customers": 1, "departures": f["event"].values,
-                            "customer_years": years.values}).groupby("segment", observed=True)
+    grouped = pd.DataFrame({"segment": f[by].values, "customers": 1,
+                            "departures": f["event"].values, "customer_years": years.values})
+    grouped = grouped.groupby("segment", observed=True)
     out = grouped.sum().reset_index()
     rates = poisson_rate(out["departures"], out["customer_years"], alpha)
     return pd.concat([out, rates], axis=1)
@@ -322,7 +323,8 @@ class SatisfactionAnalysis:
         """JSON-safe result: column, thresholds, reference, table, per_point, satisfied_excess."""
         return {"column": self.column, "thresholds": self.thresholds, "reference": self.reference,
                 "n_left_out": self.n_left_out, "table": _records(self.summary.reset_index()),
-                "per_point": _clean(self.per_point), "satisfied_excess": _clean(self.satisfied_excess)}
+                "per_point": _clean(self.per_point),
+                "satisfied_excess": _clean(self.satisfied_excess)}
 
 
 class SegmentAnalysis:
@@ -488,9 +490,13 @@ class LoyaltyPenalty:
         self.bands = list(bands)
         self.step_months = step_months
 
-    def fit(self, data: StudyData | pd.DataFrame, hazard_ratio: dict | None = None) -> LoyaltyPenalty:
+    def fit(self, data: StudyData | pd.DataFrame,
+            hazard_ratio: dict | None = None) -> LoyaltyPenalty:
         """Fit on a StudyData (shape A) or on :func:`price_gap_snapshots` output."""
-        snaps = data if isinstance(data, pd.DataFrame) else price_gap_snapshots(data, self.step_months)
+        if isinstance(data, pd.DataFrame):
+            snaps = data
+        else:
+            snaps = price_gap_snapshots(data, self.step_months)
         if snaps.empty:
             raise AnalysisError("no price snapshot has a new-customer price")
         labels = _band_labels(self.bands)
