@@ -268,3 +268,29 @@ def test_km_by_contract_on_ibm_telco():
     # month-to-month customers leave far sooner than two-year contracts
     assert km.survival_at(24)["Month-to-month"] < km.survival_at(24)["Two year"] - 0.3
     assert km.at_risk([0]).sum().iloc[0] == 7043 - 11  # tenure-0 customers not followed
+
+
+def test_rates_recover_known_hazards_in_a_simulated_world():
+    # Piecewise-constant truth: 1% a month while recently contacted (first 6 months),
+    # 3% a month once contact has lapsed; follow-up ends at 36 months.
+    rng = np.random.default_rng(7)
+    n, h1, h2, switch, end = 4000, 0.01, 0.03, 6.0, 36.0
+    t1 = rng.exponential(1 / h1, n)
+    t2 = switch + rng.exponential(1 / h2, n)
+    first_stop = np.minimum(t1, switch)
+    ep1 = pd.DataFrame({"customer_id": np.arange(n), "start": 0.0, "stop": first_stop,
+                        "event": (t1 < switch).astype(int), "months_since_contact": 1.0})
+    on = t1 >= switch
+    ep2 = pd.DataFrame({"customer_id": np.arange(n)[on], "start": switch,
+                        "stop": np.minimum(t2[on], end), "event": (t2[on] < end).astype(int),
+                        "months_since_contact": 24.0})
+    r = contact_bands(pd.concat([ep1, ep2])).set_index("band")
+    for band, truth in (("0-3 months", 1200 * h1), ("24+ months", 1200 * h2)):
+        assert r.loc[band, "lower"] < truth < r.loc[band, "upper"]
+        assert r.loc[band, "rate_per_100"] == pytest.approx(truth, rel=0.15)
+    # the same departures over each customer's whole time (the band of the last row)
+    # would show the lapsed band at a far lower rate than the truth
+    last = pd.concat([ep1, ep2]).groupby("customer_id").agg(
+        years=("stop", "max"), event=("event", "max"), msc=("months_since_contact", "last"))
+    lapsed = last[last["msc"] == 24.0]
+    assert 100 * lapsed["event"].sum() / (lapsed["years"].sum() / 12) < 0.8 * 1200 * h2

@@ -204,11 +204,12 @@ def test_plot_loyalty_penalty_accepts_segments_summary_and_empty():
 
 def test_plot_km_at_risk_row_with_late_entry():
     obs = pd.Timestamp("2022-01-01")
-    entry_days, exit_days = [0, 0, 30, 90, 135], [60, 120, 150, 180, 270]
+    entry_days = pd.to_timedelta([0, 0, 30, 90, 135], unit="D")
+    exit_days = pd.to_timedelta([60, 120, 150, 180, 270], unit="D")
     customers = pd.DataFrame({
         "customer_id": list("abcde"), "plan": "basic",
-        "start_date": [obs - pd.Timedelta(days=e) for e in entry_days],
-        "end_date": [obs - pd.Timedelta(days=e - x) for e, x in zip(entry_days, exit_days, strict=True)],
+        "start_date": obs - entry_days,
+        "end_date": obs - entry_days + exit_days,
         "notice_date": pd.NaT, "churned": [1, 0, 1, 1, 1], "exit_reason": np.nan})
     data = StudyData(format="events", as_of=pd.Timestamp("2023-01-01"), customers=customers,
                      observation_start=obs)

@@ -384,12 +384,25 @@ def customer_durations(data: StudyData, *, observation_start=None) -> pd.DataFra
     return out.loc[~gone | (out["entry"] == 0)].reset_index(drop=True)
 
 
+def _groupable(frame: pd.DataFrame) -> list[str]:
+    """Baseline columns worth suggesting: few distinct values, not the key or outcome."""
+    skip = OUTCOME_COLUMNS | {"customer_id", "start_date"}
+    counts = frame.nunique()
+    return sorted(str(c) for c in frame.columns
+                  if c not in skip and counts[c] <= _MAX_GROUPS) + ["cohort"]
+
+
 def _check_baseline(data: StudyData, by: str, timeline: Timeline | None) -> None:
-    baseline = set(_baseline_frame(data).columns) | {"cohort"}
+    frame = _baseline_frame(data)
+    baseline = set(frame.columns) | {"cohort"}
     if by in OUTCOME_COLUMNS:
         raise ImmortalTimeError(f"'{by}' describes how or when customers left; it cannot "
                                 "split a survival curve")
     if by in baseline:
+        if data.format == "table" and by in (data.roles.get("price", [])
+                                              + data.roles.get("contact", [])):
+            log.warning("Kaplan-Meier by %s: a snapshot table measures it at extraction, "
+                        "not when the customer joined; read the curves with care", by)
         return
     dummy = re.fullmatch(r"(.+)\[.*\]", str(by))
     if dummy and dummy.group(1) in baseline:
@@ -406,7 +419,7 @@ def _check_baseline(data: StudyData, by: str, timeline: Timeline | None) -> None
             f"'{by}' changes over a customer's life; a Kaplan-Meier split by it credits "
             "groups with time customers had to survive first (immortal-time bias). "
             "Use rates_by_band on the timeline instead, or a baseline column: "
-            + ", ".join(sorted(str(c) for c in baseline - OUTCOME_COLUMNS)))
+            + ", ".join(_groupable(frame)))
     raise AnalysisError(f"Kaplan-Meier by '{by}': no such customer column")
 
 
