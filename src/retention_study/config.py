@@ -26,7 +26,10 @@ CONFIGS_DIR = PROJECT_ROOT / "configs"
 REPORTS_DIR = Path("reports")
 SAMPLE_DIR = Path("data/raw/sample")
 STUDY_NOTEBOOK = NOTEBOOKS_DIR / "study.ipynb"
-CLAIMS_FILE = PROJECT_ROOT.parent / "shared" / "CLAIMS.md"
+# The practitioners' claims the report checks: the team's shared copy when it is beside
+# the checkout, else the copy shipped with the package (a fresh machine has no shared/).
+_SHARED_CLAIMS = PROJECT_ROOT.parent / "shared" / "CLAIMS.md"
+CLAIMS_FILE = _SHARED_CLAIMS if _SHARED_CLAIMS.is_file() else PACKAGE_DIR / "CLAIMS.md"
 KERNEL_NAME = "retention-study"
 LOGGER_NAME = "retention_study"
 
