@@ -393,6 +393,12 @@ def test_unknown_column_suggests_the_closest(tmp_path):
     frame = _frames({T: TABLE})[T]
     with pytest.raises(DataContractError, match="did you mean 'months'"):
         load_study_data(table_config(tmp_path, frame, duration="month"))
+    with pytest.raises(DataContractError, match="did you mean 'plan'"):
+        load_study_data(events_config(tmp_path, _frames(EVENT_FILES), controls=["plann"]))
+    with pytest.raises(DataContractError, match="did you mean 'start_dt'"):
+        frames = _frames(EVENT_FILES)
+        _rename(C, "start_date", "start_dt")(frames)
+        load_study_data(events_config(tmp_path, frames))
 
 
 def test_concatenated_files_name_the_file_and_its_own_rows(tmp_path):
@@ -589,3 +595,27 @@ def test_bigml_both_files_with_their_quirks():
     assert data.roles["contact_kind"] == "inbound"
     assert set(data.table["International plan"].unique()) == {0.0, 1.0}
     assert data.table["duration_days"].tolist()[:2] == [128.0, 107.0]
+
+
+# ------------------------------------------------------------------ the simulated world
+
+
+def test_simulated_sample_matches_its_truth(small_sample):
+    import json
+
+    from retention_study.config import load_config
+
+    truth = json.loads((small_sample / "truth.json").read_text())
+    overrides = [f"data.{k}={small_sample / k}.csv"
+                 for k in ("customers", "price_events", "contact_events")]
+    overrides.append(f"data.observation_start={truth['observation_start']}")
+    data = load_study_data(load_config(ROOT / "configs" / "example_events.yaml", overrides))
+    counts = truth["counts"]
+    assert data.ledger.inputs == {k: counts[k] for k in
+                                  ("customers", "price_events", "contact_events")}
+    early = counts["notice_before_observation_start"]
+    assert data.n_customers == counts["customers"] - early
+    assert data.customers["churned"].sum() == counts["departures_in_window"]
+    still_serving = data.customers["notice_date"].notna() & data.customers["end_date"].isna()
+    assert still_serving.sum() == counts["still_serving_notice_on_as_of"]
+    assert [e.kind for e in data.ledger.entries] == ["out_of_scope"] * 3

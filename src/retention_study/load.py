@@ -53,7 +53,7 @@ _HELPERS = [FILE_COL, ROW_COL]
 def _text(s: pd.Series) -> pd.Series:
     """Cells as stripped strings, blank or missing cells as NaN."""
     out = s.astype("string").str.strip()
-    return out.mask(out == "").astype(object).where(out.notna() & (out != ""), np.nan)
+    return out.astype(object).where(out.fillna("").ne(""), np.nan)
 
 
 def _blank(s: pd.Series) -> pd.Series:
@@ -187,7 +187,7 @@ class _Checker:
         for col in columns:
             if col not in self.frame.columns:
                 near = _closest(col, self.frame.columns)
-                hint = f" (closest: '{near}')" if near else ""
+                hint = f" (did you mean '{near}'?)" if near else ""
                 self.column_error(f"{what} '{col}' not found{hint}", column=col,
                                   kind="missing_column" if what.startswith("required")
                                   else "unknown_column")
@@ -267,7 +267,8 @@ def _load_customers(data: dict, as_of: pd.Timestamp, start: pd.Timestamp | None,
     out = raw.assign(customer_id=_text(raw["customer_id"]), start_date=s, end_date=e,
                      notice_date=n, churned=derived)
     out["exit_reason"] = _text(raw["exit_reason"]) if "exit_reason" in raw else np.nan
-    for col in controls + list(data["segments"]):
+    for col in _unique(controls + list(data["segments"])
+                       + ([data["satisfaction"]] if data["satisfaction"] else [])):
         out[col] = coerce_covariate(raw[col])
     clean = out.loc[~chk.bad]
     if clean["churned"].sum() == 0:

@@ -59,10 +59,9 @@ def sniff_encoding(raw: bytes) -> str:
         return "utf-8-sig"
     try:
         raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the end of the sample is still UTF-8.
-        if exc.start < len(raw) - 4:
-            return "latin-1"
+    except UnicodeDecodeError:
+        # latin-1 decodes any byte: the usual encoding of older European exports.
+        return "latin-1"
     return "utf-8"
 
 
@@ -87,7 +86,8 @@ def _read_csv(path: Path, delimiter: str | None, encoding: str | None) -> pd.Dat
     raw = path.read_bytes()
     if not raw.strip():
         raise DataContractError("file is empty", file=str(path), kind="empty_file")
-    encoding = encoding or sniff_encoding(raw[:_SNIFF_BYTES])
+    # The whole file: a non-UTF-8 byte may first appear far down a UTF-8-looking file.
+    encoding = encoding or sniff_encoding(raw)
     sample = raw[:_SNIFF_BYTES].decode(encoding, errors="replace")
     delimiter = delimiter or sniff_delimiter(sample)
     log.debug("%s: reading CSV (delimiter %r, encoding %s)", path, delimiter, encoding)
