@@ -259,6 +259,13 @@ def test_config_errors_fail_fast_with_2(tmp_path):
     gone = report.run_config(missing, out_dir=tmp_path / "r", notebook=FIXTURE_NB)
     assert gone.exit_status == 2 and "nope.csv" in gone.reason
     assert not (tmp_path / "r" / "x").exists()
+    no_nb = report.run_config(bad_key.with_name("ok.yaml"), out_dir=tmp_path / "r",
+                              notebook=tmp_path / "absent.ipynb")
+    assert no_nb.exit_status == 2  # the config is checked first
+    good = write_config(tmp_path, "good", write_world(tmp_path / "d"))
+    no_nb = report.run_config(good, out_dir=tmp_path / "r", notebook=tmp_path / "absent.ipynb")
+    assert no_nb.exit_status == 1 and "notebook not found" in no_nb.reason
+    assert not (tmp_path / "r" / "good").exists()
 
 
 def test_cli_prints_one_line_and_exits_2_on_bad_config(tmp_path, capsys):

@@ -556,6 +556,8 @@ def run_config(
     if spec.suffix:
         cfg["name"] = f"{cfg['name']}-{spec.suffix}"
     name = _slug(cfg["name"])
+    if not Path(notebook).is_file():
+        return RunOutcome(name, False, 1, reason=f"study notebook not found: {notebook}")
     if not _kernel_installed(KERNEL_NAME):
         return RunOutcome(name, False, 1, reason=f"Jupyter kernel '{KERNEL_NAME}' is not "
                           "installed (run `make setup`)")
@@ -597,6 +599,8 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
             rlog.write("notebook stderr: " + text.rstrip(), logging.DEBUG)
         with rlog.step("privacy_check"):
             _check_privacy(page, cfg, run_dir, manifest)
+        if not results_path.is_file():
+            raise _RunFailed(1, "the notebook wrote no results.json (parameter results_path)")
     except (_RunFailed, RetentionStudyError) as exc:
         status = exc.exit_status
         reason = exc.reason if isinstance(exc, _RunFailed) else str(exc)
@@ -692,9 +696,18 @@ def run_many(
     else:
         with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(specs))) as pool:
             futures = [pool.submit(run_config, s.config, spec=s, **kwargs) for s in specs]
-            outcomes = [f.result() for f in futures]
+            outcomes = [_result(f, s) for f, s in zip(futures, specs, strict=True)]
     write_index(out_dir)
     return outcomes
+
+
+def _result(future: concurrent.futures.Future, spec: RunSpec) -> RunOutcome:
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - a dead worker fails its run, not the batch
+        name = _slug(f"{spec.config.stem}-{spec.suffix}" if spec.suffix else spec.config.stem)
+        return RunOutcome(name, False, 1, reason=f"worker process failed: "
+                          f"{type(exc).__name__}: {exc}")
 
 
 # --------------------------------------------------------------------------- index page

@@ -1,0 +1,211 @@
+"""Open a rendered report.html in headless Chromium over the DevTools protocol.
+
+Checks what a reader's browser sees: the page loads offline without console
+errors or network requests, every figure has a rendered size, and the page can
+be screenshotted and printed. Needs /usr/bin/chromium (installed with apt-get
+when running as root) and the ``websocket-client`` package.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from retention_study import report
+from retention_study.config import KERNEL_NAME
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_NB = ROOT / "tests" / "fixtures" / "report" / "fixture_study.ipynb"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--remote-allow-origins=*",
+    # Belt and braces: even if the page asked for the internet, nothing would resolve;
+    # the Network events below still record the attempt.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+
+
+def find_chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None and hasattr(os, "geteuid") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True,
+                       timeout=600)
+        path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("headless Chromium not found (apt-get install -y chromium, as root)")
+    return path
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client: commands in order, events kept."""
+
+    def __init__(self, ws_url: str) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(ws_url, timeout=30, suppress_origin=True)
+        self.ids = itertools.count(1)
+        self.events: list[dict] = []
+
+    def send(self, method: str, **params) -> dict:
+        msg_id = next(self.ids)
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+            self.events.append(msg)
+
+    def wait_for(self, method: str, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        seen = len(self.events)
+        while time.monotonic() < deadline:
+            for event in self.events[seen:]:
+                if event.get("method") == method:
+                    return event
+            seen = len(self.events)
+            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
+            self.events.append(json.loads(self.ws.recv()))
+        raise TimeoutError(method)
+
+    def drain(self, seconds: float) -> None:
+        import websocket
+
+        self.ws.settimeout(seconds)
+        try:
+            while True:
+                self.events.append(json.loads(self.ws.recv()))
+        except websocket.WebSocketTimeoutException:
+            pass
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory) -> Path:
+    """A report rendered by the runner from the fixture notebook."""
+    if not report._kernel_installed(KERNEL_NAME):
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", sys.prefix,
+                        "--name", KERNEL_NAME], check=True, capture_output=True)
+    base = tmp_path_factory.mktemp("browser")
+    n = 30
+    ids = [f"B-{i:03d}" for i in range(n)]
+    pd.DataFrame({"customer_id": ids, "tenure_months": np.arange(n) + 1,
+                  "churned": (np.arange(n) % 2).astype(int)}).to_csv(base / "c.csv", index=False)
+    for name in ("p.csv", "k.csv"):
+        (base / name).write_text("customer_id\nB-000\n")
+    cfg = {"name": "browser", "data": {"customers": str(base / "c.csv"),
+                                       "price_events": str(base / "p.csv"),
+                                       "contact_events": str(base / "k.csv")},
+           "study": {"min_departures": 1}, "report": {"timeout_per_cell": 120}}
+    (base / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    outcome = report.run_config(base / "cfg.yaml", out_dir=base / "reports",
+                                notebook=FIXTURE_NB, progress=False)
+    assert outcome.ok, outcome.line()
+    return outcome.run_dir / "report.html"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    exe = find_chromium()
+    pytest.importorskip("websocket", reason="needs the websocket-client package")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                             "--remote-debugging-port=0", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("Chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+            pages = [t for t in json.load(r) if t["type"] == "page"]
+        tools = DevTools(pages[0]["webSocketDebuggerUrl"])
+        yield tools
+        tools.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def loaded(browser, report_html):
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        browser.send(f"{domain}.enable")
+    browser.send("Emulation.setDeviceMetricsOverride", width=1200, height=900,
+                 deviceScaleFactor=1, mobile=False)
+    browser.send("Page.navigate", url=report_html.as_uri())
+    browser.wait_for("Page.loadEventFired")
+    browser.drain(1.0)  # late console messages and requests
+    return browser
+
+
+def test_report_loads_without_console_errors(loaded):
+    errors = [e for e in loaded.events if e.get("method") == "Runtime.exceptionThrown"]
+    errors += [e for e in loaded.events if e.get("method") == "Runtime.consoleAPICalled"
+               and e["params"]["type"] in ("error", "assert")]
+    errors += [e for e in loaded.events if e.get("method") == "Log.entryAdded"
+               and e["params"]["entry"]["level"] == "error"]
+    assert errors == []
+
+
+def test_report_makes_no_network_requests(loaded, report_html):
+    urls = [e["params"]["request"]["url"] for e in loaded.events
+            if e.get("method") == "Network.requestWillBeSent"]
+    assert report_html.as_uri() in urls  # the page itself: proof Network events arrive
+    remote = [u for u in urls if not u.startswith(("file:", "data:"))]
+    assert remote == []
+    failed = [e for e in loaded.events if e.get("method") == "Network.loadingFailed"]
+    assert failed == []
+
+
+def test_every_figure_has_a_rendered_size(loaded):
+    script = ("JSON.stringify(Array.from(document.images).map(i => {"
+              "const r = i.getBoundingClientRect();"
+              "return {w: r.width, h: r.height, nw: i.naturalWidth, ok: i.complete};}))")
+    result = loaded.send("Runtime.evaluate", expression=script, returnByValue=True)
+    images = json.loads(result["result"]["value"])
+    assert len(images) == 1  # the fixture draws one figure
+    for img in images:
+        assert img["ok"] and img["nw"] > 0 and img["w"] > 0 and img["h"] > 0, img
+
+
+def test_no_code_is_visible_to_the_reader(loaded):
+    result = loaded.send("Runtime.evaluate", expression="document.body.innerText",
+                         returnByValue=True)
+    text = result["result"]["value"]
+    assert "Verdict:" in text
+    assert "import" not in text and "results_path" not in text
+
+
+def test_screenshot_and_print(loaded, tmp_path):
+    shot = base64.b64decode(loaded.send("Page.captureScreenshot", format="png")["data"])
+    path = tmp_path / "report.png"
+    path.write_bytes(shot)
+    assert path.stat().st_size > 1000 and shot[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = base64.b64decode(loaded.send("Page.printToPDF", printBackground=True)["data"])
+    assert pdf[:5] == b"%PDF-"
