@@ -192,9 +192,6 @@ class _Checker:
                                   kind="missing_column" if what.startswith("required")
                                   else "unknown_column")
 
-    def kept(self) -> pd.DataFrame:
-        return self.frame.loc[~self.bad]
-
     def check_ids(self, column: str) -> None:
         ids = _text(self.frame[column])
         self.flag(ids.isna(), kind="missing_values", column=column,
@@ -235,34 +232,18 @@ def _load_customers(data: dict, as_of: pd.Timestamp, start: pd.Timestamp | None,
     chk.require(controls + list(data["segments"]) + [c for c in [data["satisfaction"]] if c],
                 what="mapped column")
     chk.check_ids("customer_id")
-    dates = {}
-    for col in ("start_date", "end_date", "notice_date"):
-        if col not in raw:
-            dates[col] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
-            continue
-        dates[col], bad = _dates(raw[col])
-        chk.flag(bad, kind="bad_date", column=col, message=f"unreadable date in {col}")
-    chk.flag(dates["start_date"].isna(), kind="bad_date", column="start_date",
-             message="missing start_date")
+    s, e, n = _customer_dates(raw, chk)
     given = _churned(raw, chk)
     chk.check_missing(controls)
-    s, e, n = dates["start_date"], dates["end_date"], dates["notice_date"]
     chk.flag(s > as_of, kind="after_as_of", column="start_date",
              message="joined after as_of", out_of_scope=True)
-    chk.flag(e < s, kind="end_before_start", column="end_date", message="end_date before start_date")
-    chk.flag(n < s, kind="notice_before_start", column="notice_date",
-             message="notice_date before start_date")
-    chk.flag(n > e, kind="notice_after_end", column="notice_date",
-             message="notice_date after end_date")
-    for col, d in (("end_date", e), ("notice_date", n)):
-        chk.flag(d > as_of, kind="after_as_of", column=col, message=f"{col} after as_of")
+    _check_customer_timing(chk, s, e, n, as_of)
     # A notice with no end date yet is a departure decision dated at the notice.
     derived = (e.notna() | n.notna()).astype(int)
     chk.flag(given.notna() & (given != derived), kind="bad_churned", column="churned",
              message="churned contradicts end_date/notice_date")
     if start is not None:
-        left = n.fillna(e)
-        chk.flag(left < start, kind="out_of_scope", column="end_date",
+        chk.flag(n.fillna(e) < start, kind="out_of_scope", column="end_date",
                  message="left before observation_start", out_of_scope=True)
     out = raw.assign(customer_id=_text(raw["customer_id"]), start_date=s, end_date=e,
                      notice_date=n, churned=derived)
@@ -278,6 +259,32 @@ def _load_customers(data: dict, as_of: pd.Timestamp, start: pd.Timestamp | None,
     others = [c for c in raw.columns if c not in CUSTOMER_COLUMNS and c not in _HELPERS]
     return (clean[CUSTOMER_COLUMNS + others].reset_index(drop=True),
             set(_text(raw["customer_id"]).dropna()), _drop_reasons(chk))
+
+
+def _customer_dates(raw: pd.DataFrame, chk: _Checker) -> list[pd.Series]:
+    """start_date, end_date, notice_date parsed (notice_date all NaT when absent)."""
+    out = []
+    for col in ("start_date", "end_date", "notice_date"):
+        if col not in raw:
+            out.append(pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]"))
+            continue
+        parsed, bad = _dates(raw[col])
+        chk.flag(bad, kind="bad_date", column=col, message=f"unreadable date in {col}")
+        out.append(parsed)
+    chk.flag(out[0].isna(), kind="bad_date", column="start_date", message="missing start_date")
+    return out
+
+
+def _check_customer_timing(chk: _Checker, s: pd.Series, e: pd.Series, n: pd.Series,
+                           as_of: pd.Timestamp) -> None:
+    chk.flag(e < s, kind="end_before_start", column="end_date",
+             message="end_date before start_date")
+    chk.flag(n < s, kind="notice_before_start", column="notice_date",
+             message="notice_date before start_date")
+    chk.flag(n > e, kind="notice_after_end", column="notice_date",
+             message="notice_date after end_date")
+    for col, d in (("end_date", e), ("notice_date", n)):
+        chk.flag(d > as_of, kind="after_as_of", column=col, message=f"{col} after as_of")
 
 
 def _churned(raw: pd.DataFrame, chk: _Checker) -> pd.Series:
@@ -309,7 +316,7 @@ def _load_events(data: dict, key: str, customers: pd.DataFrame, known: set,
     chk.flag(ids.isna(), kind="missing_values", column="customer_id", message="missing customer_id")
     chk.flag(~ids.isin(known), kind="unknown_customer", column="customer_id",
              message="customer_id not in customers")
-    _drop_with_customer(chk, ids, customers, dropped, as_of)
+    _drop_with_customer(chk, ids, customers, dropped)
     dates, bad = _dates(raw[date_col])
     chk.flag(bad | dates.isna(), kind="bad_date", column=date_col,
              message=f"missing or unreadable {date_col}")
@@ -328,7 +335,7 @@ def _load_events(data: dict, key: str, customers: pd.DataFrame, known: set,
 
 
 def _drop_with_customer(chk: _Checker, ids: pd.Series, customers: pd.DataFrame,
-                        dropped: pd.DataFrame, as_of: pd.Timestamp) -> None:
+                        dropped: pd.DataFrame) -> None:
     """Events of a customer who left the analysis go with it, counted by why."""
     gone = ids.notna() & ~ids.isin(customers["customer_id"])
     scope = dropped.loc[dropped["kind"] == "out_of_scope", "customer_id"]
@@ -484,14 +491,18 @@ def _load_table_shape(data: dict, as_of: pd.Timestamp, ledger: Ledger) -> StudyD
         chk.column_error("no departures at all in the rows analysed", column=mapping["column"],
                          kind="no_departures")
     chk.check_variance(clean, covariates)
-    roles = {k: list(data[k]) for k in ("price", "contact", "controls", "segments")}
+    paths = data["path"] if isinstance(data["path"], list) else [data["path"]]
+    return StudyData(format="table", as_of=as_of, table=clean, roles=_table_roles(data),
+                     ledger=ledger, sources={"table": ", ".join(str(p) for p in paths)})
+
+
+def _table_roles(data: dict) -> dict[str, Any]:
+    roles: dict[str, Any] = {k: list(data[k]) for k in ("price", "contact", "controls",
+                                                        "segments")}
     roles.update(satisfaction=data["satisfaction"],
                  exit_reason="exit_reason" if data["exit_reason"] else None,
                  contact_kind=data["contact_kind"])
-    paths = data["path"] if isinstance(data["path"], list) else [data["path"]]
-    sources = {"table": ", ".join(str(p) for p in paths)}
-    return StudyData(format="table", as_of=as_of, table=clean, roles=roles, ledger=ledger,
-                     sources=sources)
+    return roles
 
 
 def _unique(items: list[str]) -> list[str]:
