@@ -86,7 +86,7 @@ def _satisfaction(oe, lo, hi, departures=40):
              "oe_upper": 1.4},
             {"segment": "satisfied", "departures": departures, "rate": 9.0, "oe": oe,
              "oe_lower": lo, "oe_upper": hi}]
-    return {"segments": {"satisfaction": {"table": rows}}}
+    return {"segments": {"satisfaction": {"summary": rows}}}
 
 
 def test_claim_3_satisfied_slip_away():
@@ -98,7 +98,7 @@ def test_claim_3_satisfied_slip_away():
 
 
 def _loyalty(first, last, share):
-    return {"loyalty": {"table": [
+    return {"loyalty": {"summary": [
         {"band": "0-1 years", "mean_pct_above": first, "median_pct_above": first,
          "share_paying_more": 0.1},
         {"band": "5+ years", "mean_pct_above": last, "median_pct_above": last,

@@ -124,7 +124,11 @@ def test_cumulative_incidence_summary_and_plot():
     assert np.isnan(s.loc["price", "cif_99"])  # beyond follow-up
     ax = plot_cumulative_incidence(ci)
     assert len(ax.get_lines()) == 2
-    json.dumps(ci.to_dict())
+    d = json.loads(json.dumps(ci.to_dict()))
+    curve = pd.DataFrame(d["curve"]).set_index("time")
+    assert curve.index.tolist() == [0, 1, 2, 3, 4]
+    assert curve["price"].tolist() == pytest.approx([0, 1 / 6, 1 / 6, 7 / 18, 7 / 18])
+    assert len(plot_cumulative_incidence(d).get_lines()) == 2
 
 
 # --------------------------------------------------------------------------- cause-specific Cox
@@ -206,7 +210,7 @@ def test_analyse_reasons_end_to_end_is_json_safe():
     assert sum(counts.values()) == int(data.customers["churned"].sum())
     assert out["unmapped"] == int((data.customers["exit_reason"] == "blah").sum())
     # competing risks: the shares by reason add up to all departures by 12 months
-    tab = out["cumulative_incidence"]["table"]
+    tab = out["cumulative_incidence"]["summary"]
     assert sum(r["cif_12"] for r in tab) < 1
 
 

@@ -248,5 +248,5 @@ def test_analyse_segments_on_a_table_is_json_safe():
     assert out["satisfaction"]["column"] == "csat"
     assert out["by_column"]["plan"]["reference"] == "b"
     assert "same" in out["skipped"]
-    ax = plot_departure_rates(pd.DataFrame(out["satisfaction"]["table"]).set_index("segment"))
+    ax = plot_departure_rates(pd.DataFrame(out["satisfaction"]["summary"]).set_index("segment"))
     assert len(ax.get_yticks()) == 3

@@ -153,7 +153,7 @@ def _claim_satisfied(r: dict, alpha: float) -> dict:
     sat = (r.get("segments") or {}).get("satisfaction")
     if not sat:
         return _cannot("the data has no satisfaction score")
-    rows = {x["segment"]: x for x in sat.get("table", [])}
+    rows = {x["segment"]: x for x in sat.get("summary") or []}
     s = rows.get("satisfied")
     if s is None or s.get("oe") is None or s.get("departures", 0) < MIN_EVENTS:
         n = 0 if s is None else s.get("departures", 0)
@@ -173,7 +173,7 @@ def _claim_satisfied(r: dict, alpha: float) -> dict:
 
 def _claim_loyalty(r: dict, alpha: float) -> dict:
     loy = r.get("loyalty") or {}
-    table = loy.get("table") or []
+    table = loy.get("summary") or []
     if len(table) < 2:
         return _cannot("the data has no new-customer prices to compare existing customers' "
                        "prices with")

@@ -227,12 +227,26 @@ class CumulativeIncidence:
         self.summary = table
         return self
 
+    def curve(self, step: float = 1.0) -> pd.DataFrame:
+        """The curves read every ``step`` months (index ``time``), small enough for JSON."""
+        cif = self.cumulative_incidence_
+        grid = np.arange(0.0, cif.index.max() + step, step)
+        read = cif.reindex(cif.index.union(grid)).ffill().loc[grid]
+        read.index.name = "time"
+        return read
+
     def to_dict(self) -> dict:
-        return {"horizons": self.horizons, "table": _records(self.summary.reset_index())}
+        """JSON-safe: horizons, summary, curve (monthly records: time and one key per group)."""
+        return {"horizons": self.horizons, "summary": _records(self.summary.reset_index()),
+                "curve": _records(self.curve().reset_index())}
 
 
 def plot_cumulative_incidence(result: CumulativeIncidence, ax=None):
-    """Stacked-free step curves of cumulative incidence per reason group.
+    """Step curves of cumulative incidence, one per reason group.
+
+    ``result`` is a fitted :class:`CumulativeIncidence` or its :meth:`~CumulativeIncidence.to_dict`
+    (e.g. ``results["reasons"]["cumulative_incidence"]`` read back from results.json;
+    its monthly curve is drawn).
 
     Examples
     --------
@@ -240,12 +254,17 @@ def plot_cumulative_incidence(result: CumulativeIncidence, ax=None):
     >>> ci = CumulativeIncidence().fit([1, 2, 3], ["price", "other", None])
     >>> plot_cumulative_incidence(ci).get_ylabel()
     'share who left (cumulative incidence)'
+    >>> len(plot_cumulative_incidence(ci.to_dict()).get_lines())
+    2
     """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    cif = result.cumulative_incidence_
+    if isinstance(result, dict):
+        cif = pd.DataFrame(result["curve"]).set_index("time")
+    else:
+        cif = result.cumulative_incidence_
     for group in cif.columns:
         ax.step(cif.index, cif[group], where="post", label=group)
     ax.set_xlabel("tenure (months)")
@@ -345,7 +364,7 @@ class CauseSpecificCox:
         return self
 
     def to_dict(self) -> dict:
-        return {"table": _records(self.summary), "skipped": dict(self.skipped)}
+        return {"summary": _records(self.summary), "skipped": dict(self.skipped)}
 
 
 # --------------------------------------------------------------------------- stated vs revealed

@@ -320,9 +320,10 @@ class SatisfactionAnalysis:
         return _oe(sums["o"], sums["e"], self.alpha).set_index(sums.index)
 
     def to_dict(self) -> dict:
-        """JSON-safe result: column, thresholds, reference, table, per_point, satisfied_excess."""
+        """JSON-safe result: column, thresholds, reference, summary, per_point, satisfied_excess."""
         return {"column": self.column, "thresholds": self.thresholds, "reference": self.reference,
-                "n_left_out": self.n_left_out, "table": _records(self.summary.reset_index()),
+                "n_left_out": self.n_left_out,
+                "summary": _records(self.summary.reset_index()),
                 "per_point": _clean(self.per_point),
                 "satisfied_excess": _clean(self.satisfied_excess)}
 
@@ -361,7 +362,7 @@ class SegmentAnalysis:
 
     def to_dict(self) -> dict:
         return {"column": self.column, "reference": self.reference,
-                "table": _records(self.summary.reset_index())}
+                "summary": _records(self.summary.reset_index())}
 
 
 def _clean(value):
@@ -518,8 +519,8 @@ class LoyaltyPenalty:
         return float(m.iloc[-1] - m.iloc[0])
 
     def to_dict(self) -> dict:
-        """JSON-safe: table, trend (pct points, last band minus first), hazard_ratio."""
-        return {"table": _records(self.summary.reset_index()), "trend": _clean(self.trend),
+        """JSON-safe: summary, trend (pct points, last band minus first), hazard_ratio."""
+        return {"summary": _records(self.summary.reset_index()), "trend": _clean(self.trend),
                 "hazard_ratio": _clean(self.hazard_ratio) if self.hazard_ratio else None}
 
 
