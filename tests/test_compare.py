@@ -99,6 +99,9 @@ def test_contact_world_cross_validation_favours_contact(worlds):
     s = h2h.summary.set_index("model")
     assert s.loc["contact", "concordance"] > s.loc["price", "concordance"]
     assert s.loc["contact", "cv_loglik"] == pytest.approx(h2h.scores["contact"]["pl"].sum())
+    for m in s.index:
+        assert s.loc[m, "concordance_lower"] < s.loc[m, "concordance"] < s.loc[m, "concordance_upper"]
+    assert s.loc["contact", "concordance_lower"] > s.loc["price", "concordance_upper"]
 
 
 def test_price_world_cross_validation_favours_price(worlds):

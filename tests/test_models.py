@@ -301,3 +301,10 @@ def test_separation_is_reported():
     tl = Timeline(eps, {"price": ["flag"], "contact": [], "service": [], "controls": ["age"]})
     bm = BlockModels().fit(tl)
     assert any("separation" in p for p in bm.problems)
+
+
+def test_ph_check_does_not_depend_on_row_order(contact_world):
+    tl, bm = contact_world
+    shuffled = Timeline(tl.episodes.sample(frac=1.0, random_state=3), tl.blocks)
+    again = BlockModels().fit(shuffled)
+    pd.testing.assert_frame_equal(again.ph_check, bm.ph_check)

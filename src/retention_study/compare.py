@@ -118,8 +118,8 @@ class HeadToHead:
     Attributes
     ----------
     summary : DataFrame
-        model, cv_loglik (sum over held-out departures), cv_loglik_per_departure,
-        concordance.
+        model, cv_loglik (sum over held-out departures), cv_loglik_per_departure and
+        concordance, the last two with bootstrap ``_lower``/``_upper`` bounds.
     differences : DataFrame
         metric, estimate (contact minus price), lower, upper. Positive favours contact.
 
@@ -147,8 +147,11 @@ class HeadToHead:
         fold = fold_of.loc[eps["customer_id"]].to_numpy()
         self.problems: list[str] = []
         self.scores = {m: self._cross_validate(eps, fold, k, m, block_models) for m in MODELS}
+        n = len(customers)
+        # Multinomial counts = resampling customers with replacement, as one matrix product.
+        self._weights = rng.multinomial(n, np.full(n, 1.0 / n), size=self.bootstrap)
         self.summary = pd.DataFrame([self._row(m, s) for m, s in self.scores.items()])
-        self.differences = self._differences(rng)
+        self.differences = self._differences()
         return self
 
     def _cross_validate(self, eps, fold, k, model, block_models) -> pd.DataFrame:
@@ -165,29 +168,36 @@ class HeadToHead:
             parts.append(held_out_scores(test, eta))
         return pd.concat(parts).sort_index()
 
-    @staticmethod
-    def _row(model, s) -> dict:
-        n_dep = s["comparable"].gt(0).sum()
-        return {"model": model, "cv_loglik": float(s["pl"].sum()),
-                "cv_loglik_per_departure": float(s["pl"].sum() / max(n_dep, 1)),
-                "concordance": float(s["concordant"].sum() / max(s["comparable"].sum(), 1))}
+    def _row(self, model, s) -> dict:
+        n_dep = max(int(s["comparable"].gt(0).sum()), 1)
+        pl, won, pairs = (s[c].to_numpy() for c in ("pl", "concordant", "comparable"))
+        boot_pl = self._weights @ pl / n_dep
+        boot_c = (self._weights @ won) / np.maximum(self._weights @ pairs, 1)
+        lo, hi = self._percentiles(boot_pl)
+        c_lo, c_hi = self._percentiles(boot_c)
+        return {"model": model, "cv_loglik": float(pl.sum()),
+                "cv_loglik_per_departure": float(pl.sum() / n_dep),
+                "cv_loglik_per_departure_lower": lo, "cv_loglik_per_departure_upper": hi,
+                "concordance": float(won.sum() / max(pairs.sum(), 1)),
+                "concordance_lower": c_lo, "concordance_upper": c_hi}
 
-    def _differences(self, rng) -> pd.DataFrame:
+    def _percentiles(self, values) -> tuple[float, float]:
+        q = [100 * self.alpha / 2, 100 * (1 - self.alpha / 2)]
+        lo, hi = np.percentile(values, q)
+        return float(lo), float(hi)
+
+    def _differences(self) -> pd.DataFrame:
         con, pri = self.scores["contact"], self.scores["price"]
         d_pl = (con["pl"] - pri["pl"]).to_numpy()
         d_won = (con["concordant"] - pri["concordant"]).to_numpy()
         pairs = con["comparable"].to_numpy()
-        n = len(d_pl)
-        # Multinomial counts = resampling customers with replacement, as one matrix product.
-        w = rng.multinomial(n, np.full(n, 1.0 / n), size=self.bootstrap).astype(float)
-        boot_pl = w @ d_pl
-        boot_c = (w @ d_won) / np.maximum(w @ pairs, 1)
-        q = [100 * self.alpha / 2, 100 * (1 - self.alpha / 2)]
+        boot_pl = self._weights @ d_pl
+        boot_c = (self._weights @ d_won) / np.maximum(self._weights @ pairs, 1)
         rows = [("cv_loglik", d_pl.sum(), boot_pl),
                 ("concordance", d_won.sum() / max(pairs.sum(), 1), boot_c)]
         return pd.DataFrame([{"metric": m, "estimate": float(est),
-                              "lower": float(np.percentile(b, q[0])),
-                              "upper": float(np.percentile(b, q[1]))} for m, est, b in rows])
+                              **dict(zip(("lower", "upper"), self._percentiles(b), strict=True))}
+                             for m, est, b in rows])
 
     def to_dict(self) -> dict:
         return {"k": self.k, "bootstrap": self.bootstrap, "seed": self.seed,
