@@ -195,6 +195,13 @@ def _day_number(values: pd.Series | pd.Index) -> np.ndarray:
     return out
 
 
+def _gather(values: np.ndarray, pos: np.ndarray, default) -> np.ndarray:
+    """``values[pos]`` where ``pos >= 0``, else ``default`` (also when ``values`` is empty)."""
+    if not len(values):
+        return np.broadcast_to(np.asarray(default), pos.shape).copy()
+    return np.where(pos >= 0, values[np.maximum(pos, 0)], default)
+
+
 def _pack(cust: np.ndarray, day: np.ndarray) -> np.ndarray:
     return (cust.astype(np.int64) << _DAY_BITS) + (day + _DAY_OFFSET)
 
@@ -372,13 +379,24 @@ def _event_split_days(data: StudyData, ids: pd.Index, params: dict):
         # a contact counts from the day after it, and drops out of the 12-month count
         parts += [(c[ok], day[ok] + lag + 1), (c[ok], day[ok] + lag + 1 + WINDOW_12M_DAYS)]
     if data.price_events is not None and len(data.price_events):
-        c = ids.get_indexer(data.price_events[CUSTOMER_ID])
-        day = _day_number(data.price_events["effective_date"])
-        ok = c >= 0
-        parts += [(c[ok], day[ok] + lag + 1), (c[ok], day[ok] + lag + 1 + window)]
+        changed, rose = _price_changes(data.price_events, ids)
+        parts += [(changed[0], changed[1] + lag + 1), (rose[0], rose[1] + lag + 1 + window)]
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _price_changes(pe: pd.DataFrame, ids: pd.Index):
+    """(customer, day) of every price event, and of those that raise the price."""
+    c = ids.get_indexer(pe[CUSTOMER_ID])
+    day = _day_number(pe["effective_date"])
+    order = np.lexsort((day, c))
+    c, day = c[order], day[order]
+    price = pe["monthly_price"].to_numpy(dtype=np.float64)[order]
+    same = np.r_[False, c[1:] == c[:-1]]
+    rose = same & (price > np.r_[np.nan, price[:-1]])
+    ok = c >= 0
+    return (c[ok], day[ok]), (c[rose & ok], day[rose & ok])
 
 
 def intervals(spans: pd.DataFrame, grid: str, split_cust=None, split_day=None):
@@ -539,7 +557,7 @@ def contact_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> B
     ix = _index_events(ce, "contact_date", ids, rows, params["notice_guard"],
                        where=(ce["direction"] == "outbound").to_numpy())
     pos = ix.position_before(rows.cust, rows.ref_day)
-    last = np.where(pos >= 0, ix.day[np.maximum(pos, 0)], rows.start_day)
+    last = _gather(ix.day, pos, rows.start_day)
     cap = params["contact_cap_months"]
     months = np.minimum(cap, (rows.eval_day - last) / DAYS_PER_MONTH)
     n12 = ix.count_between(rows.cust, rows.ref_day - WINDOW_12M_DAYS, rows.ref_day)
