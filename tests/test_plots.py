@@ -219,3 +219,16 @@ def test_plot_km_at_risk_row_with_late_entry():
                for t in table.get_xticklabels()]
     assert printed[0] == 2  # only a and b are followed from month 0; c, d, e enter later
     assert printed == km.at_risk(table.get_xticks()).iloc[0].tolist()
+
+
+def test_plot_model_comparison_differences_table_of_head_to_head():
+    diff = pd.DataFrame({"metric": ["cv_loglik", "concordance"], "estimate": [12.0, 0.04],
+                         "lower": [3.0, 0.01], "upper": [20.0, 0.07]})
+    ax = plot_model_comparison(diff)
+    segs = [seg[:, 0].tolist() for seg in _error_extents(ax)]
+    np.testing.assert_allclose(segs, [[0.01, 0.07]])
+    refs = [line for line in ax.get_lines() if list(line.get_xdata()) == [0.0, 0.0]]
+    assert len(refs) == 1  # no-difference line
+    assert "favours contact" in ax.get_xlabel()
+    ax = plot_model_comparison(diff, metric="cv_loglik")
+    np.testing.assert_allclose([seg[:, 0].tolist() for seg in _error_extents(ax)], [[3, 20]])

@@ -60,7 +60,7 @@ OUTCOME_COLUMNS = frozenset(
 #: Covariates the timeline builder derives over a customer's life.
 KNOWN_TIME_VARYING = frozenset(
     {"months_since_contact", "loyalty_penalty", "price_increase_recent", "outbound_12m",
-     "inbound_12m", "monthly_price", "new_customer_price", "effective_date",
+     "inbound_12m", "log_price", "monthly_price", "new_customer_price", "effective_date",
      "contact_date", "direction", "channel", "topic"}
 )
 

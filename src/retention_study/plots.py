@@ -25,8 +25,12 @@ log = logging.getLogger("retention_study")
 PALETTE = "colorblind"
 RATE_LABEL = "Departures per 100 customer-years"
 
+#: Row name of a difference table (``compare.HeadToHead.differences``).
+DIFFERENCE = "contact minus price"
+
 #: Plain names of the study's models (see ``retention_study.models``).
 MODEL_NAMES = {
+    DIFFERENCE: "Contact model minus price model",
     "controls": "Neither (service and controls only)",
     "price": "Price",
     "contact": "Supplier contact",
@@ -39,6 +43,10 @@ METRIC_NAMES = {
                    "(0.5 = coin toss, 1 = perfect)",
     "cv_partial_likelihood": "Fit on customers held out (cross-validated log-likelihood;\n"
                              "higher is better)",
+    "cv_loglik": "Fit on customers held out (cross-validated log-likelihood;\n"
+                 "higher is better)",
+    "cv_loglik_per_departure": "Fit on customers held out, per departure\n"
+                               "(cross-validated log-likelihood; higher is better)",
     "aic": "AIC (lower is better)",
 }
 
@@ -49,6 +57,17 @@ BLOCK_NAMES = {
     "contact": "Supplier contact",
     "service": "Customer-initiated contact",
     "controls": "Other factors",
+}
+
+#: Short plain names of the covariates the timeline builder makes; the builder's
+#: definitions are sentences, too long for an axis.
+SHORT_LABELS = {
+    "months_since_contact": "Time since our last contact",
+    "outbound_12m": "Our contacts in the last year",
+    "loyalty_penalty": "Price above the new-customer price",
+    "price_increase_recent": "Recent price increase",
+    "log_price": "Price level",
+    "inbound_12m": "Customer's own contacts in the last year",
 }
 
 #: Palette positions: price and contact keep their colour in every figure.
@@ -163,12 +182,15 @@ def plot_km(km_result: KMResult, ax=None, *, at_risk: bool = True,
     fitters = list(km_result.fitters.values())
     if not fitters:
         return _empty(ax, "No customers to show")
-    for kmf, colour in zip(fitters, _colours(len(fitters)), strict=False):
-        kmf.plot_survival_function(ax=ax, ci_show=True, color=colour)
+    colours = _colours(10)
+    for i, kmf in enumerate(fitters):
+        # the palette has 10 colours; dashes tell groups 11+ apart
+        kmf.plot_survival_function(ax=ax, ci_show=True, color=colours[i % 10],
+                                   linestyle="-" if i < 10 else "--")
     ax.set_xlabel("Months as a customer")
     ax.set_ylabel("Share still a customer")
     ax.set_ylim(0, 1.02)
-    ax.legend(title=by, frameon=False)
+    ax.legend(title=by, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if at_risk:
         add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
     return ax
@@ -188,7 +210,8 @@ def _row_label(row: pd.Series) -> str:
     unit = str(row.get("unit", "") or "")
     if unit[:1].isdigit():
         unit = f"per {unit}"
-    return _wrap(row["label"]) + (f"\n({_wrap(unit, 40)})" if unit else "")
+    label = SHORT_LABELS.get(row.get("covariate"), row["label"])
+    return _wrap(label, 40) + (f"\n({_wrap(unit, 40)})" if unit else "")
 
 
 def _log_ticks(ax, lo: float, hi: float) -> None:
@@ -226,7 +249,7 @@ def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None):
     >>> ax.get_xscale(), len(ax.get_yticks())
     ('log', 1)
     """
-    ax = _new_ax(ax, size=(8, 1.5 + 0.6 * (0 if effects_df is None else len(effects_df))))
+    ax = _new_ax(ax, size=(8, 1.5 + 0.8 * (0 if effects_df is None else len(effects_df))))
     ax.set_title(title if title is not None else "What changes the chance of leaving")
     if effects_df is None or effects_df.empty:
         return _empty(ax, "No effects to show")
@@ -255,7 +278,8 @@ def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None):
     ax.set_ylim(-0.7, len(eff) - 0.3)
     ax.set_xlabel("Chance of leaving relative to no change (1 = no effect, log scale)")
     if blocks.nunique() > 1:
-        ax.legend(frameon=False, loc="best", fontsize=8)
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.15),
+                  ncol=blocks.nunique(), fontsize=8)
     sns.despine(ax=ax, left=True)
     return ax
 
@@ -264,7 +288,9 @@ def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None):
 
 
 def _long_comparison(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Rows model, estimate, lower, upper from a long or a wide comparison table."""
+    """Rows model, estimate, lower, upper from a long, wide or differences table."""
+    if "metric" in df.columns and "model" not in df.columns:
+        df = df.assign(model=DIFFERENCE)
     if "metric" in df.columns:
         part = df[df["metric"] == metric]
         value = "estimate" if "estimate" in part else "value"
@@ -288,11 +314,13 @@ def plot_model_comparison(comparison_df: pd.DataFrame, ax=None, metric: str = "c
     Parameters
     ----------
     comparison_df : DataFrame
-        Either wide (a ``model`` column or index, then ``<metric>``,
-        ``<metric>_lower``, ``<metric>_upper``) or long (``model``, ``metric``,
-        ``estimate``, ``lower``, ``upper``). Models named ``controls``, ``price``,
-        ``contact``, ``both`` get plain names; the price and contact models are
-        coloured apart.
+        Either wide (a ``model`` column or index, then ``<metric>``, optional
+        ``<metric>_lower``, ``<metric>_upper``: e.g. ``HeadToHead.summary``), long
+        (``model``, ``metric``, ``estimate``, ``lower``, ``upper``) or a table of
+        differences without a ``model`` column (``HeadToHead.differences``: contact
+        minus price, drawn against a line at 0 - right of it favours contact). Models
+        named ``controls``, ``price``, ``contact``, ``both`` get plain names; the price
+        and contact models are coloured apart.
     metric : str
         ``concordance``, ``cv_partial_likelihood``, ``aic`` or another column.
 
@@ -312,14 +340,20 @@ def plot_model_comparison(comparison_df: pd.DataFrame, ax=None, metric: str = "c
         return _empty(ax, f"No {metric.replace('_', ' ')} to compare")
     y = np.arange(len(table))[::-1]
     for yi, row in zip(y, table.itertuples(index=False), strict=True):
-        colour = _colour(row.model)
+        colour = _colour("contact" if row.model == DIFFERENCE else row.model)
         ax.errorbar([row.estimate], [yi], xerr=[[row.estimate - row.lower],
                     [row.upper - row.estimate]], fmt="o", color=colour, capsize=4)
-    if metric == "concordance":
+    xlabel = METRIC_NAMES.get(metric, metric.replace("_", " "))
+    if (table["model"] == DIFFERENCE).all():
+        ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
+        short = metric.replace("cv_loglik", "held-out log-likelihood").replace("_", " ")
+        xlabel = (f"Difference in {short}\n"
+                  "(right of 0 favours contact, left of 0 favours price)")
+    elif metric == "concordance":
         ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
     ax.set_yticks(y, [MODEL_NAMES.get(m, str(m)) for m in table["model"]])
     ax.set_ylim(-0.7, len(table) - 0.3)
-    ax.set_xlabel(METRIC_NAMES.get(metric, metric.replace("_", " ")))
+    ax.set_xlabel(xlabel)
     sns.despine(ax=ax, left=True)
     return ax
 
