@@ -444,7 +444,8 @@ def _table_event(chk: _Checker, column: str, values: list) -> pd.Series:
     present = set(tokens.dropna())
     unmatched = [v for v, t in zip(values, wanted, strict=True) if t not in present]
     if unmatched:
-        seen = ", ".join(sorted(map(str, pd.unique(_text(chk.frame[column]).dropna())))[:10])
+        present_values = sorted(map(str, pd.unique(_text(chk.frame[column]).dropna())))[:10]
+        seen = " ".join(", ".join(present_values).split())  # one line, whatever the cells hold
         chk.column_error(f"event value {unmatched[0]!r} matches no row (values present: {seen})",
                          column=column, kind="event_values_unmatched")
     return tokens.isin(set(wanted.dropna())).astype(int)
