@@ -49,7 +49,6 @@ from retention_study.config import (
     PROJECT_ROOT,
     REPORTS_DIR,
     STUDY_NOTEBOOK,
-    data_files,
     load_config,
 )
 from retention_study.errors import ConfigError, DataContractError, RetentionStudyError
@@ -213,49 +212,60 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def count_rows(path: Path, cfg: dict[str, Any]) -> int | None:
-    """Data rows of a CSV/Parquet file or of ``data.table`` in a DuckDB/SQLite file.
+def input_specs(cfg: dict[str, Any]) -> list[str]:
+    """The input files of a config as the readers take them (``FILE::TABLE`` allowed).
+
+    Unlike :func:`config.data_files` this accepts a list of paths in ``data.path``.
+
+    Examples
+    --------
+    >>> input_specs({"data": {"format": "table", "path": ["a.csv", "b.csv"]}})
+    ['a.csv', 'b.csv']
+    """
+    data = cfg["data"]
+    if data["format"] == "events":
+        values = [data.get(k) for k in ("customers", "price_events", "contact_events")]
+    else:
+        path = data.get("path")
+        values = path if isinstance(path, (list, tuple)) else [path]
+    return [str(v) for v in values if v]
+
+
+def count_rows(spec: str, cfg: dict[str, Any]) -> int | None:
+    """Data rows of a CSV/Parquet file or of a DuckDB/SQLite table, as the loader reads them.
 
     Returns None when the file cannot be read here (the notebook will say why).
     """
+    from retention_study.readers import DB_SUFFIXES, read_frame, split_spec
+
     data = cfg["data"]
-    suffix = path.suffix.lower()
+    path, table = split_spec(spec, data.get("table"))
     try:
-        if suffix == ".parquet":
+        if path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
 
             return int(pq.ParquetFile(path).metadata.num_rows)
-        if suffix in (".duckdb", ".db", ".sqlite", ".sqlite3") and data.get("table"):
-            return _count_table(path, data["table"])
-        return _count_csv(path, data.get("delimiter"), data.get("encoding"))
+        if path.suffix.lower() in DB_SUFFIXES and table:
+            return _count_table(path, table)
+        # Parsed records, not lines: quoted fields may hold newlines.
+        return len(read_frame(spec, table=table, delimiter=data.get("delimiter"),
+                              encoding=data.get("encoding")))
     except Exception as exc:  # noqa: BLE001 - a count is informative, never fatal
-        log.debug("cannot count rows of %s: %s", path, exc)
+        log.debug("cannot count rows of %s: %s", spec, exc)
         return None
 
 
-def _count_csv(path: Path, delimiter: str | None, encoding: str | None) -> int:
-    import pandas as pd
-
-    # Count parsed records, not lines: quoted fields may hold newlines.
-    n = 0
-    for chunk in pd.read_csv(path, sep=delimiter or None, engine="python", dtype=str,
-                             encoding=encoding or "utf-8-sig", usecols=[0], chunksize=200_000):
-        n += len(chunk)
-    return n
-
-
 def _count_table(path: Path, table: str) -> int:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", table):
-        raise ValueError(f"unusual table name {table!r}")
+    quoted = '"' + table.replace('"', '""') + '"'
     if path.suffix.lower() == ".duckdb":
         import duckdb
 
         with duckdb.connect(str(path), read_only=True) as con:
-            return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            return int(con.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0])
     import sqlite3
 
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
-        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return int(con.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0])
 
 
 def describe_inputs(cfg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -266,12 +276,15 @@ def describe_inputs(cfg: dict[str, Any]) -> list[dict[str, Any]]:
     DataContractError
         If an input file does not exist (fail before starting a kernel).
     """
+    from retention_study.readers import split_spec
+
     out = []
-    for path in data_files(cfg):
+    for spec in input_specs(cfg):
+        path, table = split_spec(spec, cfg["data"].get("table"))
         if not path.is_file():
             raise DataContractError("input file not found", file=str(path), kind="missing_file")
-        out.append({"path": str(path), "bytes": path.stat().st_size,
-                    "sha256": sha256_file(path), "rows": count_rows(path, cfg)})
+        out.append({"path": str(path), "table": table, "bytes": path.stat().st_size,
+                    "sha256": sha256_file(path), "rows": count_rows(spec, cfg)})
     return out
 
 
@@ -400,25 +413,22 @@ _DATA_URI = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+", re.
 
 def customer_ids(cfg: dict[str, Any]) -> set[str]:
     """The customer keys of the input data (empty when a table has no ``data.id``)."""
-    import pandas as pd
+    from retention_study.readers import read_frame
 
     data = cfg["data"]
     if data["format"] == "events":
-        path, column = Path(data["customers"]), "customer_id"
+        specs, column = [str(data["customers"])], "customer_id"
     elif data.get("id"):
-        path, column = Path(data["path"]), data["id"]
+        specs, column = input_specs(cfg), data["id"]
     else:
         return set()
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        values = pd.read_parquet(path, columns=[column])[column]
-    elif suffix in (".duckdb", ".db", ".sqlite", ".sqlite3"):
-        return set()  # table stores are checked by the loader; nothing cheap to scan here
-    else:
-        values = pd.read_csv(path, sep=data.get("delimiter") or None, engine="python",
-                             dtype=str, encoding=data.get("encoding") or "utf-8-sig",
-                             usecols=lambda c: str(c).strip() == column).iloc[:, 0]
-    return set(values.dropna().astype(str).str.strip()) - {""}
+    ids: set[str] = set()
+    for spec in specs:
+        frame = read_frame(spec, table=data.get("table"), delimiter=data.get("delimiter"),
+                           encoding=data.get("encoding"))
+        if column in frame.columns:
+            ids |= set(frame[column].dropna().astype(str).str.strip())
+    return ids - {""}
 
 
 def checkable_ids(ids: set[str]) -> set[str]:
@@ -605,6 +615,10 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
         status = exc.exit_status
         reason = exc.reason if isinstance(exc, _RunFailed) else str(exc)
         return _finish_failed(run_dir, rlog, manifest, status, reason, t0)
+    except Exception as exc:  # noqa: BLE001 - a scheduled run must end in a marked folder
+        first = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {first[0] if first else ''}"
+        return _finish_failed(run_dir, rlog, manifest, 1, reason, t0)
     manifest.update(status="ok", exit_status=0, verdict=_read_verdict(results_path))
     manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
     _write_json(run_dir / "manifest.json", manifest)
