@@ -47,6 +47,9 @@ AS_OF = pd.Timestamp("2026-06-30")
         ("switched to another provider", "competitor"),
         ("Moved", "other"),
         ("verhuisd naar het buitenland", "other"),
+        ("Felt ignored", "attention"),
+        ("Found a cheaper offer", "price"),
+        ("No longer needed", "other"),
     ],
 )
 def test_default_mapping_covers_common_wording(text, group):
@@ -57,6 +60,7 @@ def test_unmapped_reasons_are_other_and_counted():
     mapped = map_reasons(["Te duur", "te duur", "qwerty", "zzz", None, "  "])
     assert mapped["group"].tolist() == ["price", "price", "other", "other", "not stated",
                                         "not stated"]
+    assert map_reasons(["Other", "overige", "Don't know"])["matched"].all()
     counts = reason_counts(mapped).set_index("group")
     assert counts.loc["other", "unmapped"] == 2
     assert counts.loc["price", "unmapped"] == 0

@@ -218,8 +218,8 @@ def test_loyalty_hazard_ratio_recovers_truth_with_time_varying_penalty():
     rng = np.random.default_rng(9)
     n = 600
     # two episodes per customer: penalty 0 for 12 months, then a known penalty
-    pen = rng.uniform(0, 40, n)
-    beta = np.log(1.3) / 10  # HR 1.3 per 10 points
+    pen = np.log(rng.uniform(1.0, 1.5, n))  # the Timeline's log(price / new-customer price)
+    beta = np.log(1.3) / np.log(1.1)  # HR 1.3 per 10% above the new-customer price
     t1 = rng.exponential(24, n)
     t2 = 12 + rng.exponential(24 / np.exp(beta * pen))
     first = pd.DataFrame({"customer_id": np.arange(n), "start": 0.0,
@@ -230,6 +230,7 @@ def test_loyalty_hazard_ratio_recovers_truth_with_time_varying_penalty():
                            "loyalty_penalty": pen})[t1 >= 12]
     ep = pd.concat([first, second]).sort_values(["customer_id", "start"])
     hr = loyalty_hazard_ratio(ep)
+    assert hr["label"] == "per 10% above the new-customer price"
     assert hr["lower"] < 1.3 < hr["upper"]
     assert hr["lower"] > 1.05
 

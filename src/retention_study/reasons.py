@@ -55,6 +55,9 @@ DEFAULT_REASON_GROUPS: dict[str, list[str]] = {
         r"moved", r"move[ds]? (away|abroad)", r"relocat", r"verhuis", r"deceased",
         r"overleden", r"no longer need", r"niet meer nodig", r"bankrupt", r"faillis",
         r"closed", r"gestopt", r"retire", r"pensioen",
+        # an explicit "other" / "don't know" is a stated reason, not an unmapped one
+        r"^\W*(other|others|overig(e)?|anders|unknown|onbekend|n/?a)\W*$",
+        r"don'?t know", r"weet (ik )?niet",
     ],
 }
 NOT_STATED = "not stated"

@@ -525,35 +525,37 @@ class LoyaltyPenalty:
 
 
 def loyalty_hazard_ratio(episodes: pd.DataFrame, covariate: str = "loyalty_penalty",
-                         controls: Sequence[str] = (), per: float = 10.0,
+                         controls: Sequence[str] = (), pct: float = 10.0,
                          alpha: float = 0.05) -> dict:
-    """Hazard ratio per ``per`` units of the loyalty penalty on start/stop episodes.
+    """Hazard ratio per ``pct`` % above the new-customer price, on start/stop episodes.
 
-    A simple time-varying Cox model (lifelines ``CoxTimeVaryingFitter``) of the
-    penalty with optional controls, for when the main models did not report it.
+    The Timeline's ``loyalty_penalty`` is log(price / new-customer price), so the
+    effect is scaled to a step of log(1 + pct/100). A simple time-varying Cox model
+    (lifelines ``CoxTimeVaryingFitter``) of the penalty with optional controls, for
+    when the main models did not report it.
 
     Examples
     --------
     >>> rng = np.random.default_rng(3)
-    >>> x = rng.uniform(0, 30, 400)
-    >>> t = rng.exponential(20 / np.exp(0.03 * x))
+    >>> x = np.log(rng.uniform(1.0, 1.4, 400))
+    >>> t = rng.exponential(20 / 1.35 ** (x / np.log(1.1)))  # HR 1.35 per 10% above
     >>> ep = pd.DataFrame({"customer_id": range(400), "start": 0.0, "stop": t + 0.01,
     ...                    "event": 1, "loyalty_penalty": x})
-    >>> bool(1.2 < loyalty_hazard_ratio(ep)["hr"] < 1.6)  # true 10-point HR exp(0.3)=1.35
+    >>> bool(1.15 < loyalty_hazard_ratio(ep)["hr"] < 1.6)
     True
     """
     from lifelines import CoxTimeVaryingFitter
 
     cols = ["customer_id", "start", "stop", "event", covariate, *controls]
     df = episodes[cols].copy()
-    df[covariate] = df[covariate] / per
+    df[covariate] = df[covariate] / np.log1p(pct / 100.0)
     ctv = CoxTimeVaryingFitter(alpha=alpha, penalizer=1e-6)
     try:
         ctv.fit(df, id_col="customer_id", event_col="event", start_col="start", stop_col="stop")
     except Exception as exc:  # lifelines convergence errors have several types
         raise AnalysisError(f"loyalty penalty model did not converge: {exc}") from exc
     row = _hr_table(ctv).set_index("term").loc[covariate]
-    return {"label": f"per {per:g} points of {covariate}", **_clean(row.to_dict())}
+    return {"label": f"per {pct:g}% above the new-customer price", **_clean(row.to_dict())}
 
 
 def plot_loyalty(result: LoyaltyPenalty, ax=None):
