@@ -294,3 +294,14 @@ def test_rates_recover_known_hazards_in_a_simulated_world():
         years=("stop", "max"), event=("event", "max"), msc=("months_since_contact", "last"))
     lapsed = last[last["msc"] == 24.0]
     assert 100 * lapsed["event"].sum() / (lapsed["years"].sum() / 12) < 0.8 * 1200 * h2
+
+
+def test_table_shape_start_is_as_of_minus_tenure_and_late_entry():
+    table = pd.DataFrame({"customer_id": ["a", "b"], "duration_days": [365.0, 100.0],
+                          "event": [1, 0], "Contract": ["x", "y"]})
+    data = StudyData(format="table", as_of=pd.Timestamp("2026-06-30"), table=table)
+    assert cohort_column(data).tolist() == [2025, 2026]  # joined 2025-06-30, 2026-03-22
+    d = customer_durations(data, observation_start="2026-01-01")
+    # a joined 185 days before the observation start (Jul-Dec + 1); b after it
+    assert d["entry"].tolist() == pytest.approx([185 / DAYS_PER_MONTH, 0.0])
+    assert d["duration"].tolist() == pytest.approx([365 / DAYS_PER_MONTH, 100 / DAYS_PER_MONTH])
