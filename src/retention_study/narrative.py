@@ -1,0 +1,436 @@
+"""Plain words from the numbers: every sentence of the report is built from results.json.
+
+Each function takes the ``results`` dict of :func:`retention_study.pipeline.assemble_results`
+and returns Markdown. Nothing here is fixed text about the data: when a number is
+missing the sentence says that it could not be measured.
+
+Examples
+--------
+>>> hr_text({"hr": 1.6, "lower": 1.5, "upper": 1.72})
+'1.60 (95% CI 1.50–1.72)'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+QUESTION = ("Do customers leave because of the price they pay, or because nobody "
+            "from the company pays attention to them?")
+
+ACTIONS = {
+    "contact": ("Make contact a routine, not a reaction: plan outbound calls or visits for "
+                "customers before they pass {band} without hearing from you, starting with "
+                "those who have waited longest."),
+    "price": ("Review what loyal customers pay against what new customers are offered: "
+              "close the gap before it widens, rather than with a discount after a notice."),
+    "both": ("Work on both levers: schedule outbound contact before customers drift out of "
+             "touch, and stop loyal customers paying more than newcomers."),
+    "neither": ("Neither lever moved departures in this data: look elsewhere (service "
+                "quality, competition, product fit) before spending on contact programmes "
+                "or price cuts."),
+    "inconclusive": ("The data cannot yet tell: keep a dated record of every outbound "
+                     "contact and every price change (with the new-customer price), and "
+                     "run the study again when more departures are on record."),
+}
+
+
+def hr_text(row: dict | None, level: int = 95) -> str:
+    """'1.60 (95% CI 1.50–1.72)' for a dict with hr, lower, upper."""
+    if not row or row.get("hr") is None:
+        return "not measured"
+    return f"{row['hr']:.2f} ({level}% CI {row['lower']:.2f}\u2013{row['upper']:.2f})"
+
+
+def _level(results: dict) -> int:
+    return int(round(100 * (1 - float(results.get("alpha", 0.05)))))
+
+
+def _effect(results: dict, covariate: str) -> dict | None:
+    for row in results.get("effects") or []:
+        if row.get("covariate") == covariate:
+            return row
+    return None
+
+
+def _headline_effects(results: dict) -> list[dict]:
+    """The contact effect first, then the price effects, as the verdict reads them."""
+    order = ["months_since_contact", "outbound_12m", "loyalty_penalty", "log_price",
+             "price_increase_recent"]
+    effects = [e for e in results.get("effects") or [] if e.get("block") in ("contact", "price")]
+    return sorted(effects, key=lambda e: order.index(e["covariate"])
+                  if e["covariate"] in order else len(order))
+
+
+def _times(hr: float) -> str:
+    if hr >= 1:
+        return f"{hr:.2f} times as often"
+    return f"{(1 - hr) * 100:.0f}% less often"
+
+
+def effect_sentence(row: dict, level: int = 95) -> str:
+    """'Customers left 1.60 times as often for every 6 months without contact (95% CI ...).'"""
+    ci = f"{level}% CI {row['lower']:.2f}\u2013{row['upper']:.2f}"
+    phrase = row.get("phrase") or f"per {row.get('unit', row['covariate'])}"
+    return f"Customers left {_times(row['hr'])} {phrase} ({ci}, p = {_p(row['p'])})."
+
+
+def _p(p: float | None) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _worst_best_band(rates: list[dict] | None) -> tuple[dict, dict] | None:
+    rows = [r for r in rates or [] if r.get("customer_years") and r["customer_years"] > 0]
+    if len(rows) < 2:
+        return None
+    return rows[0], rows[-1]
+
+
+def executive_summary(results: dict) -> str:
+    """The first screen: question, verdict, three to five key numbers, what to do."""
+    level = _level(results)
+    lines = ["## Summary", "", f"**The question.** {QUESTION}", "",
+             f"**The answer: {results['verdict']}.** {results['verdict_sentence']}", "",
+             "**Key numbers**", ""]
+    lines.append(f"- {results['n_customers']:,} customers followed for "
+                 f"{results['customer_years']:,.0f} customer-years; "
+                 f"{results['n_departures']:,} of them left (or gave notice).")
+    for row in _headline_effects(results)[:3]:
+        lines.append(f"- {effect_sentence(row, level)}")
+    bands = _worst_best_band(results.get("rates_by_contact_band"))
+    if bands:
+        first, last = bands
+        lines.append(f"- Departures per 100 customer-years: {first['rate']:.1f} among customers "
+                     f"contacted in the last {first['band']}, {last['rate']:.1f} among those "
+                     f"last contacted {last['band']} ago.")
+    loyalty = results.get("loyalty") or {}
+    share = _loyal_share(loyalty)
+    if share:
+        lines.append(f"- {share}")
+    lines += ["", "**What management could do.** " + _action(results), ""]
+    return "\n".join(lines)
+
+
+def _loyal_share(loyalty: dict) -> str | None:
+    rows = loyalty.get("table") or []
+    if not rows:
+        return None
+    last = rows[-1]
+    share = last.get("share_paying_more")
+    if share is None:
+        return None
+    return (f"{share * 100:.0f}% of customers in their {last.get('band', 'longest')} tenure "
+            f"band pay more than a new customer would "
+            f"({last.get('mean_pct_above', float('nan')):.0f}% more on average).")
+
+
+def _action(results: dict) -> str:
+    text = ACTIONS.get(results["verdict"], ACTIONS["inconclusive"])
+    bands = results.get("rates_by_contact_band") or []
+    worst = max((r for r in bands if r.get("rate") is not None),
+                key=lambda r: r["rate"], default=None)
+    return text.format(band=worst["band"] if worst else "several months")
+
+
+def rates_reading(rates: list[dict] | None, what: str) -> str:
+    """One paragraph reading out departure rates by band (lowest and highest)."""
+    rows = [r for r in rates or [] if r.get("rate") is not None and r.get("customer_years")]
+    if not rows:
+        return f"Departure rates by {what} could not be measured in this data."
+    lo = min(rows, key=lambda r: r["rate"])
+    hi = max(rows, key=lambda r: r["rate"])
+    text = (f"By {what}, departures ranged from {lo['rate']:.1f} per 100 customer-years "
+            f"({lo['band']}; CI {lo['lower']:.1f}\u2013{lo['upper']:.1f}) to {hi['rate']:.1f} "
+            f"({hi['band']}; CI {hi['lower']:.1f}\u2013{hi['upper']:.1f}).")
+    if hi["lower"] > lo["upper"]:
+        text += " The intervals do not overlap: the difference is larger than chance."
+    else:
+        text += " The intervals overlap, so this picture alone does not settle it."
+    text += (" Each customer's time counts in the band they were in at that moment, so "
+             "these rates are not biased by customers moving between bands.")
+    return text
+
+
+def forest_reading(results: dict) -> str:
+    """Read the adjusted hazard ratios out, strongest first."""
+    level = _level(results)
+    rows = _headline_effects(results)
+    if not rows:
+        return "No price or contact measure could be estimated."
+    sentences = [effect_sentence(r, level) for r in rows]
+    return ("All effects come from one model that holds the other block and the controls "
+            "fixed. " + " ".join(sentences) + " A ratio of 1 means no difference.")
+
+
+def comparison_reading(results: dict) -> str:
+    """The head-to-head: LR tests, AIC, cross-validation."""
+    lr = results.get("lr_tests") or {}
+    pc, cp = lr.get("price_given_contact"), lr.get("contact_given_price")
+    parts = []
+    if cp:
+        parts.append(f"Adding contact to a model that already knows price improves it "
+                     f"(likelihood-ratio \u03c7\u00b2 = {cp['statistic']:.1f}, "
+                     f"{cp['df']:.0f} df, p = {_p(cp['p'])}).")
+    if pc:
+        parts.append(f"Adding price to a model that already knows contact: "
+                     f"\u03c7\u00b2 = {pc['statistic']:.1f}, {pc['df']:.0f} df, "
+                     f"p = {_p(pc['p'])}.")
+    aic = {r["model"]: r["aic"] for r in results.get("aic") or []}
+    if aic.get("price") is not None and aic.get("contact") is not None:
+        better = "contact" if aic["contact"] < aic["price"] else "price"
+        parts.append(f"AIC (lower is better): price model {aic['price']:.1f}, contact model "
+                     f"{aic['contact']:.1f}; the {better} model fits better.")
+    cv = results.get("cv")
+    if cv:
+        d = {r["metric"]: r for r in cv["differences"]}
+        c = d.get("concordance")
+        ll = d.get("cv_loglik")
+        if ll and ll.get("estimate") is not None:
+            parts.append(f"On customers held out of the fit ({cv['k']}-fold cross-validation), "
+                         f"the contact model's log-likelihood minus the price model's is "
+                         f"{ll['estimate']:.1f} (CI {ll['lower']:.1f} to {ll['upper']:.1f}; "
+                         f"positive favours contact).")
+        if c and c.get("estimate") is not None:
+            parts.append(f"Concordance difference (contact minus price): {c['estimate']:.3f} "
+                         f"(CI {c['lower']:.3f} to {c['upper']:.3f}).")
+    return " ".join(parts) or "The models could not be compared."
+
+
+def km_reading(km_summary: list[dict], by: str) -> str:
+    """Median time as a customer per group."""
+    rows = [r for r in km_summary if r.get("customers")]
+    if not rows:
+        return f"No Kaplan–Meier curve by {by}."
+    bits = []
+    for r in rows:
+        med = r.get("median_months")
+        med_text = (f"half had left after {med:.0f} months" if med is not None
+                    and math.isfinite(med) else "more than half were still customers")
+        bits.append(f"{r['group']}: {r['customers']:,} customers, {r['departures']:,} left, "
+                    f"{med_text}")
+    return (f"By {by} (a fact known when the customer joined, so the comparison is fair): "
+            + "; ".join(bits) + ". The table under the plot counts customers still followed.")
+
+
+def claims_table(results: dict) -> pd.DataFrame:
+    """The claims-checked table for display."""
+    rows = results.get("claims") or []
+    return pd.DataFrame([{"Claim": f"{r['claim']}. {r['title']}", "Finding": r["status"],
+                          "Deciding number": r["number"], "Why": r["why"]} for r in rows])
+
+
+def definitions_table(results: dict) -> pd.DataFrame:
+    """What each measure meant in this data, by block."""
+    blocks = results.get("blocks") or {}
+    defs = results.get("definitions") or {}
+    rows = [{"Stands for": block, "Measure": col, "Meaning in this data": defs.get(col, col)}
+            for block in ("price", "contact", "service", "controls")
+            for col in blocks.get(block, [])]
+    return pd.DataFrame(rows)
+
+
+def ledger_table(results: dict) -> pd.DataFrame:
+    """The data-quality ledger: rows in, out by reason, analysed."""
+    led = results.get("ledger") or {}
+    rows = []
+    for table, n in (led.get("rows_in") or {}).items():
+        rows.append({"Table": table, "Step": "rows in", "Rows": n})
+        for e in led.get("excluded", []):
+            if e["table"] == table:
+                kind = "out of scope" if e["kind"] == "out_of_scope" else "excluded"
+                rows.append({"Table": table, "Step": f"{kind}: {e['reason']}", "Rows": -e["rows"]})
+        for e in led.get("notes", []):
+            if e["table"] == table:
+                rows.append({"Table": table, "Step": f"note: {e['reason']}", "Rows": e["rows"]})
+        rows.append({"Table": table, "Step": "rows analysed",
+                     "Rows": (led.get("rows_analysed") or {}).get(table)})
+    return pd.DataFrame(rows)
+
+
+def guard_reading(results: dict) -> str:
+    """Why the notice guard matters: guarded against naive, side by side."""
+    robust = results.get("robustness") or {}
+    if not robust.get("available"):
+        return robust.get("why", "No robustness analysis was possible.")
+    naive = robust["naive"]
+    guarded = {e["covariate"]: e for e in results.get("effects") or []}
+    bits = []
+    for e in naive["effects"]:
+        g = guarded.get(e["covariate"])
+        if g and e.get("block") in ("contact", "price"):
+            bits.append(f"{e.get('unit', e['covariate'])}: {hr_text(g)} with the guard, "
+                        f"{hr_text(e)} without")
+    text = ("Customers often get a retention call and a discount right after they give "
+            "notice. Those are consequences of the decision to leave, not its causes, so the "
+            "study dates each departure at the notice and ignores everything on or after it. "
+            f"Without that guard the verdict would have been **{naive['verdict']}** instead "
+            f"of **{results['verdict']}**.")
+    if bits:
+        text += " Hazard ratios: " + "; ".join(bits) + "."
+    return text
+
+
+def lag_table(results: dict) -> pd.DataFrame:
+    """Lag sensitivity: the headline hazard ratios and the verdict at each lag."""
+    robust = results.get("robustness") or {}
+    rows = []
+    for lag in robust.get("lags", []):
+        row = {"Lag (days)": lag["lag_days"], "Verdict": lag["verdict"]}
+        for e in lag["effects"]:
+            if e.get("block") in ("contact", "price"):
+                row[f"HR {e.get('unit', e['covariate'])}"] = hr_text(e)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ph_reading(results: dict) -> str:
+    """The proportional-hazards check in plain words."""
+    ph = results.get("ph_check") or {}
+    tests = ph.get("tests") or []
+    alpha = float(results.get("alpha", 0.05))
+    failing = [t for t in tests if t.get("p") is not None and t["p"] < alpha]
+    if not tests:
+        return "The proportional-hazards check could not be run."
+    if not failing:
+        return ("The model assumes each effect is the same early and late in a customer's "
+                "life. The check (scaled Schoenfeld residuals) found no departure from that "
+                f"assumption at the {alpha:g} level for any measure.")
+    names = ", ".join(str(t.get("covariate")) for t in failing)
+    text = (f"The check (scaled Schoenfeld residuals) found that the effect of {names} "
+            "changes with tenure, so the single hazard ratio is an average over a customer's "
+            "life.")
+    remedy = ph.get("remedy")
+    if remedy:
+        text += f" {remedy.get('description', remedy.get('what', ''))}".rstrip()
+    return text
+
+
+LIMITS = ("Contact was not randomised: customers whom account managers call more may "
+          "differ in ways the data does not show, so the hazard ratios are associations "
+          "adjusted for the measured controls, not proof of cause. Stated exit reasons are "
+          "what customers said, not necessarily why they left.")
+
+
+def limits_reading(results: dict) -> str:
+    """Limits, including what could not be measured and every problem met."""
+    items = [LIMITS]
+    items += [f"Not measured: {u}" for u in results.get("unmeasured") or []]
+    items += [f"Check that did not pass: {p}" for p in results.get("problems") or []]
+    return "\n".join(f"- {i}" for i in items)
+
+
+def bullet(items: Iterable[str]) -> str:
+    """A Markdown bullet list."""
+    return "\n".join(f"- {i}" for i in items)
+
+
+def frame(records: list[dict] | None) -> pd.DataFrame:
+    """A results.json table (list of records) back into a DataFrame."""
+    return pd.DataFrame(records or [])
+
+
+def table(df: pd.DataFrame, digits: int = 2):
+    """An HTML table for the report: no index, numbers rounded, empty cells blank."""
+    from IPython.display import HTML
+
+    if df is None or df.empty:
+        return HTML("<p><em>Nothing to show.</em></p>")
+    shown = df.copy()
+    for col in shown.select_dtypes("number").columns:
+        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:,.{digits}f}"
+                                    if not float(v).is_integer() else f"{int(v):,}")
+    return HTML(shown.fillna("").to_html(index=False, border=0, classes="rs-table",
+                                         escape=True))
+
+
+def reasons_reading(results: dict) -> str:
+    """Stated reasons: how many gave which, and what the data says about the 'price' leavers."""
+    r = results.get("reasons") or {}
+    if not r.get("available"):
+        return f"Stated exit reasons could not be analysed: {r.get('why', 'no reason column')}."
+    counts = {c["group"]: c["departures"] for c in r.get("counts") or []}
+    total = sum(counts.values())
+    if not total:
+        return "No departure came with a stated reason."
+    shares = ", ".join(f"{g} {n / total:.0%}" for g, n in sorted(counts.items(),
+                                                                   key=lambda kv: -kv[1]))
+    text = f"Of {total:,} departures with a stated reason: {shares}."
+    if r.get("unmapped"):
+        text += (f" {r['unmapped']:,} wordings matched no group and count as 'other' "
+                 "(the mapping is the config item study.reason_groups).")
+    rows = {row.get("group"): row for row in r.get("stated_vs_revealed") or []}
+    price, stayed = rows.get("price"), rows.get("stayed")
+    if price and stayed and price.get("months_since_contact_mean") is not None:
+        text += (f" Customers who said they left over price had gone "
+                 f"{price['months_since_contact_mean']:.1f} months without outbound contact "
+                 f"when they left, against {stayed['months_since_contact_mean']:.1f} for "
+                 f"customers who stayed (at their last observation; Mann-Whitney p = "
+                 f"{_p(price.get('months_since_contact_p'))}).")
+    return text
+
+
+def stated_vs_revealed_table(results: dict) -> pd.DataFrame:
+    """Stated reason groups against the measured price and contact at the departure."""
+    df = frame((results.get("reasons") or {}).get("stated_vs_revealed"))
+    if df.empty:
+        return df
+    out = pd.DataFrame({"Stated reason": df["group"], "Customers": df["customers"]})
+    if "months_since_contact_mean" in df:
+        out["Months since last outbound contact (mean)"] = df["months_since_contact_mean"]
+    if "loyalty_penalty_mean" in df:
+        out["% above new-customer price (mean)"] = (np.exp(df["loyalty_penalty_mean"]) - 1) * 100
+    if "log_price_mean" in df:
+        out["Price level (mean log)"] = df["log_price_mean"]
+    return out
+
+
+def segments_reading(results: dict) -> str:
+    """Satisfaction segments and the 'satisfied customers slip away' claim."""
+    seg = results.get("segments") or {}
+    sat = seg.get("satisfaction")
+    parts = []
+    if sat:
+        rows = {r["segment"]: r for r in sat.get("table") or []}
+        rates = "; ".join(f"{k} {v['rate']:.1f} per 100 customer-years"
+                          for k, v in rows.items() if v.get("rate") is not None)
+        parts.append(f"Departure rates by satisfaction: {rates}.")
+        s = rows.get("satisfied")
+        if s and s.get("oe") is not None:
+            parts.append(f"Merely satisfied customers left {s['oe']:.2f} times as often as "
+                         f"their score alone predicts (observed/expected, CI "
+                         f"{s['oe_lower']:.2f}–{s['oe_upper']:.2f}).")
+    for col, res in (seg.get("by_column") or {}).items():
+        rows = [r for r in res.get("table") or [] if r.get("rate") is not None]
+        if rows:
+            hi = max(rows, key=lambda r: r["rate"])
+            lo = min(rows, key=lambda r: r["rate"])
+            parts.append(f"By {col}: from {lo['rate']:.1f} ({lo['segment']}) to "
+                         f"{hi['rate']:.1f} ({hi['segment']}) departures per 100 customer-years.")
+    for col, why in (seg.get("skipped") or {}).items():
+        parts.append(f"{col} not analysed: {why}.")
+    return " ".join(parts) or "No satisfaction score or segment column in this data."
+
+
+def loyalty_reading(results: dict) -> str:
+    """The loyalty penalty by tenure and its hazard ratio."""
+    loyalty = results.get("loyalty")
+    if not loyalty:
+        return ("What new customers pay is not in this data, so the loyalty penalty could "
+                "not be measured.")
+    rows = loyalty.get("table") or []
+    text = ""
+    if rows:
+        first, last = rows[0], rows[-1]
+        text = (f"In their {first['band']}, customers paid on average "
+                f"{first['mean_pct_above']:.0f}% more than a new customer; in the "
+                f"{last['band']} band, {last['mean_pct_above']:.0f}% more, and "
+                f"{last['share_paying_more']:.0%} of them paid more.")
+    hr = loyalty.get("hazard_ratio")
+    if hr:
+        text += f" Hazard ratio {hr['label']}: {hr_text(hr)}."
+    return text.strip()

@@ -1,0 +1,255 @@
+"""The study's steps in order, as the study notebook calls them.
+
+Each function is one step the notebook shows; this module only wires the step modules
+together and assembles ``results.json``, it computes nothing of its own.
+
+Examples
+--------
+>>> from retention_study.pipeline import config_from_parameters, timeline_options
+>>> cfg = config_from_parameters("demo", {"as_of": "2026-06-30"}, {"lag_days": 30}, {})
+>>> timeline_options(cfg)["lag_days"]
+30
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retention_study import __version__
+from retention_study.claims import after_notice_shares, check_claims
+from retention_study.compare import HeadToHead, Verdict, decide_verdict
+from retention_study.config import LOGGER_NAME, resolve_config
+from retention_study.descriptives import (
+    KMResult,
+    contact_bands,
+    km_by_group,
+    penalty_bands,
+)
+from retention_study.errors import AnalysisError
+from retention_study.models import BlockModels, _plain, _records
+from retention_study.reasons import CumulativeIncidence, analyse_reasons, customer_reasons
+from retention_study.schema import StudyData, Timeline
+from retention_study.segments import LoyaltyPenalty, analyse_segments
+from retention_study.timeline import build_timeline
+
+log = logging.getLogger(LOGGER_NAME)
+
+#: Lags (days) of the sensitivity analysis: does the answer hold when covariates are older?
+SENSITIVITY_LAGS = (0, 30, 60)
+
+
+def config_from_parameters(name: str, data: dict, study: dict, report: dict) -> dict:
+    """Turn the notebook's papermill parameters back into a checked config."""
+    return resolve_config({"name": name, "data": data or {}, "study": study or {},
+                           "report": report or {}}, where="notebook parameters")
+
+
+def timeline_options(cfg: dict, **changes: Any) -> dict:
+    """The :func:`~retention_study.timeline.build_timeline` options a config asks for."""
+    s = cfg["study"]
+    opts = {"lag_days": int(s["lag_days"]), "grid": s["grid"],
+            "contact_cap_months": float(s["contact_cap_months"]),
+            "price_increase_window_days": int(s["price_increase_window_days"]),
+            "include_price_level": bool(s["include_price_level"])}
+    opts.update(changes)
+    return opts
+
+
+@dataclass
+class ModelStep:
+    """The block models, their head-to-head and the verdict."""
+
+    models: BlockModels
+    head_to_head: HeadToHead | None
+    verdict: Verdict
+    problems: list = field(default_factory=list)
+
+
+def fit_models(timeline: Timeline, cfg: dict, *, cross_validate: bool = True) -> ModelStep:
+    """Fit the four block models, cross-validate price against contact, decide.
+
+    A cross-validation that cannot run (too few customers or departures in a fold) is
+    reported as a problem and the verdict falls back on the likelihood-ratio tests.
+    """
+    s = cfg["study"]
+    models = BlockModels(alpha=s["alpha"], min_departures=s["min_departures"]).fit(timeline)
+    h2h, problems = None, []
+    if cross_validate:
+        try:
+            h2h = HeadToHead(k=s["cv_folds"], bootstrap=s["bootstrap"], seed=s["seed"],
+                             alpha=s["alpha"]).fit(timeline, models)
+        except (AnalysisError, ValueError, ZeroDivisionError) as exc:
+            problems.append(f"cross-validation could not run: {exc}")
+            log.warning("cross-validation skipped: %s", exc)
+    verdict = decide_verdict(models, h2h, alpha=s["alpha"])
+    return ModelStep(models, h2h, verdict, problems)
+
+
+def _effects_row(step: ModelStep) -> list[dict]:
+    return _records(step.models.effects)
+
+
+def robustness(data: StudyData, cfg: dict) -> dict:
+    """Lag sensitivity (0/30/60 days) and the naive analysis without the notice guard.
+
+    Shape A only: a flat table has no dated events to lag and no notice to guard.
+    Each variant is refitted on its own timeline (no cross-validation: the point is
+    how the effects and the verdict move).
+    """
+    if data.format != "events":
+        return {"available": False,
+                "why": "a flat table has no dated events, so there is nothing to lag or guard"}
+    lags = []
+    for lag in SENSITIVITY_LAGS:
+        tl = build_timeline(data, **timeline_options(cfg, lag_days=lag))
+        step = fit_models(tl, cfg, cross_validate=False)
+        lags.append({"lag_days": lag, "verdict": step.verdict.label,
+                     "effects": _effects_row(step)})
+    naive_tl = build_timeline(data, **timeline_options(cfg, notice_guard=False))
+    naive = fit_models(naive_tl, cfg, cross_validate=False)
+    return {"available": True, "lags": lags,
+            "naive": {"verdict": naive.verdict.label, "sentence": naive.verdict.sentence,
+                      "effects": _effects_row(naive),
+                      "n_departures": naive_tl.n_departures}}
+
+
+@dataclass
+class Descriptives:
+    """Descriptive evidence: rates by band, Kaplan-Meier curves, segments, reasons."""
+
+    contact_rates: pd.DataFrame | None
+    penalty_rates: pd.DataFrame | None
+    km: dict[str, KMResult]
+    segments: dict
+    reasons: dict
+    loyalty: LoyaltyPenalty | None
+    after_notice: dict | None
+    reasons_detail: CumulativeIncidence | None = None
+    notes: list = field(default_factory=list)
+
+
+def _km_groups(data: StudyData) -> list[str]:
+    """Baseline columns to draw Kaplan-Meier curves by (never a time-varying exposure)."""
+    if data.format == "events":
+        return [c for c in ("plan",) if c in data.customers.columns] + ["cohort"]
+    return list(data.roles.get("controls", []))[:3]
+
+
+def describe(data: StudyData, timeline: Timeline, step: ModelStep, cfg: dict) -> Descriptives:
+    """Compute the descriptive evidence the report shows next to the models."""
+    s, notes = cfg["study"], []
+    cols = timeline.episodes.columns
+    contact = contact_bands(timeline, alpha=s["alpha"]) if "months_since_contact" in cols else None
+    penalty = penalty_bands(timeline, alpha=s["alpha"]) if "loyalty_penalty" in cols else None
+    km = {}
+    for by in _km_groups(data):
+        try:
+            km[by] = km_by_group(data, by, observation_start=data.observation_start,
+                                 timeline=timeline, alpha=s["alpha"])
+        except AnalysisError as exc:
+            notes.append(f"Kaplan-Meier by {by} not shown: {exc}")
+    loyalty = None
+    if data.format == "events" and data.price_events["new_customer_price"].notna().any():
+        hr = _loyalty_hr(step)
+        try:
+            loyalty = LoyaltyPenalty().fit(data, hazard_ratio=hr)
+        except AnalysisError as exc:
+            notes.append(f"loyalty penalty by tenure not shown: {exc}")
+    segments = analyse_segments(data, thresholds=s["satisfaction_thresholds"], alpha=s["alpha"])
+    reasons = analyse_reasons(data, timeline, groups=s["reason_groups"],
+                              min_departures=max(5, s["min_departures"] // 2), alpha=s["alpha"])
+    after = after_notice_shares(data, alpha=s["alpha"]) if data.format == "events" else None
+    detail = None
+    if reasons.get("available"):
+        frame = customer_reasons(data, s["reason_groups"])
+        detail = CumulativeIncidence().fit(frame["duration"], frame["reason_group"],
+                                           frame["entry"])
+    return Descriptives(contact, penalty, km, segments, reasons, loyalty, after, detail, notes)
+
+
+def _loyalty_hr(step: ModelStep) -> dict | None:
+    eff = step.models.effects
+    row = eff[eff["covariate"] == "loyalty_penalty"]
+    if row.empty:
+        return None
+    r = row.iloc[0]
+    return {"label": f"per {r['unit']}", "hr": float(r["hr"]), "lower": float(r["lower"]),
+            "upper": float(r["upper"]), "p": float(r["p"])}
+
+
+def _rates(frame: pd.DataFrame | None) -> list | None:
+    if frame is None:
+        return None
+    return _records(frame.assign(rate=frame["rate_per_100"]))
+
+
+def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: ModelStep,
+                     desc: Descriptives, robust: dict) -> dict:
+    """Everything a run found, JSON-safe: the verdict, its evidence, the ledger, parameters."""
+    m = step.models.to_dict()
+    lr = {r["test"]: r for r in m["lr_tests"]}
+    results = {
+        "name": cfg["name"], "package_version": __version__, "format": data.format,
+        "as_of": cfg["data"]["as_of"], "alpha": cfg["study"]["alpha"],
+        "verdict": step.verdict.label, "verdict_sentence": step.verdict.sentence,
+        "verdict_rule": step.verdict.rule, "verdict_evidence": step.verdict.evidence,
+        "n_customers": timeline.n_customers, "n_departures": timeline.n_departures,
+        "n_episodes": int(len(timeline.episodes)),
+        "customer_years": float(((timeline.episodes["stop"] - timeline.episodes["start"])
+                                 .sum()) / 12.0),
+        "effects": m["effects"], "hazard_ratios": m["summary"],
+        "lr_tests": {"price_given_contact": lr.get("price | contact"),
+                     "contact_given_price": lr.get("contact | price"), "all": m["lr_tests"]},
+        "aic": m["aic"], "cv": step.head_to_head.to_dict() if step.head_to_head else None,
+        "ph_check": {"tests": m["ph_check"], "remedy": m["ph_remedy"]},
+        "rates_by_contact_band": _rates(desc.contact_rates),
+        "rates_by_penalty_band": _rates(desc.penalty_rates),
+        "km": {by: _records(r.summary) for by, r in desc.km.items()},
+        "segments": desc.segments, "reasons": desc.reasons,
+        "loyalty": desc.loyalty.to_dict() if desc.loyalty is not None else None,
+        "after_notice": desc.after_notice, "reversals": None,
+        "robustness": robust,
+        "naive": robust["naive"]["effects"] if robust.get("available") else None,
+        "definitions": dict(timeline.definitions), "blocks": dict(timeline.blocks),
+        "roles": dict(data.roles), "unmeasured": list(timeline.unmeasured),
+        "problems": list(m["problems"]) + step.problems + desc.notes,
+        "ledger": data.ledger.to_dict(),
+        "parameters": {k: cfg[k] for k in ("name", "data", "study")},
+        "timeline_params": dict(timeline.params),
+    }
+    claims_path = Path(cfg["report"]["claims"])
+    if claims_path.is_file():
+        results["claims"] = _records(check_claims(results, claims_path))
+    else:
+        results["claims"] = []
+        results["problems"].append(f"claims file {claims_path} not found: claims not checked")
+    return json_safe(results)
+
+
+def json_safe(value: Any) -> Any:
+    """Nested results with NaN/inf as None and numpy scalars as Python ones."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return _plain(value)
+
+
+def write_results(results: dict, path: str | Path | None) -> Path | None:
+    """Write ``results.json`` (nothing when ``path`` is empty: an analyst exploring)."""
+    if not path:
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str, allow_nan=False) + "\n",
+                    encoding="utf-8")
+    log.info("results written to %s", path)
+    return path
