@@ -207,7 +207,8 @@ def _notice_data():
 
 def test_after_notice_shares_by_hand():
     out = after_notice_shares(_notice_data())
-    json.dumps(out)
+    json.dumps(out, allow_nan=False)
+    assert type(out["outbound_contacts"]["rate_before_per_month"]) is float
     oc = out["outbound_contacts"]
     assert out["notices"] == 1
     assert (oc["total"], oc["after_notice"]) == (6, 2)

@@ -128,7 +128,7 @@ def test_cumulative_incidence_summary_and_plot():
     assert np.isnan(s.loc["price", "cif_99"])  # beyond follow-up
     ax = plot_cumulative_incidence(ci)
     assert len(ax.get_lines()) == 2
-    d = json.loads(json.dumps(ci.to_dict()))
+    d = json.loads(json.dumps(ci.to_dict(), allow_nan=False))
     curve = pd.DataFrame(d["curve"]).set_index("time")
     assert curve.index.tolist() == [0, 1, 2, 3, 4]
     assert curve["price"].tolist() == pytest.approx([0, 1 / 6, 1 / 6, 7 / 18, 7 / 18])
@@ -208,7 +208,7 @@ def _study(n=200, seed=8, with_reasons=True):
 def test_analyse_reasons_end_to_end_is_json_safe():
     data = _study()
     out = analyse_reasons(data)
-    json.dumps(out)
+    json.dumps(out, allow_nan=False)
     assert out["available"]
     counts = {c["group"]: c["departures"] for c in out["counts"]}
     assert sum(counts.values()) == int(data.customers["churned"].sum())

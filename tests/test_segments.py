@@ -107,7 +107,7 @@ def test_segment_analysis_joins_rates_and_hrs():
     assert sa.reference == "pro"
     assert set(sa.summary.columns) >= {"rate", "lower", "hr", "hr_lower", "hr_upper"}
     assert sa.summary.loc["pro", "hr"] == 1.0
-    json.dumps(sa.to_dict())
+    json.dumps(sa.to_dict(), allow_nan=False)
 
 
 def test_single_level_segment_is_an_analysis_error():
@@ -169,7 +169,7 @@ def test_no_excess_when_hazard_is_linear_in_score():
     assert s.loc["satisfied", "oe_lower"] < 1 < s.loc["satisfied", "oe_upper"]
     assert sa.per_point["lower"] < 0.8 < sa.per_point["upper"]
     assert sa.satisfied_excess["lower"] < 1 < sa.satisfied_excess["upper"]
-    json.dumps(sa.to_dict())
+    json.dumps(sa.to_dict(), allow_nan=False)
 
 
 # --------------------------------------------------------------------------- loyalty penalty
@@ -204,7 +204,7 @@ def test_loyalty_table_by_band_by_hand():
     assert t["median_pct_above"].tolist() == pytest.approx([0, 10])
     assert t["share_paying_more"].tolist() == pytest.approx([0, 1])
     assert lp.trend == pytest.approx(15)
-    json.dumps(lp.to_dict())
+    json.dumps(lp.to_dict(), allow_nan=False)
     assert plot_loyalty(lp).get_xlabel() == "tenure"
 
 
@@ -245,7 +245,7 @@ def test_analyse_segments_on_a_table_is_json_safe():
     data = StudyData("table", AS_OF, table=t,
                      roles={"satisfaction": "csat", "segments": ["plan", "same"]})
     out = analyse_segments(data)
-    json.dumps(out)
+    json.dumps(out, allow_nan=False)
     assert out["satisfaction"]["column"] == "csat"
     assert out["by_column"]["plan"]["reference"] == "b"
     assert "same" in out["skipped"]

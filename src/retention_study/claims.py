@@ -37,6 +37,7 @@ from scipy import stats
 
 from retention_study.errors import AnalysisError
 from retention_study.schema import DAYS_PER_MONTH, StudyData
+from retention_study.segments import _clean
 
 log = logging.getLogger("retention_study")
 
@@ -407,4 +408,4 @@ def after_notice_shares(data: StudyData, alpha: float = 0.05) -> dict:
                                            alpha)
     if out["outbound_contacts"] is None and out["price_cuts"] is None:
         return {"available": False, "why": "the data has neither contact nor price histories"}
-    return out
+    return _clean(out)

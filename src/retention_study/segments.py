@@ -366,8 +366,11 @@ class SegmentAnalysis:
 
 
 def _clean(value):
+    """Plain Python numbers (NaN/inf -> None) in nested dicts and lists, for JSON."""
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return None if not np.isfinite(value) else float(value)
     if isinstance(value, np.integer):
