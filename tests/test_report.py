@@ -394,3 +394,14 @@ def test_latest_falls_back_to_a_text_file_without_symlinks(tmp_path, monkeypatch
 def test_index_of_an_empty_folder(tmp_path):
     page = report.write_index(tmp_path / "reports")
     assert "No runs yet" in page.read_text()
+
+
+def test_a_cell_over_the_timeout_fails_the_run_with_1(tmp_path, kernel):
+    config = write_config(tmp_path, "slow-demo", write_world(tmp_path / "data"))
+    outcome = report.run_config(config, ["report.timeout_per_cell=2"], out_dir=tmp_path / "r",
+                                notebook=FIXTURE_NB)
+    assert not outcome.ok and outcome.exit_status == 1
+    assert "longer than 2 s" in outcome.reason
+    assert outcome.run_dir.name.endswith("-FAILED")
+    assert (outcome.run_dir / "report.ipynb").is_file()
+    assert report.resolve_latest(tmp_path / "r" / "slow-demo") is None

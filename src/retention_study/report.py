@@ -507,15 +507,25 @@ def resolve_latest(name_dir: Path) -> Path | None:
     return None
 
 
-def _read_verdict(results_path: Path) -> str | None:
+def read_verdict(results_path: Path) -> tuple[str | None, str | None]:
+    """The verdict label and sentence of a results.json (None where absent).
+
+    Examples
+    --------
+    >>> read_verdict(Path("no/such/results.json"))
+    (None, None)
+    """
     try:
         results = json.loads(results_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    verdict = results.get("verdict") if isinstance(results, dict) else None
+        return None, None
+    if not isinstance(results, dict):
+        return None, None
+    verdict, sentence = results.get("verdict"), results.get("verdict_sentence")
     if isinstance(verdict, dict):
-        verdict = verdict.get("text") or verdict.get("label") or verdict.get("summary")
-    return None if verdict is None else str(verdict)
+        verdict = verdict.get("label") or verdict.get("text")
+    return (None if verdict is None else str(verdict),
+            None if sentence is None else str(sentence))
 
 
 def run_config(
@@ -619,7 +629,8 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
         first = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {first[0] if first else ''}"
         return _finish_failed(run_dir, rlog, manifest, 1, reason, t0)
-    manifest.update(status="ok", exit_status=0, verdict=_read_verdict(results_path))
+    verdict, sentence = read_verdict(results_path)
+    manifest.update(status="ok", exit_status=0, verdict=verdict, verdict_sentence=sentence)
     manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
     _write_json(run_dir / "manifest.json", manifest)
     point_latest(run_dir)
