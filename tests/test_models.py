@@ -286,7 +286,8 @@ def test_collinear_blocks_are_reported_not_crashed():
     tl.episodes["price_copy"] = 2.0 * tl.episodes["months_since_contact"] + 1
     tl.blocks["price"] = ["price_copy"]
     bm = BlockModels().fit(tl)
-    assert any("price_copy" in p and "combination" in p for p in bm.problems)
+    assert any("'price_copy' (price) duplicates 'months_since_contact'" in p
+               for p in bm.problems)
     assert "price_copy" not in bm.columns["both"]
 
 
@@ -308,3 +309,23 @@ def test_ph_check_does_not_depend_on_row_order(contact_world):
     shuffled = Timeline(tl.episodes.sample(frac=1.0, random_state=3), tl.blocks)
     again = BlockModels().fit(shuffled)
     pd.testing.assert_frame_equal(again.ph_check, bm.ph_check)
+
+
+def test_failing_binary_control_becomes_a_stratum():
+    rng = np.random.default_rng(6)
+    n = 1500
+    g = (rng.random(n) < 0.5).astype(float)
+    z = rng.normal(size=n)
+    # group g=1 has 4x the hazard early and 1/4 later: not proportional
+    early = rng.exponential(1 / (np.exp(0.5 * z) * np.where(g == 1, 4.0, 1.0)))
+    late = 1 + rng.exponential(1 / (np.exp(0.5 * z) * np.where(g == 1, 0.25, 1.0)))
+    eps = pd.DataFrame({"customer_id": np.arange(n).astype(str), "start": 0.0,
+                        "stop": np.where(early < 1, early, late), "event": 1, "z": z, "g": g})
+    tl = Timeline(eps, {"price": [], "contact": ["z"], "service": [], "controls": ["g"]})
+    bm = BlockModels(check_ph=True).fit(tl)
+    assert bm.ph_check.set_index("covariate").loc["g", "fails"]
+    assert bm.ph_remedy["strata"] == ["g"]
+    remedy = bm.ph_remedy["summary"].set_index("covariate")
+    assert "g" not in remedy.index
+    assert remedy.loc["z", "coef"] == pytest.approx(0.5, abs=0.15)
+    assert BlockModels(check_ph=False).fit(tl).ph_remedy is None

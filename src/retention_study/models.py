@@ -54,7 +54,8 @@ BUSINESS_UNITS = {
                               "after a recent price increase"),
 }
 SEPARATION_COEF = 8.0  # |log-HR| per business unit beyond which a fit is implausible
-COLLINEAR_TOL = 1e-6  # share of a column's variance left after regressing on the others
+COLLINEAR_TOL = 1e-6
+MAX_STRATA = 2  # binary controls stratified on when they break proportional hazards  # share of a column's variance left after regressing on the others
 
 
 @dataclass
@@ -176,8 +177,8 @@ def _drop_unusable(eps: pd.DataFrame, blocks: dict, problems: list) -> dict:
             coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
             left = np.var(x - basis @ coef) / np.var(x)
             if left < COLLINEAR_TOL:
-                problems.append(f"'{col}' ({block}) is a combination of {kept or 'a constant'} "
-                                "in these data, so its effect cannot be separated; left out.")
+                problems.append(f"'{col}' ({block}) {_explained_by(x, eps, kept)} in these "
+                                "data, so its effect cannot be separated; left out.")
                 continue
             keep.append(col)
             kept.append(col)
@@ -192,6 +193,17 @@ def _drop_unusable(eps: pd.DataFrame, blocks: dict, problems: list) -> dict:
                             f"nothing can be said about {block}.")
     _warn_correlated(eps, usable, problems)
     return usable
+
+
+def _explained_by(x: np.ndarray, eps: pd.DataFrame, kept: list) -> str:
+    """Plain words for what a collinear column duplicates (one column, or several)."""
+    if not kept:
+        return "is constant"
+    corr = eps[kept].corrwith(pd.Series(x, index=eps.index)).abs()
+    if corr.max() > 1 - 1e-9:
+        return f"duplicates '{corr.idxmax()}'"
+    names = ", ".join(kept[:3]) + (f" and {len(kept) - 3} more" if len(kept) > 3 else "")
+    return f"is a combination of other columns ({names})"
 
 
 def _warn_correlated(eps: pd.DataFrame, usable: dict, problems: list) -> None:
@@ -240,10 +252,15 @@ def fit_cox(eps: pd.DataFrame, columns: list, penalizer: float = 0.0, name: str 
 
 
 def _lifelines_fit(data: pd.DataFrame, penalizer: float, strata):
+    # With late entry lifelines switches to a slow per-time gradient; one row per customer
+    # from time 0 (shape B) needs no entry column and gets the fast right-censored path.
+    entry = "start" if (data["start"] > 0).any() else None
+    if entry is None:
+        data = data.drop(columns="start")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         fitter = CoxPHFitter(penalizer=penalizer).fit(
-            data, duration_col="stop", event_col="event", entry_col="start", strata=strata)
+            data, duration_col="stop", event_col="event", entry_col=entry, strata=strata)
     return fitter, [w for w in caught if issubclass(w.category, ConvergenceWarning)]
 
 
@@ -424,6 +441,9 @@ class BlockModels:
         Ridge penalty of the Cox fits (0 = plain partial likelihood).
     min_departures : int
         Fewer departures than this adds a problem (estimates are fragile).
+    check_ph : bool
+        Run the proportional-hazards check (and its refit when it fails). Sensitivity
+        refits that only need effects and the verdict can skip it.
 
     Attributes
     ----------
@@ -462,10 +482,12 @@ class BlockModels:
     ['both', 'contact', 'controls', 'price']
     """
 
-    def __init__(self, alpha: float = 0.05, penalizer: float = 0.0, min_departures: int = 20):
+    def __init__(self, alpha: float = 0.05, penalizer: float = 0.0, min_departures: int = 20,
+                 check_ph: bool = True):
         self.alpha = alpha
         self.penalizer = penalizer
         self.min_departures = min_departures
+        self.check_ph = check_ph
 
     def fit(self, timeline: Timeline) -> BlockModels:
         self.problems: list[str] = []
@@ -488,7 +510,9 @@ class BlockModels:
         final = self.fits[FINAL_MODEL]
         self.effects = business_effects(final, self.data_, self.blocks, self.alpha,
                                         self.definitions)
-        self.ph_check, self.ph_remedy = self._check_ph(final)
+        self.ph_check, self.ph_remedy = (self._check_ph(final) if self.check_ph
+                                         else (pd.DataFrame(columns=["covariate", "statistic",
+                                                                     "p", "fails"]), None))
         log.info("block models fitted on %d rows, %d departures", len(self.data_), n_dep)
         return self
 
@@ -530,25 +554,35 @@ class BlockModels:
             return check, None
         self.problems.append("Proportional hazards fails for " + ", ".join(failing) + ": their "
                              "effect changes with tenure; see the time-interaction fit.")
-        return check, self._ph_remedy(final, failing)
+        return check, self._ph_remedy(final, check.loc[check["fails"]])
 
-    def _ph_remedy(self, final: CoxFit, failing: list) -> dict:
-        """Refit with failing binary controls as strata and other failing covariates x log(t).
+    def _ph_remedy(self, final: CoxFit, failing: pd.DataFrame) -> dict:
+        """Refit with failing price/contact/service covariates x log(t), strata on controls.
 
-        Episodes are split at the event-time deciles first, so log(t) of a piece's stop
-        approximates log(t) within it.
+        The interactions show how the effects the verdict rests on change with tenure. The
+        worst ``MAX_STRATA`` failing binary controls become strata (each doubles the strata
+        and halves the departures in each); other failing controls stay as they are (an
+        average effect over tenure) and are named. Episodes are split at the event-time
+        quintiles first, so log(t) of a piece's stop approximates log(t) within it.
         """
         eps = self.data_
-        strata = [c for c in failing if c in self.blocks["controls"]
+        worst = list(failing.sort_values("statistic", ascending=False)["covariate"])
+        timed = [c for c in worst if c not in self.blocks["controls"]]
+        binary = [c for c in worst if c in self.blocks["controls"]
                   and set(np.unique(eps[c])) <= {0.0, 1.0}]
-        timed = [c for c in failing if c not in strata]
-        cuts = np.unique(np.quantile(eps.loc[eps["event"] == 1, "stop"], np.linspace(.1, .9, 9)))
+        strata = binary[:MAX_STRATA]
+        left = [c for c in worst if c not in timed and c not in strata]
+        cuts = np.unique(np.quantile(eps.loc[eps["event"] == 1, "stop"], np.linspace(.2, .8, 4)))
         split = split_episodes(eps, cuts)
         log_t = np.log(split["stop"].clip(lower=1e-9))
         extra = []
         for c in timed:
             split[f"{c}:log_t"] = split[c] * log_t
             extra.append(f"{c}:log_t")
+        if not timed and not strata:
+            return {"description": "Only controls fail and none can be stratified on; "
+                    "they stay averaged over tenure: " + ", ".join(left) + ".",
+                    "strata": [], "time_interactions": [], "unadjusted": left, "summary": None}
         cols = [c for c in final.columns if c not in strata] + extra
         fit = fit_cox(split, cols, self.penalizer, "time-interaction", self.problems,
                       strata=strata or None)
@@ -562,8 +596,11 @@ class BlockModels:
             how.append("stratified on " + ", ".join(strata))
         if timed:
             how.append("with " + ", ".join(timed) + " x log(tenure) interactions")
-        return {"description": "Final model refitted " + " and ".join(how) + ".",
-                "strata": strata, "time_interactions": timed, "summary": table}
+        text = "Final model refitted " + " and ".join(how) + "."
+        if left:
+            text += " Still averaged over tenure: " + ", ".join(left) + "."
+        return {"description": text, "strata": strata, "time_interactions": timed,
+                "unadjusted": left, "summary": table}
 
     def to_dict(self) -> dict:
         """JSON-safe results (NaN becomes None)."""
