@@ -114,11 +114,12 @@ class _RunLog:
     name: str
     steps: dict[str, float] = field(default_factory=dict)
 
-    def write(self, message: str, level: int = logging.INFO) -> None:
+    def write(self, message: str, level: int = logging.INFO, echo: bool = True) -> None:
         stamp = dt.datetime.now(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(f"{stamp} {logging.getLevelName(level)} {message}\n")
-        log.log(level, "%s: %s", self.name, message)
+        if echo:
+            log.log(level, "%s: %s", self.name, message)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -353,6 +354,8 @@ def execute_notebook(
             str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
             execution_timeout=timeout, progress_bar=progress, log_output=False,
             cwd=str(Path.cwd()),
+            # The kernel's own start-up warnings (TCP transport) would reach cron's mail.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError as exc:
         status = 2 if exc.ename in BAD_INPUT_ERRORS else 1
@@ -656,10 +659,12 @@ def _finish_failed(run_dir: Path, rlog: _RunLog, manifest: dict[str, Any], statu
                    reason: str, t0: float) -> RunOutcome:
     manifest.update(status="failed", exit_status=status, reason=reason)
     manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
-    rlog.write(f"FAILED (exit {status}): {reason}", logging.ERROR)
+    # The reason reaches stderr once, from the CLI; the log line only announces it.
+    rlog.write(f"FAILED (exit {status}): {reason}", logging.ERROR, echo=False)
     _write_json(run_dir / "manifest.json", manifest)
     failed_dir = run_dir.with_name(run_dir.name + FAILED_SUFFIX)
     run_dir.rename(failed_dir)
+    log.info("%s: failed (exit %d): %s", manifest["name"], status, failed_dir)
     return RunOutcome(manifest["name"], False, status, failed_dir, reason)
 
 
