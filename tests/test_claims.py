@@ -132,21 +132,34 @@ def test_claim_5_wake_up_at_cancellation():
     assert "naive 0.60 vs adjusted 1.20" in check_claims(r, CLAIMS_FILE).loc[4, "number"]
 
 
-def _reasons(price_mean, p, stayed_mean=3.0):
-    rows = [{"group": "price", "customers": 40, "months_since_contact_mean": price_mean,
-             "months_since_contact_p": p},
-            {"group": "stayed", "customers": 400, "months_since_contact_mean": stayed_mean,
-             "months_since_contact_p": None}]
-    return {"reasons": {"available": True, "stated_vs_revealed": rows}}
+def _reasons(hr, lo, hi, price_mean=9.0):
+    svr = [{"group": "price", "customers": 40, "months_since_contact_mean": price_mean},
+           {"group": "stayed", "customers": 400, "months_since_contact_mean": 3.0}]
+    csc = [{"group": "price", "covariate": "loyalty_penalty", "hr": 3.0, "lower": 2.0,
+            "upper": 4.0},
+           {"group": "price", "covariate": "months_since_contact", "hr": hr, "lower": lo,
+            "upper": hi},
+           {"group": "attention", "covariate": "months_since_contact", "hr": 1.5,
+            "lower": 1.2, "upper": 1.8}]
+    return {"reasons": {"available": True, "stated_vs_revealed": svr,
+                        "cause_specific": {"summary": csc}}}
 
 
 def test_claim_6_stated_versus_revealed():
-    assert status(_reasons(9.0, 0.001), 6) == "supported"
-    assert status(_reasons(3.2, 0.6), 6) == "not supported"
-    assert status(_reasons(1.0, 0.001), 6) == "not supported"  # contacted more recently
+    assert status(_reasons(1.06, 1.03, 1.09), 6) == "supported"
+    assert status(_reasons(1.00, 0.97, 1.03), 6) == "not supported"
+    # the decision is the tenure-matched model, not the raw means
+    assert status(_reasons(1.00, 0.97, 1.03, price_mean=20.0), 6) == "not supported"
+    number = check_claims(_reasons(1.06, 1.03, 1.09), CLAIMS_FILE).loc[5, "number"]
+    assert "1.06 (1.03-1.09)" in number and "9.0 vs stayers now 3.0" in number
     assert status({"reasons": {"available": False}}, 6) == "cannot tell"
-    no_timeline = {"reasons": {"available": True, "stated_vs_revealed": None}}
-    assert status(no_timeline, 6) == "cannot tell"
+    no_model = {"reasons": {"available": True, "stated_vs_revealed": None,
+                            "cause_specific": None}}
+    assert status(no_model, 6) == "cannot tell"
+    attention_only = _reasons(1.0, 0.9, 1.1)
+    attention_only["reasons"]["cause_specific"]["summary"] = attention_only["reasons"][
+        "cause_specific"]["summary"][2:]
+    assert status(attention_only, 6) == "cannot tell"
 
 
 def _reversals(rd, nd, rc, nc):

@@ -15,7 +15,8 @@ each claim from a ``results`` dict (the report's results.json). Keys read:
 ``loyalty`` : :meth:`retention_study.segments.LoyaltyPenalty.to_dict` output (claim 4).
 ``after_notice`` : :func:`after_notice_shares` output (claim 5).
 ``naive`` : same shape as ``effects``, from the naive analysis (claim 5).
-``reasons`` : :func:`retention_study.reasons.analyse_reasons` output (claim 6).
+``reasons`` : :func:`retention_study.reasons.analyse_reasons` output (claim 6: its
+    ``cause_specific`` row of group "price", covariate ``months_since_contact``).
 ``reversals`` : None, or ``{"after_discount": {"reversed": int, "notices": int},
     "after_contact": {"reversed": int, "notices": int}}`` (claim 7).
 
@@ -44,6 +45,7 @@ log = logging.getLogger("retention_study")
 SUPPORTED, NOT_SUPPORTED, CANNOT_TELL = "supported", "not supported", "cannot tell"
 STATUSES = (SUPPORTED, NOT_SUPPORTED, CANNOT_TELL)
 CONTACT_EFFECT = re.compile(r"outbound contact|since .*contact|contact recency", re.I)
+CONTACT_COVARIATE = re.compile(r"^months_since_contact$")
 MIN_EVENTS = 10
 _TITLE = re.compile(r"^\s*(\d+)\.\s+\*\*(.+?)\*\*", re.M)
 
@@ -76,6 +78,11 @@ def _ci(d: dict, key: str = "hr", lo: str = "lower", hi: str = "upper") -> str:
     return f"{d[key]:.2f} ({d[lo]:.2f}-{d[hi]:.2f})"
 
 
+def _lr_text(test: dict) -> str:
+    stat = test.get("statistic")
+    return f"LR {stat:.1f}, {_p(test['p'])}" if stat is not None else _p(test["p"])
+
+
 def _verdict(status: str, number: str, why: str) -> dict:
     return {"status": status, "number": number, "why": why}
 
@@ -99,7 +106,10 @@ def _claim_price(r: dict, alpha: float) -> dict:
     if pc is None or cp is None:
         return _cannot("the data does not measure both price and supplier contact, so their "
                        "contributions cannot be weighed against each other")
-    number = f"price given contact {_p(pc)}; contact given price {_p(cp)}"
+    number = (f"price given contact {_lr_text(lr['price_given_contact'])}; "
+              f"contact given price {_lr_text(lr['contact_given_price'])}")
+    if r.get("verdict"):
+        number += f"; verdict: {r['verdict']}"
     if cp < alpha <= pc:
         return _verdict(SUPPORTED, number, "contact adds to a model that already has price; "
                         "price adds nothing detectable once contact is known")
@@ -137,7 +147,7 @@ def _claim_attention(r: dict, alpha: float) -> dict:
         why = ("departure rates rise with time since the last contact" if direction > 0 else
                "departure rates do not clearly rise with time since the last contact")
         return _verdict(status, text, why)
-    number = f"HR {effect['label']} {_ci(effect)}"
+    number = f"HR {_ci(effect)}: {effect['label']}"
     if trend is not None:
         number += f"; {trend[0]}"
     if effect["lower"] > 1:
@@ -218,24 +228,39 @@ def _claim_wake_up(r: dict, alpha: float) -> dict:
                     "frequent after a notice than before it")
 
 
+def _price_leavers_contact_hr(rs: dict) -> dict | None:
+    rows = (rs.get("cause_specific") or {}).get("summary") or []
+    for row in rows:
+        if row.get("group") == "price" and CONTACT_COVARIATE.search(str(row.get("covariate"))):
+            return row if row.get("lower") is not None else None
+    return None
+
+
 def _claim_ask_why(r: dict, alpha: float) -> dict:
+    """Decided on the cause-specific model of "price" leavers: does time since contact
+    predict them too? Risk sets compare customers at the same tenure, which a raw
+    leavers-versus-stayers comparison (stayers are read at as_of) does not."""
     rs = r.get("reasons") or {}
     if not rs.get("available"):
         return _cannot("the data records no stated exit reasons")
+    hr = _price_leavers_contact_hr(rs)
     rows = {x["group"]: x for x in rs.get("stated_vs_revealed") or []}
-    price, stayed = rows.get("price"), rows.get("stayed")
-    col = "months_since_contact"
-    if not price or not stayed or price.get(f"{col}_p") is None:
-        return _cannot("stated reasons exist, but price leavers' contact history cannot be "
-                       "compared with stayers'")
-    number = (f"months since last contact: 'price' leavers {price[f'{col}_mean']:.1f} vs "
-              f"stayers {stayed[f'{col}_mean']:.1f} ({_p(price[f'{col}_p'])})")
-    if price[f"{col}_p"] < alpha and price[f"{col}_mean"] > stayed[f"{col}_mean"]:
-        return _verdict(SUPPORTED, number, "customers who said they left over price had also "
-                        "gone longer without contact than those who stayed: the stated reason "
-                        "is not the whole story")
-    return _verdict(NOT_SUPPORTED, number, "customers who said they left over price had been "
-                    "contacted about as recently as those who stayed")
+    price, stayed, col = rows.get("price"), rows.get("stayed"), "months_since_contact"
+    raw = None
+    if price and stayed and price.get(f"{col}_mean") is not None:
+        raw = (f"months since last contact at departure: 'price' leavers "
+               f"{price[f'{col}_mean']:.1f} vs stayers now {stayed[f'{col}_mean']:.1f}")
+    if hr is None:
+        return _cannot("stated reasons exist, but there is no model of 'price' leavers "
+                       "with time since contact (too few of them, or no contact dates)")
+    number = f"'price' leavers: HR {_ci(hr)} per {hr['covariate']}"
+    number += f"; {raw}" if raw else ""
+    if hr["lower"] > 1:
+        return _verdict(SUPPORTED, number, "customers who said they left over price were also "
+                        "more likely to leave the longer they had gone without contact: the "
+                        "stated reason is not the whole story")
+    return _verdict(NOT_SUPPORTED, number, "time since contact does not predict departures "
+                    "of customers who said they left over price; what they said fits the data")
 
 
 def _claim_reversals(r: dict, alpha: float) -> dict:
