@@ -155,3 +155,13 @@ def test_head_to_head_runs_on_a_one_row_per_customer_table():
     assert s.loc["controls", "concordance"] == pytest.approx(0.5)
     assert s.loc["contact", "concordance"] > 0.6
     json.dumps(h2h.to_dict(), allow_nan=False)
+
+
+def test_proxy_measures_are_named_not_called_lack_of_contact():
+    df = _static(n=400, seed=4).assign(y=lambda d: np.random.default_rng(2).normal(size=400))
+    tl = Timeline(df, {"price": ["y"], "contact": ["x"], "service": [], "controls": []})
+    verdict = decide_verdict(BlockModels().fit(tl))
+    assert verdict.label == "contact"
+    assert "The contact measure (x) explains departures better than the price measure (y)" \
+        in verdict.sentence
+    assert "per SD of x" in verdict.sentence

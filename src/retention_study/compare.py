@@ -309,6 +309,7 @@ def decide_verdict(block_models: BlockModels, head_to_head: HeadToHead | None = 
     p_price = _lr_p(block_models, "price | contact")
     p_contact = _lr_p(block_models, "contact | price")
     sig = {"price": p_price < alpha, "contact": p_contact < alpha}
+    names = _block_names(block_models)
     measured = {b: bool(block_models.blocks.get(b)) for b in ("price", "contact")}
     eff = block_models.effects
     heads = {b: _headline(eff, b) for b in ("contact", "price")}
@@ -319,26 +320,42 @@ def decide_verdict(block_models: BlockModels, head_to_head: HeadToHead | None = 
                 "alpha": alpha, "margin": margin, "measured": measured,
                 "headline_effects": _records(pd.DataFrame([r for r in heads.values()
                                                            if r is not None]))}
+    if sig["price"] or sig["contact"]:
+        label, conclusion = _positive_verdict(sig, measured, names, pvals, block_models,
+                                              head_to_head, evidence)
+    else:
+        label, conclusion = _null_verdict(eff, measured, margin, pvals, evidence, names)
+    sentence = _capital("; ".join(effect_texts)) + ". " if effect_texts else ""
+    return Verdict(label, sentence + conclusion, evidence, RULE.format(alpha=alpha, margin=margin))
+
+
+def _positive_verdict(sig, measured, names, pvals, block_models, head_to_head, evidence):
     if sig["price"] and sig["contact"]:
-        label = "both"
         more, how = (_which_explains_more(head_to_head, block_models) if head_to_head
                      else _aic_only(block_models))
         evidence["explains_more"] = more
-        who = {"contact": "lack of contact", "price": "price", None: "neither clearly"}[more]
-        conclusion = (f"Both price and lack of contact explain departures ({pvals}); "
-                      f"{who} explains more ({how}).")
-    elif sig["contact"] or sig["price"]:
-        label = "contact" if sig["contact"] else "price"
-        other = "price" if label == "contact" else "contact"
-        names = {"contact": "lack of contact", "price": "price"}
-        conclusion = (f"{_capital(names[label])} explains departures better than "
-                      f"{names[other]} ({pvals}).")
-        if not measured[other]:
-            conclusion += f" {other.capitalize()} was not measured in this data."
-    else:
-        label, conclusion = _null_verdict(eff, measured, margin, pvals, evidence)
-    sentence = _capital("; ".join(effect_texts)) + ". " if effect_texts else ""
-    return Verdict(label, sentence + conclusion, evidence, RULE.format(alpha=alpha, margin=margin))
+        who = {**names, None: "neither clearly"}[more]
+        return "both", (f"Both {names['price']} and {names['contact']} explain departures "
+                        f"({pvals}); {who} explains more ({how}).")
+    label = "contact" if sig["contact"] else "price"
+    other = "price" if label == "contact" else "contact"
+    conclusion = (f"{_capital(names[label])} explains departures better than "
+                  f"{names[other]} ({pvals}).")
+    if not measured[other]:
+        conclusion += f" {other.capitalize()} was not measured in this data."
+    return label, conclusion
+
+
+def _block_names(block_models) -> dict:
+    """How the sentence names each block: the study's measures, or the proxy columns."""
+    blocks = block_models.blocks
+    names = {"price": "price", "contact": "lack of contact"}
+    if blocks.get("contact") and "months_since_contact" not in blocks["contact"]:
+        names["contact"] = "the contact measure (" + ", ".join(blocks["contact"]) + ")"
+    proper = {"loyalty_penalty", "log_price", "price_increase_recent"}
+    if blocks.get("price") and not proper & set(blocks["price"]):
+        names["price"] = "the price measure (" + ", ".join(blocks["price"]) + ")"
+    return names
 
 
 def _aic_only(block_models):
@@ -348,13 +365,14 @@ def _aic_only(block_models):
     return more, f"AIC price minus contact {gap:.1f}"
 
 
-def _null_verdict(eff, measured, margin, pvals, evidence):
+def _null_verdict(eff, measured, margin, pvals, evidence, names):
     rows = eff[eff["block"].isin(["price", "contact"])]
     inside = bool(len(rows)) and bool(((rows["lower"] >= 1 / margin)
                                        & (rows["upper"] <= margin)).all())
     evidence["all_within_margin"] = inside
     if inside and all(measured.values()):
-        return "neither", (f"Neither price nor lack of contact explains departures ({pvals}); "
+        return "neither", (f"Neither {names['price']} nor {names['contact']} explains departures "
+                           f"({pvals}); "
                            f"every business-unit hazard ratio is within {1 / margin:.2f}\u2013"
                            f"{margin:.2f}.")
     widest = float(np.exp(np.abs(np.log(rows[["lower", "upper"]].to_numpy())).max())) \
@@ -362,8 +380,8 @@ def _null_verdict(eff, measured, margin, pvals, evidence):
     missing = [b for b, ok in measured.items() if not ok]
     why = f"{' and '.join(missing)} not measured" if missing else \
         f"effects up to a hazard ratio of {widest:.2f} are not ruled out"
-    return "inconclusive", (f"The data cannot tell whether price or lack of contact explains "
-                            f"departures ({pvals}; {why}).")
+    return "inconclusive", (f"The data cannot tell whether {names['price']} or "
+                            f"{names['contact']} explains departures ({pvals}; {why}).")
 
 
 def _capital(text: str) -> str:
