@@ -57,6 +57,19 @@ def test_claim_1_price_versus_contact(pc, cp, expected):
     assert status(_lr(pc, cp), 1) == expected
 
 
+def test_claim_1_number_and_snapshot_caveat():
+    r = _lr(0.3, 0.001)
+    r["lr_tests"]["contact_given_price"]["statistic"] = 18.07
+    row = check_claims({**r, "verdict": "contact"}, CLAIMS_FILE).loc[0]
+    assert row["number"] == "price given contact p=0.300; contact given price LR 18.1, p=0.001" \
+        "; verdict: contact"
+    assert "snapshot" not in row["why"]
+    table = {**r, "format": "table", "roles": {"price": ["MonthlyCharges"],
+                                               "contact": ["TechSupport"]}}
+    why = check_claims(table, CLAIMS_FILE).loc[0, "why"]
+    assert "snapshot columns (MonthlyCharges, TechSupport)" in why
+
+
 def test_claim_1_cannot_tell_without_contact_block():
     assert status({"lr_tests": {"price_given_contact": {"p": 0.01}}}, 1) == "cannot tell"
 

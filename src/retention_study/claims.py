@@ -110,6 +110,22 @@ def _claim_price(r: dict, alpha: float) -> dict:
               f"contact given price {_lr_text(lr['contact_given_price'])}")
     if r.get("verdict"):
         number += f"; verdict: {r['verdict']}"
+    verdict = _decide_price(pc, cp, alpha, number)
+    return {**verdict, "why": verdict["why"] + _snapshot_caveat(r)}
+
+
+def _snapshot_caveat(r: dict) -> str:
+    """A one-row-per-customer table measures price and contact once, not over time."""
+    if r.get("format") != "table":
+        return ""
+    roles = r.get("roles") or {}
+    cols = ", ".join(list(roles.get("price") or []) + list(roles.get("contact") or []))
+    what = f" ({cols})" if cols else ""
+    return (f"; caution: price and contact are single snapshot columns{what}, not dated "
+            "histories, so this is an association at one moment")
+
+
+def _decide_price(pc: float, cp: float, alpha: float, number: str) -> dict:
     if cp < alpha <= pc:
         return _verdict(SUPPORTED, number, "contact adds to a model that already has price; "
                         "price adds nothing detectable once contact is known")
