@@ -8,8 +8,10 @@ the runner.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -268,13 +270,35 @@ def test_config_errors_fail_fast_with_2(tmp_path):
     assert not (tmp_path / "r" / "good").exists()
 
 
-def test_cli_prints_one_line_and_exits_2_on_bad_config(tmp_path, capsys):
+@pytest.fixture
+def cli_logging():
+    """cli.main configures the package logger; put it back for the other tests."""
+    logger = logging.getLogger("retention_study")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+def test_cli_prints_one_line_and_exits_2_on_bad_config(tmp_path, capsys, cli_logging):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
     status = cli.main(["run", str(bad), "--out", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2
     assert len(err) == 1 and "not valid YAML" in err[0]
+
+
+def test_cli_reports_a_notebook_failure_in_one_line(tmp_path, capsys, monkeypatch, kernel,
+                                                    cli_logging):
+    config = write_config(tmp_path, "demo", write_world(tmp_path / "dup", duplicate=True))
+    monkeypatch.setattr(report, "run_many", functools.partial(report.run_many,
+                                                              notebook=FIXTURE_NB))
+    status = cli.main(["run", str(config), "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "Traceback" not in err and "IPKernelApp" not in err
+    reasons = [line for line in err.splitlines() if "duplicate customer_id" in line]
+    assert len(reasons) == 1 and reasons[0].startswith("demo: FAILED (exit 2): ")
 
 
 def test_bad_grid_option_is_a_config_error(tmp_path):

@@ -635,6 +635,7 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
     verdict, sentence = read_verdict(results_path)
     manifest.update(status="ok", exit_status=0, verdict=verdict, verdict_sentence=sentence)
     manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
+    manifest["finished"] = dt.datetime.now(_UTC).isoformat(timespec="seconds")
     _write_json(run_dir / "manifest.json", manifest)
     point_latest(run_dir)
     rlog.write(f"ok: {run_dir / 'report.html'}")
@@ -657,7 +658,8 @@ def _check_privacy(page: str, cfg: dict[str, Any], run_dir: Path,
 
 def _finish_failed(run_dir: Path, rlog: _RunLog, manifest: dict[str, Any], status: int,
                    reason: str, t0: float) -> RunOutcome:
-    manifest.update(status="failed", exit_status=status, reason=reason)
+    manifest.update(status="failed", exit_status=status, reason=reason,
+                    finished=dt.datetime.now(_UTC).isoformat(timespec="seconds"))
     manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
     # The reason reaches stderr once, from the CLI; the log line only announces it.
     rlog.write(f"FAILED (exit {status}): {reason}", logging.ERROR, echo=False)
