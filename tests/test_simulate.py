@@ -338,3 +338,14 @@ def test_cli_writes_the_files(tmp_path, capsys):
     assert truth["effects"]["hr_price_gap_10pct"] == 1.5 and truth["preset"] == "price"
     assert len(pd.read_csv(tmp_path / "customers.csv")) == 120
     assert cli.main(["simulate", "--out", str(tmp_path), "--preset", "nope"]) == 2
+
+
+def test_account_managers_contact_at_different_rates(both):
+    c = both.customers
+    months = ((c["end_date"].fillna(AS_OF) - c["start_date"]).dt.days / DPM).clip(lower=1)
+    checkins = both.contact_events.query("topic == 'check-in'").groupby("customer_id").size()
+    calls = c["customer_id"].map(checkins).fillna(0)
+    per_am = calls.groupby(c["account_manager"]).sum() / months.groupby(c["account_manager"]).sum()
+    # Poisson noise on ~130 customers x ~30 months per manager is a few percent; a
+    # manager-level spread (log-sd 0.5) makes the busiest several times the quietest.
+    assert per_am.max() > 2 * per_am.min()

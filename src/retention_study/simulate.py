@@ -288,11 +288,11 @@ class _Events:
         self.prices: list[tuple[np.ndarray, ...]] = []
         self.panel: list[tuple[np.ndarray, ...]] = []
 
-    def contact(self, idx, day, direction, topic, channel) -> None:
+    def contact(self, idx, day, direction: int, topic, channel) -> None:
+        """``topic`` is one code for all rows or an array of codes."""
         n = len(idx)
-        self.contacts.append((idx, day, np.full(n, direction, np.int8) if np.isscalar(direction)
-                              else direction, np.broadcast_to(np.int8(topic), (n,))
-                              if np.isscalar(topic) else topic, channel))
+        topic = np.full(n, topic, np.int8) if np.isscalar(topic) else topic
+        self.contacts.append((idx, day, np.full(n, direction, np.int8), topic, channel))
 
     def price(self, idx, day, price, ncp) -> None:
         self.prices.append((idx, day, price, ncp))
@@ -570,6 +570,7 @@ def _truth(pool, pos, customers, prices, contacts, effects, preset, seed, as_of,
         "as_of": str(np.datetime64(as_of, "D")),
         "observation_start": str(np.datetime64(obs_start, "D")),
         "effects": {k: float(v) for k, v in effects.items()},
+        # log hazard ratio per unit of each covariate (month, log price ratio, 0/1)
         "coefficients": {
             "months_since_contact": float(np.log(effects["hr_no_contact_6m"]) / 6),
             "loyalty_penalty": float(np.log(effects["hr_price_gap_10pct"]) / np.log(1.1)),
@@ -587,6 +588,9 @@ def _truth(pool, pos, customers, prices, contacts, effects, preset, seed, as_of,
         "price_increase_window_days": PRICE_INCREASE_WINDOW_DAYS,
         "notice_period_days": NOTICE_PERIOD_DAYS,
         "exit_reasons": {
+            "true_reason": "drawn per departure from its hazard: the share 1 - 1/HR due to "
+                           "the covariates that raised it, split between contact and price "
+                           "by their log hazard ratios; the rest is 'other'",
             "true_share": _shares(true),
             "stated_share": _shares(customers["exit_reason"], STATED_GROUPS),
             "stated_groups": STATED_GROUPS,
