@@ -188,6 +188,18 @@ def test_stated_vs_revealed_reads_last_rows_by_hand():
     assert np.isnan(t.loc["stayed", "months_since_contact_p"])
 
 
+def test_stated_vs_revealed_on_a_table_uses_its_price_and_contact_columns():
+    ep = pd.DataFrame({"customer_id": ["a", "b", "c"], "start": 0.0, "stop": [3.0, 4, 5],
+                       "event": [1, 1, 0], "MonthlyCharges": [80.0, 60.0, 20.0],
+                       "TechSupport[Yes]": [0.0, 0.0, 1.0], "age": [1.0, 2.0, 3.0]})
+    tl = Timeline(ep, {"price": ["MonthlyCharges"], "contact": ["TechSupport[Yes]"],
+                       "controls": ["age"]})
+    t = stated_vs_revealed(tl, pd.Series({"a": "price", "b": "price"})).set_index("group")
+    assert t.loc["price", "MonthlyCharges_mean"] == pytest.approx(70.0)
+    assert t.loc["stayed", "TechSupport[Yes]_mean"] == 1.0
+    assert "age_mean" not in t.columns
+
+
 # --------------------------------------------------------------------------- end to end
 def _study(n=200, seed=8, with_reasons=True):
     rng = np.random.default_rng(seed)

@@ -389,7 +389,8 @@ def stated_vs_revealed(timeline: Timeline, groups: pd.Series,
     groups : Series
         Reason group per departed customer, indexed by customer_id.
     columns : list of str, optional
-        Default: those of :data:`REVEALED_COLUMNS` the Timeline has.
+        Default: those of :data:`REVEALED_COLUMNS` the Timeline has, else its price
+        and contact block columns (shape B).
 
     Returns
     -------
@@ -408,6 +409,9 @@ def stated_vs_revealed(timeline: Timeline, groups: pd.Series,
     """
     ep = timeline.episodes
     cols = [c for c in (columns or REVEALED_COLUMNS) if c in ep.columns]
+    if not cols and columns is None:
+        # a table's own price and contact columns stand in for the event-log measures
+        cols = [c for b in ("price", "contact") for c in timeline.blocks.get(b, [])]
     last = ep.groupby("customer_id", sort=False).tail(1)
     label = last["customer_id"].map(groups).where(last["event"] == 1, STAYED)
     last = last.assign(group=label.fillna(NOT_STATED))
