@@ -209,9 +209,3 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> dict[st
     raw = apply_overrides(raw or {}, overrides or [])
     return resolve_config(raw, where=str(path))
 
-
-def data_files(cfg: dict[str, Any]) -> list[Path]:
-    """The input files a config reads (for the manifest)."""
-    data = cfg["data"]
-    keys = ("customers", "price_events", "contact_events") if data["format"] == "events" else ("path",)
-    return [Path(data[k]) for k in keys if data.get(k)]
