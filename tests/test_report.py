@@ -117,8 +117,14 @@ def history(tmp_path_factory, kernel):
                                       notebook=FIXTURE_NB),
         "leak": report.run_config(write_config(base, "leak-demo", good), out_dir=out,
                                   notebook=FIXTURE_NB),
+        "cdn": report.run_config(write_config(base, "cdn-demo", good), out_dir=out,
+                                 notebook=FIXTURE_NB),
     }
-    return {"out": out, "files": good, "runs": runs}
+    latest_after_failures = report.resolve_latest(out / "demo")
+    runs["ok2"] = report.run_config(write_config(base, "demo", good), out_dir=out,
+                                    notebook=FIXTURE_NB)
+    return {"out": out, "files": good, "runs": runs,
+            "latest_after_failures": latest_after_failures}
 
 
 def test_successful_run_folder_holds_every_artefact(history):
@@ -216,8 +222,11 @@ def test_analysis_failure_fails_with_1(history):
 
 def test_latest_only_moves_on_success(history):
     name_dir = history["out"] / "demo"
+    assert history["latest_after_failures"] == history["runs"]["ok"].run_dir
+    second = history["runs"]["ok2"]
+    assert second.ok and second.run_dir != history["runs"]["ok"].run_dir
     assert (name_dir / "latest").is_symlink()
-    assert report.resolve_latest(name_dir) == history["runs"]["ok"].run_dir
+    assert report.resolve_latest(name_dir) == second.run_dir
     assert (name_dir / "latest" / "report.html").is_file()
     # the leaking run never got a latest at all
     assert report.resolve_latest(history["out"] / "leak-demo") is None
@@ -237,12 +246,45 @@ def test_index_lists_every_run_with_status_and_verdict(history):
     page = parse_html(text)
     rows = [a for t, a in page.elements if t == "tr" and "run" in a.get("class", "").split()]
     statuses = sorted(a["class"].split()[1] for a in rows)
-    assert statuses == ["failed", "failed", "failed", "ok"]
+    assert statuses == ["failed"] * 4 + ["ok"] * 2
     ok = history["runs"]["ok"]
     links = {a["href"] for t, a in page.elements if t == "a"}
     assert f"demo/{ok.run_dir.name}/report.html" in links
     assert "duplicate customer_id" in text and ">price<" in text.replace("\n", "")
     assert "customers.csv" in text
+
+
+def test_html_that_fetches_from_the_internet_fails_the_run(history):
+    cdn = history["runs"]["cdn"]
+    assert not cdn.ok and cdn.exit_status == 1
+    assert "https://example.com/x.png" in cdn.reason and "offline" in cdn.reason
+    assert not (cdn.run_dir / "report.html").exists()
+    assert report.resolve_latest(history["out"] / "cdn-demo") is None
+
+
+def test_the_rendered_report_fetches_nothing(history):
+    text = (history["runs"]["ok"].run_dir / "report.html").read_text()
+    assert report.external_references(text) == []
+
+
+@pytest.mark.parametrize("page", [
+    '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex.js"></script>',
+    '<link rel="stylesheet" href="http://fonts.example/css">',
+    '<img src="//example.com/a.png">',
+    '<style>@font-face { src: url("https://fonts.gstatic.com/x.woff2"); }</style>',
+    "<style>@import 'https://example.com/a.css';</style>",
+    '<div style="background: url(http://example.com/bg.png)"></div>',
+    '<iframe src="https://example.com"></iframe>',
+])
+def test_external_references_finds_each_kind_of_fetch(page):
+    assert len(report.external_references(page)) == 1
+
+
+def test_external_references_ignores_links_and_inline_data():
+    page = ('<a href="https://example.com/paper">paper</a><img src="data:image/png;base64,AA">'
+            '<style>.x { background: url(data:image/svg+xml;base64,AA) }</style>'
+            '<a href="#section">x</a><p>see https://example.com</p>')
+    assert report.external_references(page) == []
 
 
 # --------------------------------------------------------------------------- fail fast, no kernel

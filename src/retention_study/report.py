@@ -38,6 +38,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -370,12 +371,14 @@ def execute_notebook(
         raise _RunFailed(1, f"{type(exc).__name__}: {first[0] if first else ''}") from None
 
 
-def render_html(executed: Path, target: Path) -> tuple[str, list[str]]:
+def render_html(executed: Path, target: Path, title: str | None = None,
+                source_dir: Path | None = None) -> tuple[str, list[str]]:
     """Render the management HTML of an executed notebook; returns (html, stderr texts).
 
     Code, prompts and cells tagged ``remove-cell`` are dropped; outputs of cells
     tagged ``remove-output`` too; stderr streams are returned (for the log)
-    instead of shown.
+    instead of shown. Images, including markdown images relative to
+    ``source_dir`` (the source notebook's folder), are embedded.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -393,7 +396,8 @@ def render_html(executed: Path, target: Path) -> tuple[str, list[str]]:
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
         embed_images=True,
     )
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": target.stem}})
+    meta = {"name": title or target.stem, "path": str(source_dir or executed.parent)}
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": meta})
     target.write_text(body, encoding="utf-8")
     return body, stderr
 
@@ -463,6 +467,58 @@ def find_leaked_ids(page: str, ids: set[str]) -> set[str]:
     # Keys that contain a separator character are not single tokens: search them as text.
     odd = {i for i in ids - leaked if _TOKEN.fullmatch(i) is None}
     return leaked | {i for i in odd if i in text}
+
+
+_REMOTE = re.compile(r"^\s*(?:https?:|ftp:)?//", re.IGNORECASE)
+_CSS_REMOTE = re.compile(r"url\(\s*['\"]?\s*((?:https?:)?//[^)'\"\s]*)|@import\s+['\"]([^'\"]+)",
+                         re.IGNORECASE)
+#: Attributes a browser fetches on load (links in <a href> are only followed on a click).
+_FETCHED = {"script": "src", "img": "src", "iframe": "src", "source": "src", "video": "src",
+            "audio": "src", "embed": "src", "track": "src", "input": "src", "object": "data",
+            "link": "href"}
+
+
+class _Fetches(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.urls: list[str] = []
+        self._style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        key = _FETCHED.get(tag)
+        if key and _REMOTE.match(values.get(key) or ""):
+            self.urls.append(values[key] or "")
+        if tag == "img" and _REMOTE.search(values.get("srcset") or ""):
+            self.urls.append(values["srcset"] or "")
+        self._css(values.get("style") or "")
+        self._style = tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._style:
+            self._css(data)
+
+    def _css(self, text: str) -> None:
+        self.urls += [a or b for a, b in _CSS_REMOTE.findall(text)]
+
+
+def external_references(page: str) -> list[str]:
+    """URLs an HTML page would fetch from the network when opened (scripts, styles, images...).
+
+    Examples
+    --------
+    >>> external_references('<a href="https://x.org">ok</a><img src="data:image/png;base64,">')
+    []
+    >>> external_references('<script src="https://cdn.x/require.js"></script>')
+    ['https://cdn.x/require.js']
+    """
+    parser = _Fetches()
+    parser.feed(page)
+    parser.close()
+    return parser.urls
 
 
 # --------------------------------------------------------------------------- run folders
@@ -617,10 +673,13 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
             execute_notebook(notebook, run_dir / "report.ipynb", manifest["parameters"],
                              cfg["report"]["timeout_per_cell"], progress)
         with rlog.step("render"):
-            page, stderr = render_html(run_dir / "report.ipynb", run_dir / "report.html")
+            page, stderr = render_html(run_dir / "report.ipynb", run_dir / "report.html",
+                                       title=f"{name}: retention study",
+                                       source_dir=notebook.resolve().parent)
         for text in stderr:
             rlog.write("notebook stderr: " + text.rstrip(), logging.DEBUG)
         with rlog.step("privacy_check"):
+            _check_offline(page, run_dir)
             _check_privacy(page, cfg, run_dir, manifest)
         if not results_path.is_file():
             raise _RunFailed(1, "the notebook wrote no results.json (parameter results_path)")
@@ -640,6 +699,14 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
     point_latest(run_dir)
     rlog.write(f"ok: {run_dir / 'report.html'}")
     return RunOutcome(name, True, 0, run_dir, verdict=manifest["verdict"])
+
+
+def _check_offline(page: str, run_dir: Path) -> None:
+    remote = external_references(page)
+    if remote:
+        (run_dir / "report.html").rename(run_dir / "report-not-offline.html")
+        raise _RunFailed(1, f"the management HTML loads {len(remote)} resource(s) from the "
+                            f"internet (first: {remote[0][:80]}); it must work offline")
 
 
 def _check_privacy(page: str, cfg: dict[str, Any], run_dir: Path,
