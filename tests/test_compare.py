@@ -100,7 +100,8 @@ def test_contact_world_cross_validation_favours_contact(worlds):
     assert s.loc["contact", "concordance"] > s.loc["price", "concordance"]
     assert s.loc["contact", "cv_loglik"] == pytest.approx(h2h.scores["contact"]["pl"].sum())
     for m in s.index:
-        assert s.loc[m, "concordance_lower"] < s.loc[m, "concordance"] < s.loc[m, "concordance_upper"]
+        lo, c, hi = s.loc[m, ["concordance_lower", "concordance", "concordance_upper"]]
+        assert lo < c < hi
     assert s.loc["contact", "concordance_lower"] > s.loc["price", "concordance_upper"]
 
 
@@ -165,3 +166,16 @@ def test_proxy_measures_are_named_not_called_lack_of_contact():
     assert "The contact measure (x) explains departures better than the price measure (y)" \
         in verdict.sentence
     assert "per SD of x" in verdict.sentence
+
+
+def test_tiny_data_cross_validation_reports_instead_of_crashing():
+    df = _static(n=12, seed=5).assign(y=lambda d: np.linspace(0, 1, 12))
+    df["event"] = 0
+    df.loc[0, "event"] = 1  # one departure: the training folds around it have none
+    tl = Timeline(df, {"price": ["y"], "contact": ["x"], "service": [], "controls": []})
+    bm = BlockModels().fit(tl)
+    assert any("departures" in p for p in bm.problems)
+    h2h = HeadToHead(k=5, bootstrap=20, seed=1).fit(tl, bm)
+    assert any(re.search(r"\(in \d of 5 folds\)\.$", p) for p in h2h.problems)
+    json.dumps(h2h.to_dict(), allow_nan=False)
+    assert decide_verdict(bm, h2h).label == "inconclusive"

@@ -329,3 +329,14 @@ def test_failing_binary_control_becomes_a_stratum():
     assert "g" not in remedy.index
     assert remedy.loc["z", "coef"] == pytest.approx(0.5, abs=0.15)
     assert BlockModels(check_ph=False).fit(tl).ph_remedy is None
+
+
+def test_non_convergence_is_refitted_with_a_ridge_and_reported():
+    lung = pd.read_csv(REF / "lung.csv").assign(start=0.0).rename(columns={"time": "stop"})
+    lung["age_twin"] = lung["age"]  # singular information matrix without a penalty
+    problems: list[str] = []
+    fit = fit_cox(lung, ["age", "age_twin"], name="twin", problems=problems)
+    assert fit.fitter is not None and fit.penalizer > 0
+    assert any("twin model did not converge" in p for p in problems)
+    # a ridge splits the shared effect evenly between the twins
+    assert fit.fitter.params_["age"] == pytest.approx(fit.fitter.params_["age_twin"])

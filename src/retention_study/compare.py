@@ -145,8 +145,13 @@ class HeadToHead:
         k = int(min(self.k, len(customers)))
         fold_of = pd.Series(rng.permutation(len(customers)) % k, index=customers)
         fold = fold_of.loc[eps["customer_id"]].to_numpy()
-        self.problems: list[str] = []
+        self._fold_problems: list[str] = []
         self.scores = {m: self._cross_validate(eps, fold, k, m, block_models) for m in MODELS}
+        counts = pd.Series(self._fold_problems, dtype=object).value_counts(sort=False)
+        self.problems = [f"{text[:-1]} (in {n} of {k} folds)." for text, n in counts.items()]
+        if self.scores["controls"]["comparable"].sum() == 0:
+            self.problems.append("No held-out departure had another customer at risk to be "
+                                 "compared with; concordance is undefined.")
         n = len(customers)
         # Multinomial counts = resampling customers with replacement, as one matrix product.
         self._weights = rng.multinomial(n, np.full(n, 1.0 / n), size=self.bootstrap)
@@ -161,8 +166,8 @@ class HeadToHead:
             train, test = eps[fold != f], eps[fold == f]
             eta = np.zeros(len(test))
             if cols:
-                fit = fit_cox(train, cols, block_models.penalizer, f"{model} (fold {f + 1})",
-                              self.problems)
+                fit = fit_cox(train, cols, block_models.penalizer,
+                              f"{model} (cross-validation)", self._fold_problems)
                 if fit.fitter is not None:
                     eta = test[cols].to_numpy(float) @ fit.fitter.params_.to_numpy()
             parts.append(held_out_scores(test, eta))
@@ -178,7 +183,7 @@ class HeadToHead:
         return {"model": model, "cv_loglik": float(pl.sum()),
                 "cv_loglik_per_departure": float(pl.sum() / n_dep),
                 "cv_loglik_per_departure_lower": lo, "cv_loglik_per_departure_upper": hi,
-                "concordance": float(won.sum() / max(pairs.sum(), 1)),
+                "concordance": float(won.sum() / pairs.sum()) if pairs.sum() else float("nan"),
                 "concordance_lower": c_lo, "concordance_upper": c_hi}
 
     def _percentiles(self, values) -> tuple[float, float]:
