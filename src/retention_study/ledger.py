@@ -32,8 +32,8 @@ class Ledger:
     >>> led.exclude("customers", "start_date after as_of", 2, kind="out_of_scope")
     >>> led.rows_analysed("customers")
     8
-    >>> led.summary.loc[0, "rows"]
-    10
+    >>> led.summary["rows"].tolist()
+    [10, -2, 8]
     """
 
     inputs: dict[str, int] = field(default_factory=dict)

@@ -75,7 +75,8 @@ def effect_sentence(row: dict, level: int = 95) -> str:
     """'Customers left 1.60 times as often for every 6 months without contact (95% CI ...).'"""
     ci = f"{level}% CI {row['lower']:.2f}\u2013{row['upper']:.2f}"
     phrase = row.get("phrase") or f"per {row.get('unit', row['covariate'])}"
-    return f"Customers left {_times(row['hr'])} {phrase} ({ci}, p = {_p(row['p'])})."
+    p = _p(row["p"])
+    return f"Customers left {_times(row['hr'])} {phrase} ({ci}, p {p if p[0] == '<' else '= ' + p})."
 
 
 def _p(p: float | None) -> str:
@@ -100,7 +101,9 @@ def executive_summary(results: dict) -> str:
     lines.append(f"- {results['n_customers']:,} customers followed for "
                  f"{results['customer_years']:,.0f} customer-years; "
                  f"{results['n_departures']:,} of them left (or gave notice).")
-    for row in _headline_effects(results)[:3]:
+    headline = {"months_since_contact", "loyalty_penalty", "log_price", "price_increase_recent"}
+    rows = [r for r in _headline_effects(results) if r["covariate"] in headline]
+    for row in (rows or _headline_effects(results))[:3]:
         lines.append(f"- {effect_sentence(row, level)}")
     bands = _worst_best_band(results.get("rates_by_contact_band"))
     if bands:
@@ -131,10 +134,28 @@ def _loyal_share(loyalty: dict) -> str | None:
 
 def _action(results: dict) -> str:
     text = ACTIONS.get(results["verdict"], ACTIONS["inconclusive"])
-    bands = results.get("rates_by_contact_band") or []
-    worst = max((r for r in bands if r.get("rate") is not None),
-                key=lambda r: r["rate"], default=None)
-    return text.format(band=worst["band"] if worst else "several months")
+    return text.format(band=_risk_threshold(results.get("rates_by_contact_band")))
+
+
+def _risk_threshold(bands: list[dict] | None) -> str:
+    """Where departures start to rise: the lower edge of the first band clearly above the first.
+
+    Examples
+    --------
+    >>> _risk_threshold([{"band": "0-3 months", "rate": 10, "lower": 8, "upper": 12},
+    ...                  {"band": "3-6 months", "rate": 11, "lower": 9, "upper": 13},
+    ...                  {"band": "6-12 months", "rate": 20, "lower": 15, "upper": 25}])
+    '6 months'
+    """
+    rows = [r for r in bands or [] if r.get("rate") is not None and r.get("lower") is not None]
+    if len(rows) < 2:
+        return "several months"
+    base = rows[0]
+    for r in rows[1:]:
+        if r["lower"] > base["upper"]:
+            edge = str(r["band"]).split("-")[0].rstrip("+").split()[0]
+            return f"{edge} months"
+    return "several months"
 
 
 def rates_reading(rates: list[dict] | None, what: str) -> str:
