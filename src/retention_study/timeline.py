@@ -429,7 +429,8 @@ def intervals(spans: pd.DataFrame, grid: str, split_cust=None, split_day=None):
     c = np.concatenate(pts_c)
     u = np.concatenate(pts_u)
     inside = (u >= entry_u[c]) & (u <= exit_u[c])
-    key = np.unique((c[inside].astype(np.int64) << 32) + u[inside])
+    key = np.sort((c[inside].astype(np.int64) << 32) + u[inside])
+    key = key[np.r_[True, key[1:] != key[:-1]]]  # sort + dedupe: faster than np.unique's hash
     c, u = key >> 32, key & 0xFFFFFFFF
     same = c[1:] == c[:-1]
     return c[:-1][same], u[:-1][same], u[1:][same]
