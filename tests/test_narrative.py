@@ -1,0 +1,65 @@
+"""The read-out says what the numbers say, and says so when a number is missing."""
+
+from __future__ import annotations
+
+from retention_study import narrative
+
+EFFECTS = [
+    {"block": "contact", "covariate": "months_since_contact", "unit": "6 months without contact",
+     "phrase": "for every 6 months without contact", "hr": 1.6, "lower": 1.5, "upper": 1.7,
+     "p": 1e-9},
+    {"block": "price", "covariate": "loyalty_penalty", "unit": "+10% above new price",
+     "phrase": "for paying 10% more than new customers", "hr": 1.02, "lower": 0.97,
+     "upper": 1.07, "p": 0.4},
+]
+RATES = [
+    {"band": "0-3 months", "rate": 10.0, "lower": 9.0, "upper": 11.0, "customer_years": 100},
+    {"band": "3-6 months", "rate": 10.5, "lower": 9.5, "upper": 11.5, "customer_years": 80},
+    {"band": "6-12 months", "rate": 25.0, "lower": 22.0, "upper": 28.0, "customer_years": 60},
+]
+
+
+def _results(**over):
+    base = {"verdict": "contact", "verdict_sentence": "Lack of contact explains it.",
+            "alpha": 0.05, "n_customers": 1234, "n_departures": 321, "customer_years": 2000.4,
+            "effects": EFFECTS, "rates_by_contact_band": RATES}
+    base.update(over)
+    return base
+
+
+def test_summary_carries_the_computed_numbers():
+    text = narrative.executive_summary(_results())
+    assert "1,234 customers" in text and "321" in text and "2,000 customer-years" in text
+    assert "1.60 times as often for every 6 months without contact (95% CI 1.50–1.70, p < 0.001)" in text
+    assert "(95% CI 0.97–1.07, p = 0.400)" in text
+    # departures rise clearly from the 6-12 months band on
+    assert "before they pass 6 months without hearing from you" in text
+
+
+def test_protective_effect_is_read_as_less_often():
+    row = dict(EFFECTS[0], hr=0.8, lower=0.7, upper=0.9)
+    assert "20% less often" in narrative.effect_sentence(row)
+
+
+def test_missing_measures_are_named_not_invented():
+    r = _results(rates_by_contact_band=None, effects=[])
+    assert "could not be measured" in narrative.rates_reading(None, "time since contact")
+    assert "No price or contact measure" in narrative.forest_reading(r)
+    assert "not be measured" in narrative.loyalty_reading(r)
+    assert "could not be analysed" in narrative.reasons_reading({"reasons": {"available": False,
+                                                                             "why": "no column"}})
+
+
+def test_rates_reading_says_whether_intervals_overlap():
+    assert "do not overlap" in narrative.rates_reading(RATES, "x")
+    assert "overlap, so" in narrative.rates_reading(RATES[:2], "x")
+
+
+def test_ledger_table_balances():
+    led = {"rows_in": {"customers": 10},
+           "excluded": [{"table": "customers", "reason": "joined after as_of", "rows": 2,
+                         "kind": "out_of_scope"}],
+           "notes": [], "rows_analysed": {"customers": 8}}
+    t = narrative.ledger_table({"ledger": led})
+    assert t["Rows"].tolist() == [10, -2, 8]
+    assert t["Step"].tolist()[1] == "out of scope: joined after as_of"
