@@ -653,52 +653,66 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
     started = dt.datetime.now(_UTC)
     run_dir = _new_run_dir(out_dir, name, started)
     rlog = _RunLog(run_dir / "run.log", name)
-    results_path = run_dir / "results.json"
-    manifest: dict[str, Any] = {
-        "name": name, "status": "running", "started": started.isoformat(timespec="seconds"),
-        "config": str(spec.config), "overrides": list(spec.overrides),
-        "grid": dict(spec.grid), "batch": {"id": spec.batch, "size": spec.batch_size},
-        "notebook": str(notebook), "kernel": KERNEL_NAME, "pid": os.getpid(),
-        "parameters": {k: cfg[k] for k in ("name", "data", "study", "report")},
-        "inputs": [], "versions": package_versions(), "git": git_state(), "steps": rlog.steps,
-    }
-    manifest["parameters"]["results_path"] = str(results_path)
+    manifest = _start_manifest(cfg, name, spec, notebook, run_dir, started, rlog)
     rlog.write(f"run {run_dir} from {spec.config} {' '.join(spec.overrides)}".rstrip())
     t0 = time.perf_counter()
     try:
-        with rlog.step("inputs"):
-            manifest["inputs"] = describe_inputs(cfg)
-        _write_json(run_dir / "manifest.json", manifest)
-        with rlog.step("execute"):
-            execute_notebook(notebook, run_dir / "report.ipynb", manifest["parameters"],
-                             cfg["report"]["timeout_per_cell"], progress)
-        with rlog.step("render"):
-            page, stderr = render_html(run_dir / "report.ipynb", run_dir / "report.html",
-                                       title=f"{name}: retention study",
-                                       source_dir=notebook.resolve().parent)
-        for text in stderr:
-            rlog.write("notebook stderr: " + text.rstrip(), logging.DEBUG)
-        with rlog.step("privacy_check"):
-            _check_offline(page, run_dir)
-            _check_privacy(page, cfg, run_dir, manifest)
-        if not results_path.is_file():
-            raise _RunFailed(1, "the notebook wrote no results.json (parameter results_path)")
+        _steps(cfg, name, notebook, run_dir, rlog, manifest, progress)
     except (_RunFailed, RetentionStudyError) as exc:
-        status = exc.exit_status
         reason = exc.reason if isinstance(exc, _RunFailed) else str(exc)
-        return _finish_failed(run_dir, rlog, manifest, status, reason, t0)
+        return _finish_failed(run_dir, rlog, manifest, exc.exit_status, reason, t0)
     except Exception as exc:  # noqa: BLE001 - a scheduled run must end in a marked folder
         first = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {first[0] if first else ''}"
         return _finish_failed(run_dir, rlog, manifest, 1, reason, t0)
-    verdict, sentence = read_verdict(results_path)
-    manifest.update(status="ok", exit_status=0, verdict=verdict, verdict_sentence=sentence)
+    return _finish_ok(run_dir, rlog, manifest, t0)
+
+
+def _start_manifest(cfg: dict[str, Any], name: str, spec: RunSpec, notebook: Path,
+                    run_dir: Path, started: dt.datetime, rlog: _RunLog) -> dict[str, Any]:
+    parameters = {k: cfg[k] for k in ("name", "data", "study", "report")}
+    parameters["results_path"] = str(run_dir / "results.json")
+    return {
+        "name": name, "status": "running", "started": started.isoformat(timespec="seconds"),
+        "config": str(spec.config), "overrides": list(spec.overrides),
+        "grid": dict(spec.grid), "batch": {"id": spec.batch, "size": spec.batch_size},
+        "notebook": str(notebook), "kernel": KERNEL_NAME, "pid": os.getpid(),
+        "parameters": parameters, "inputs": [], "versions": package_versions(),
+        "git": git_state(), "steps": rlog.steps,
+    }
+
+
+def _steps(cfg: dict[str, Any], name: str, notebook: Path, run_dir: Path, rlog: _RunLog,
+           manifest: dict[str, Any], progress: bool) -> None:
+    with rlog.step("inputs"):
+        manifest["inputs"] = describe_inputs(cfg)
+    _write_json(run_dir / "manifest.json", manifest)
+    with rlog.step("execute"):
+        execute_notebook(notebook, run_dir / "report.ipynb", manifest["parameters"],
+                         cfg["report"]["timeout_per_cell"], progress)
+    with rlog.step("render"):
+        page, stderr = render_html(run_dir / "report.ipynb", run_dir / "report.html",
+                                   title=f"{name}: retention study",
+                                   source_dir=notebook.resolve().parent)
+    for text in stderr:
+        rlog.write("notebook stderr: " + text.rstrip(), logging.DEBUG)
+    with rlog.step("checks"):
+        # Privacy first: a page that leaks IDs is deleted whatever else is wrong with it.
+        _check_privacy(page, cfg, run_dir, manifest)
+        _check_offline(page, run_dir)
+    if not (run_dir / "results.json").is_file():
+        raise _RunFailed(1, "the notebook wrote no results.json (parameter results_path)")
+
+
+def _finish_ok(run_dir: Path, rlog: _RunLog, manifest: dict[str, Any], t0: float) -> RunOutcome:
+    verdict, sentence = read_verdict(run_dir / "results.json")
+    manifest.update(status="ok", exit_status=0, verdict=verdict, verdict_sentence=sentence,
+                    finished=dt.datetime.now(_UTC).isoformat(timespec="seconds"))
     manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
-    manifest["finished"] = dt.datetime.now(_UTC).isoformat(timespec="seconds")
     _write_json(run_dir / "manifest.json", manifest)
     point_latest(run_dir)
     rlog.write(f"ok: {run_dir / 'report.html'}")
-    return RunOutcome(name, True, 0, run_dir, verdict=manifest["verdict"])
+    return RunOutcome(manifest["name"], True, 0, run_dir, verdict=verdict)
 
 
 def _check_offline(page: str, run_dir: Path) -> None:
