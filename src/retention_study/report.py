@@ -15,8 +15,13 @@ lists every run. A failed run keeps its notebook (with papermill's error banner)
 in a folder renamed ``<timestamp>-FAILED``; ``latest`` is never moved to it.
 
 Cell tags understood by the management HTML: ``remove-cell`` drops a cell,
-``remove-output`` drops its outputs (code is never shown anyway). Output on
-stderr (warnings) goes to ``run.log``, not to management.
+``remove-output`` drops its outputs (code and prompts are never shown; the
+``parameters`` cells are dropped). Output on stderr (warnings) goes to
+``run.log``, not to management.
+
+Two checks fail a run (exit 1) after rendering: a management page showing any
+customer ID of the input data (the page is deleted), and a page that would
+fetch anything from the internet (scripts, styles, fonts, images).
 """
 
 from __future__ import annotations
