@@ -115,8 +115,35 @@ def executive_summary(results: dict) -> str:
     share = _loyal_share(loyalty)
     if share:
         lines.append(f"- {share}")
+    note = direction_note(results)
+    if note:
+        lines += ["", f"**Read with care.** {note}"]
     lines += ["", "**What management could do.** " + _action(results), ""]
     return "\n".join(lines)
+
+
+def direction_note(results: dict) -> str | None:
+    """Warn when a price measure clearly goes with FEWER departures.
+
+    "Customers leave over price" predicts the opposite, so a verdict that price
+    "explains" departures must not be read as support for it.
+
+    Examples
+    --------
+    >>> direction_note({"alpha": 0.05, "effects": [{"block": "price", "covariate": "x",
+    ...     "unit": "+1 SD of x", "hr": 0.5, "lower": 0.4, "upper": 0.6, "p": 0.001}]})[:30]
+    'Higher values of +1 SD of x we'
+    """
+    alpha = float(results.get("alpha", 0.05))
+    rows = [e for e in results.get("effects") or [] if e.get("block") == "price"
+            and e.get("upper") is not None and e["upper"] < 1 and e["p"] < alpha]
+    if not rows:
+        return None
+    units = ", ".join(str(e.get("unit", e["covariate"])) for e in rows)
+    return (f"Higher values of {units} went with fewer departures, the opposite of customers "
+            "leaving over price. The price measure here likely stands for something else "
+            "(what the customer buys, how long they have stayed), so 'price explains "
+            "departures' does not mean customers left because they paid too much.")
 
 
 def _loyal_share(loyalty: dict) -> str | None:
