@@ -118,7 +118,7 @@ def test_sentence_numbers_are_the_computed_ones(worlds):
                f"(95% CI {row['lower']:.2f}\u2013{row['upper']:.2f})"
     assert expected in verdict.sentence
     p = bm.lr_tests.set_index("test").loc["contact | price", "p"]
-    assert f"{p:.2g} for contact given price" in verdict.sentence
+    assert f"{2 * p:.2g} for contact given price" in verdict.sentence  # Holm: smaller p x 2
     assert "Lack of contact explains departures better than price" in verdict.sentence
 
 
@@ -179,3 +179,19 @@ def test_tiny_data_cross_validation_reports_instead_of_crashing():
     assert any(re.search(r"\(in \d of 5 folds\)\.$", p) for p in h2h.problems)
     json.dumps(h2h.to_dict(), allow_nan=False)
     assert decide_verdict(bm, h2h).label == "inconclusive"
+
+
+def test_holm_keeps_a_lone_borderline_block_from_deciding(worlds):
+    import copy
+
+    bm = copy.copy(worlds["contact"][1])
+    bm.lr_tests = bm.lr_tests.copy()
+    tests = bm.lr_tests.set_index("test").index
+    bm.lr_tests["p"] = np.where(tests == "price | contact", 0.04,
+                                np.where(tests == "contact | price", 0.5, bm.lr_tests["p"]))
+    verdict = decide_verdict(bm, alpha=0.05)
+    assert verdict.label != "price"
+    assert verdict.evidence["p_price_given_contact_holm"] == pytest.approx(0.08)
+    bm.lr_tests["p"] = np.where(tests == "price | contact", 0.02,
+                                np.where(tests == "contact | price", 0.04, bm.lr_tests["p"]))
+    assert decide_verdict(bm, alpha=0.05).label == "both"  # Holm: 0.04 and 0.04
