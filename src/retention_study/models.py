@@ -465,6 +465,12 @@ class BlockModels:
         When the PH check fails: what was done and the refitted coefficients.
     problems : list of str
         Plain-words warnings about the data and the fits.
+    columns : dict of str -> list of str
+        Covariates of each model (after removing constant and collinear columns).
+    blocks : dict of str -> list of str
+        The usable columns per block.
+    data_ : DataFrame
+        The episodes all four models were fitted on, sorted by customer_id and start.
 
     Examples
     --------
@@ -495,8 +501,9 @@ class BlockModels:
         self.definitions = dict(timeline.definitions)
         n_dep = int(self.data_["event"].sum())
         if n_dep < self.min_departures:
-            self.problems.append(f"Only {n_dep} departures (fewer than {self.min_departures}): "
-                                 "estimates are fragile and tests have little power.")
+            self.problems.append(f"Only {n_dep} departure{'s' * (n_dep != 1)} (fewer than "
+                                 f"{self.min_departures}): estimates are fragile and tests "
+                                 "have little power.")
         self.blocks = _drop_unusable(self.data_, timeline.blocks, self.problems)
         base = [c for b in BASE_BLOCKS for c in self.blocks[b]]
         self.columns = {m: base + [c for b in extra for c in self.blocks[b]]
@@ -552,8 +559,8 @@ class BlockModels:
         failing = list(check.loc[check["fails"], "covariate"])
         if not failing:
             return check, None
-        self.problems.append("Proportional hazards fails for " + ", ".join(failing) + ": their "
-                             "effect changes with tenure; see the time-interaction fit.")
+        self.problems.append("Proportional hazards fails for " + ", ".join(failing) + " (the "
+                             "effect changes with tenure); see the refit in ph_remedy.")
         return check, self._ph_remedy(final, check.loc[check["fails"]])
 
     def _ph_remedy(self, final: CoxFit, failing: pd.DataFrame) -> dict:
