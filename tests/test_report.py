@@ -61,6 +61,7 @@ def write_world(folder: Path, duplicate: bool = False) -> dict[str, Path]:
 
 
 def write_config(folder: Path, name: str, files: dict[str, Path], **study) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     cfg = {"name": name,
            "data": {k: str(v) for k, v in files.items()} | {"as_of": "2026-06-30"},
            "study": {"min_departures": 5} | study,
@@ -102,24 +103,23 @@ def parse_html(text: str) -> _Elements:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory, kernel):
-    """ok run, then bad data (2), too few departures (1), leaked IDs (1), in one reports dir."""
+    """An ok run; then, as one parallel batch, bad data (2), too few departures (1),
+    leaked IDs (1) and an external image (1); then a second ok run. One reports dir."""
     base = tmp_path_factory.mktemp("history")
     good = write_world(base / "good")
     dup = write_world(base / "dup", duplicate=True)
     out = base / "reports"
-    runs = {
-        "ok": report.run_config(write_config(base, "demo", good), out_dir=out,
-                                notebook=FIXTURE_NB),
-        "bad_data": report.run_config(write_config(base / "dup", "demo", dup), out_dir=out,
-                                      notebook=FIXTURE_NB),
-        "analysis": report.run_config(write_config(base, "demo", good),
-                                      ["study.min_departures=100"], out_dir=out,
-                                      notebook=FIXTURE_NB),
-        "leak": report.run_config(write_config(base, "leak-demo", good), out_dir=out,
-                                  notebook=FIXTURE_NB),
-        "cdn": report.run_config(write_config(base, "cdn-demo", good), out_dir=out,
-                                 notebook=FIXTURE_NB),
+    runs = {"ok": report.run_config(write_config(base, "demo", good), out_dir=out,
+                                    notebook=FIXTURE_NB)}
+    failing = {
+        "bad_data": write_config(base / "dup", "demo", dup),
+        "analysis": write_config(base / "few", "demo", good, min_departures=100),
+        "leak": write_config(base, "leak-demo", good),
+        "cdn": write_config(base, "cdn-demo", good),
     }
+    outcomes = report.run_many(list(failing.values()), out_dir=out, jobs=2,
+                               notebook=FIXTURE_NB, progress=False)
+    runs |= dict(zip(failing, outcomes, strict=True))
     latest_after_failures = report.resolve_latest(out / "demo")
     runs["ok2"] = report.run_config(write_config(base, "demo", good), out_dir=out,
                                     notebook=FIXTURE_NB)
@@ -252,6 +252,7 @@ def test_index_lists_every_run_with_status_and_verdict(history):
     assert f"demo/{ok.run_dir.name}/report.html" in links
     assert "duplicate customer_id" in text and ">price<" in text.replace("\n", "")
     assert "customers.csv" in text
+    assert "Batch runs" in text and "0 of 4 ok" in text  # the parallel batch of failures
 
 
 def test_html_that_fetches_from_the_internet_fails_the_run(history):
