@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ from timeline_sim import simulate_timeline
 from retention_study.compare import VERDICTS, HeadToHead, decide_verdict, held_out_scores
 from retention_study.models import BlockModels, partial_log_likelihood
 from retention_study.schema import Timeline
+
+REF = Path(__file__).resolve().parent / "fixtures" / "r_reference"
 
 
 def _static(n=300, seed=0):
@@ -48,6 +51,28 @@ def test_concordance_matches_lifelines_harrell_c_on_static_data():
     ours = s["concordant"].sum() / s["comparable"].sum()
     ref = concordance_index(df["stop"], -eta, df["event"])
     assert ours == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("model, cols", [("lung", ["age", "sex", "ph_ecog"]),
+                                         ("heart", ["age", "year", "surgery", "transplant"])])
+def test_concordance_matches_r_survival_incl_start_stop(model, cols):
+    """R's coxph concordance (stored by make_reference.R), static and counting-process."""
+    ref = pd.read_csv(REF / "reference.csv", keep_default_na=False)
+
+    def r(quantity, term=""):
+        hit = ref[(ref["model"] == model) & (ref["quantity"] == quantity) & (ref["term"] == term)]
+        return float(hit["value"].iloc[0])
+
+    data = pd.read_csv(REF / f"{model}.csv")
+    if model == "lung":
+        data = data.rename(columns={"time": "stop"}).assign(start=0.0)
+        data["customer_id"] = np.arange(len(data)).astype(str)
+    else:
+        data = data.rename(columns={"id": "customer_id"})
+    eta = data[cols].to_numpy() @ np.array([r("coef", c) for c in cols])
+    s = held_out_scores(data, eta)
+    assert s["concordant"].sum() / s["comparable"].sum() == pytest.approx(r("concordance"),
+                                                                          rel=1e-10)
 
 
 def test_held_out_loglik_equals_breslow_partial_likelihood():
