@@ -139,6 +139,12 @@ class HeadToHead:
         self.alpha = alpha
 
     def fit(self, timeline, block_models: BlockModels) -> HeadToHead:
+        """Cross-validate the four models of ``block_models`` on its own rows.
+
+        ``timeline`` is the one the block models were fitted on; the rows themselves come
+        from ``block_models.data_`` so that every model sees identical, sorted rows and
+        the same usable columns.
+        """
         eps = block_models.data_
         rng = np.random.default_rng(self.seed)
         customers = eps["customer_id"].unique()
