@@ -676,7 +676,8 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
 def _start_manifest(cfg: dict[str, Any], name: str, spec: RunSpec, notebook: Path,
                     run_dir: Path, started: dt.datetime, rlog: _RunLog) -> dict[str, Any]:
     parameters = {k: cfg[k] for k in ("name", "data", "study", "report")}
-    parameters["results_path"] = str(run_dir / "results.json")
+    # Absolute: the notebook may change its working directory.
+    parameters["results_path"] = os.path.abspath(run_dir / "results.json")
     return {
         "name": name, "status": "running", "started": started.isoformat(timespec="seconds"),
         "config": str(spec.config), "overrides": list(spec.overrides),
