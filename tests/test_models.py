@@ -340,3 +340,14 @@ def test_non_convergence_is_refitted_with_a_ridge_and_reported():
     assert any("twin model did not converge" in p for p in problems)
     # a ridge splits the shared effect evenly between the twins
     assert fit.fitter.params_["age"] == pytest.approx(fit.fitter.params_["age_twin"])
+
+
+def test_missing_values_and_absent_columns_are_left_out_with_a_message():
+    tl = simulate_timeline(n=300, hr_contact_6m=1.5, seed=7)
+    tl.episodes.loc[:9, "age"] = np.nan
+    tl.blocks["controls"] = ["age", "region_not_there"]
+    bm = BlockModels().fit(tl)
+    text = " ".join(bm.problems)
+    assert "10 episodes with a missing covariate value" in text
+    assert "region_not_there" in text
+    assert len(bm.data_) == len(tl.episodes) - 10

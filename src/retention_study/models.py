@@ -161,6 +161,26 @@ def _prepare(timeline: Timeline) -> pd.DataFrame:
     return eps
 
 
+def _drop_missing(eps: pd.DataFrame, blocks: dict, problems: list) -> pd.DataFrame:
+    """Leave out rows with a missing covariate (the Timeline contract says there are none)."""
+    cols = [c for b in blocks.values() for c in b]
+    absent = [c for c in cols if c not in eps]
+    if absent:
+        problems.append(f"Columns named in the blocks but absent from the episodes: {absent}; "
+                        "left out.")
+    present = [c for c in cols if c in eps]
+    bad = eps[present].isna().any(axis=1).to_numpy()
+    if not bad.any():
+        return eps
+    problems.append(f"{int(bad.sum())} episodes with a missing covariate value were left out "
+                    "of all models.")
+    kept = eps.loc[~bad].reset_index(drop=True)
+    if int(kept["event"].sum()) == 0:
+        raise AnalysisError("no departure left once episodes with missing covariates are "
+                            "left out; nothing can be said about why customers leave")
+    return kept
+
+
 def _drop_unusable(eps: pd.DataFrame, blocks: dict, problems: list) -> dict:
     """Remove constant and collinear columns, saying why; returns the usable blocks."""
     usable = {b: [c for c in blocks.get(b, []) if c in eps] for b in ("controls", "service",
@@ -504,6 +524,7 @@ class BlockModels:
             self.problems.append(f"Only {n_dep} departure{'s' * (n_dep != 1)} (fewer than "
                                  f"{self.min_departures}): estimates are fragile and tests "
                                  "have little power.")
+        self.data_ = _drop_missing(self.data_, timeline.blocks, self.problems)
         self.blocks = _drop_unusable(self.data_, timeline.blocks, self.problems)
         base = [c for b in BASE_BLOCKS for c in self.blocks[b]]
         self.columns = {m: base + [c for b in extra for c in self.blocks[b]]
