@@ -217,6 +217,8 @@ class EventIndex:
         Day number of each event (days since 1970).
     values : dict of str -> ndarray, optional
         Per-event values carried along (reordered with the sort).
+    presorted : bool
+        The events are already sorted by (customer, day): skip the sort.
 
     Examples
     --------
@@ -225,12 +227,14 @@ class EventIndex:
     [0, 2, 1]
     """
 
-    def __init__(self, cust: np.ndarray, day: np.ndarray, values: dict | None = None) -> None:
-        key = _pack(np.asarray(cust), np.asarray(day, dtype=np.int64))
-        order = np.argsort(key, kind="stable")
+    def __init__(self, cust: np.ndarray, day: np.ndarray, values: dict | None = None,
+                 presorted: bool = False) -> None:
+        cust, day = np.asarray(cust, dtype=np.int64), np.asarray(day, dtype=np.int64)
+        key = _pack(cust, day)
+        order = slice(None) if presorted else np.argsort(key, kind="stable")
         self.key = key[order]
-        self.cust = np.asarray(cust, dtype=np.int64)[order]
-        self.day = np.asarray(day, dtype=np.int64)[order]
+        self.cust = cust[order]
+        self.day = day[order]
         self.values = {k: np.asarray(v)[order] for k, v in (values or {}).items()}
 
     def __len__(self) -> int:
@@ -285,6 +289,7 @@ class Rows:
     eval_day: np.ndarray
     ref_day: np.ndarray
     cutoff_day: np.ndarray  # per customer: events on or after it never enter (guarded)
+    events: Events | None = None
 
 
 @dataclass
@@ -368,35 +373,73 @@ def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, value
 
 
-def _event_split_days(data: StudyData, ids: pd.Index, params: dict):
-    """Tenure-day points where some covariate changes, as (customer index, absolute day)."""
+@dataclass
+class Events:
+    """Event tables mapped to customer positions and sorted once by (customer, day).
+
+    ``price``: ``cust``, ``day``, ``price``, ``ncp`` (new-customer price carried forward
+    within the customer; None when the data never has one), ``rose`` (the price went
+    up from the customer's previous price). ``contact``: ``cust``, ``day``,
+    ``outbound`` (bool). Either is None when the table is missing or empty.
+    """
+
+    price: dict | None
+    contact: dict | None
+
+
+def _sorted_events(frame: pd.DataFrame | None, date_col: str, ids: pd.Index) -> dict | None:
+    if frame is None or not len(frame):
+        return None
+    c = ids.get_indexer(frame[CUSTOMER_ID])
+    day = _day_number(frame[date_col])
+    keep = np.flatnonzero(c >= 0)  # events of customers outside the study
+    order = keep[np.argsort(_pack(c[keep], day[keep]), kind="stable")]
+    return {"cust": c[order].astype(np.int64), "day": day[order], "_order": order}
+
+
+def _ffill_within(cust: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Carry the last non-missing value forward within each customer's (sorted) run."""
+    n = len(values)
+    pos = np.where(np.isnan(values), -1, np.arange(n))
+    last = np.maximum.accumulate(pos) if n else pos
+    run_start = np.maximum.accumulate(np.where(np.r_[True, cust[1:] != cust[:-1]],
+                                               np.arange(n), 0)) if n else pos
+    ok = last >= run_start
+    return np.where(ok, values[np.maximum(last, 0)], np.nan)
+
+
+def prepare_events(data: StudyData, ids: pd.Index) -> Events:
+    """Map and sort the price and contact events of the customers in ``ids`` once."""
+    price = _sorted_events(data.price_events, "effective_date", ids)
+    if price is not None:
+        pe, order = data.price_events, price.pop("_order")
+        price["price"] = pe["monthly_price"].to_numpy(dtype=np.float64)[order]
+        ncp = (pe["new_customer_price"].to_numpy(dtype=np.float64)[order]
+               if "new_customer_price" in pe else np.full(len(order), np.nan))
+        price["ncp"] = None if np.isnan(ncp).all() else _ffill_within(price["cust"], ncp)
+        same = np.r_[False, price["cust"][1:] == price["cust"][:-1]]
+        price["rose"] = same & (price["price"] > np.r_[np.inf, price["price"][:-1]])
+    contact = _sorted_events(data.contact_events, "contact_date", ids)
+    if contact is not None:
+        order = contact.pop("_order")
+        contact["outbound"] = (data.contact_events["direction"].to_numpy()[order] == "outbound")
+    return Events(price, contact)
+
+
+def _event_split_days(events: Events, params: dict):
+    """Days where some covariate changes, as (customer index, absolute day number)."""
     lag, window = params["lag_days"], params["price_increase_window_days"]
     parts = []
-    if data.contact_events is not None and len(data.contact_events):
-        c = ids.get_indexer(data.contact_events[CUSTOMER_ID])
-        day = _day_number(data.contact_events["contact_date"])
-        ok = c >= 0
+    if events.contact is not None:
+        c, day = events.contact["cust"], events.contact["day"]
         # a contact counts from the day after it, and drops out of the 12-month count
-        parts += [(c[ok], day[ok] + lag + 1), (c[ok], day[ok] + lag + 1 + WINDOW_12M_DAYS)]
-    if data.price_events is not None and len(data.price_events):
-        changed, rose = _price_changes(data.price_events, ids)
-        parts += [(changed[0], changed[1] + lag + 1), (rose[0], rose[1] + lag + 1 + window)]
+        parts += [(c, day + lag + 1), (c, day + lag + 1 + WINDOW_12M_DAYS)]
+    if events.price is not None:
+        c, day, rose = events.price["cust"], events.price["day"], events.price["rose"]
+        parts += [(c, day + lag + 1), (c[rose], day[rose] + lag + 1 + window)]
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-def _price_changes(pe: pd.DataFrame, ids: pd.Index):
-    """(customer, day) of every price event, and of those that raise the price."""
-    c = ids.get_indexer(pe[CUSTOMER_ID])
-    day = _day_number(pe["effective_date"])
-    order = np.lexsort((day, c))
-    c, day = c[order], day[order]
-    price = pe["monthly_price"].to_numpy(dtype=np.float64)[order]
-    same = np.r_[False, c[1:] == c[:-1]]
-    rose = same & (price > np.r_[np.nan, price[:-1]])
-    ok = c >= 0
-    return (c[ok], day[ok]), (c[rose & ok], day[rose & ok])
 
 
 def intervals(spans: pd.DataFrame, grid: str, split_cust=None, split_day=None):
@@ -446,8 +489,8 @@ def _rows(data: StudyData, params: dict) -> Rows:
              kind="out_of_scope")
     spans, customers = spans[~no_time].reset_index(drop=True), customers[~no_time].reset_index(
         drop=True)
-    ids = pd.Index(spans[CUSTOMER_ID])
-    split_c, split_d = (None, None) if grid == "month" else _event_split_days(data, ids, params)
+    events = prepare_events(data, pd.Index(spans[CUSTOMER_ID]))
+    split_c, split_d = (None, None) if grid == "month" else _event_split_days(events, params)
     cust, b_u, e_u = intervals(spans, grid, split_c, split_d)
     start_day = spans["start_day"].to_numpy()[cust]
     exit_u = days_to_units(spans["exit"].to_numpy(), grid)[cust]
@@ -461,25 +504,20 @@ def _rows(data: StudyData, params: dict) -> Rows:
                 stop=units_to_months(e_u, grid), event=event.astype(np.int64),
                 start_day=start_day, eval_day=eval_day,
                 ref_day=eval_day - params["lag_days"],
-                cutoff_day=spans["cutoff_day"].to_numpy())
+                cutoff_day=spans["cutoff_day"].to_numpy(), events=events)
 
 
-def _index_events(frame: pd.DataFrame | None, date_col: str, ids: pd.Index, rows: Rows,
-                  guard: bool, values: tuple = (), where=None) -> EventIndex | None:
-    if frame is None:
-        return None
-    if where is not None:
-        frame = frame[where]
-    c = ids.get_indexer(frame[CUSTOMER_ID])
-    day = _day_number(frame[date_col])
-    ok = c >= 0
+def _index(ev: dict, rows: Rows, guard: bool, mask=None, values: tuple = ()) -> EventIndex:
+    """An EventIndex over prepared events (optionally a subset), guarded against leaks."""
+    keep = np.ones(len(ev["day"]), dtype=bool) if mask is None else mask.copy()
     if guard:
         # belt and braces: nothing dated on or after the departure can enter
-        ok[ok] = day[ok] < rows.cutoff_day[c[ok]]
-    return EventIndex(c[ok], day[ok], {v: frame[v].to_numpy()[ok] for v in values})
+        keep &= ev["day"] < rows.cutoff_day[ev["cust"]]
+    return EventIndex(ev["cust"][keep], ev["day"][keep], {v: ev[v][keep] for v in values},
+                      presorted=True)
 
 
-def price_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> Block:
+def price_block(data: StudyData, rows: Rows, params: dict) -> Block:
     """PRICE: loyalty penalty, a recent price increase, optionally the price level.
 
     The price of an interval is the latest price event dated before the reference
@@ -488,17 +526,12 @@ def price_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> Blo
     ``new_customer_price`` gaps are filled with the customer's last known value;
     customers with rows still missing it are excluded.
     """
-    pe = data.price_events
-    if pe is None or not len(pe):
+    ev = rows.events.price
+    if ev is None:
         return Block({}, {}, ["price: no price events in the data"], {})
     guard = params["notice_guard"]
-    ncp_known = "new_customer_price" in pe and pe["new_customer_price"].notna().any()
-    if ncp_known:
-        pe = pe.assign(_c=ids.get_indexer(pe[CUSTOMER_ID])).sort_values(
-            ["_c", "effective_date"], kind="stable")
-        pe = pe.assign(new_customer_price=pe.groupby("_c")["new_customer_price"].ffill())
-    ix = _index_events(pe, "effective_date", ids, rows, guard,
-                       values=("monthly_price",) + (("new_customer_price",) if ncp_known else ()))
+    ncp_known = ev["ncp"] is not None
+    ix = _index(ev, rows, guard, values=("price",) + (("ncp",) if ncp_known else ()))
     if not len(ix):
         return Block({}, {}, ["price: no price events for the customers studied"], {})
     pos = ix.position_before(rows.cust, rows.ref_day)
@@ -506,11 +539,11 @@ def price_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> Blo
     signup = (first >= 0) & (ix.day[np.maximum(first, 0)] <= rows.start_day)
     pos = np.where((pos < 0) & signup, first, pos)
     no_price = pos < 0
-    price = ix.values["monthly_price"][np.maximum(pos, 0)].astype(np.float64)
+    price = ix.values["price"][np.maximum(pos, 0)]
     cols, defs, unmeasured, bad = {}, {}, [], {"no price on record at the start of an "
                                               "interval": no_price}
     if ncp_known:
-        ncp = ix.values["new_customer_price"][np.maximum(pos, 0)].astype(np.float64)
+        ncp = ix.values["ncp"][np.maximum(pos, 0)]
         bad["new-customer price unknown even after carrying the last known one forward"] = (
             ~no_price & ~(ncp > 0))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -525,38 +558,26 @@ def price_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> Blo
         with np.errstate(divide="ignore", invalid="ignore"):
             cols["log_price"] = np.log(price)
         defs["log_price"] = "log of the customer's monthly price (the price level)"
-    cols["price_increase_recent"] = _recent_increase(pe, ids, rows, params)
+    inc = _index(ev, rows, guard, mask=ev["rose"])
+    window = params["price_increase_window_days"]
+    recent = inc.count_between(rows.cust, rows.ref_day - window, rows.ref_day) > 0
+    cols["price_increase_recent"] = recent.astype(np.int64)
     defs["price_increase_recent"] = (f"1 if the customer's price went up within the last "
                                      f"{params['price_increase_window_days']} days, else 0")
     return Block(cols, defs, unmeasured, bad)
 
 
-def _recent_increase(pe: pd.DataFrame, ids: pd.Index, rows: Rows, params: dict) -> np.ndarray:
-    c = ids.get_indexer(pe[CUSTOMER_ID])
-    ix_all = EventIndex(c, _day_number(pe["effective_date"]), {"p": pe["monthly_price"].to_numpy()})
-    prev_same = np.r_[False, ix_all.cust[1:] == ix_all.cust[:-1]]
-    rose = prev_same & (ix_all.values["p"] > np.r_[np.inf, ix_all.values["p"][:-1]])
-    rose &= ix_all.cust >= 0
-    if params["notice_guard"]:
-        rose &= ix_all.day < rows.cutoff_day[np.maximum(ix_all.cust, 0)]
-    inc = EventIndex(ix_all.cust[rose], ix_all.day[rose])
-    window = params["price_increase_window_days"]
-    n = inc.count_between(rows.cust, rows.ref_day - window, rows.ref_day)
-    return (n > 0).astype(np.int64)
-
-
-def contact_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> Block:
+def contact_block(data: StudyData, rows: Rows, params: dict) -> Block:
     """CONTACT: months since the supplier last reached out, outbound contacts in 12 months.
 
     ``months_since_contact = min(cap, (interval begin - last outbound contact) / month)``
     over contacts dated before the reference day; never contacted: months since
     start_date, capped.
     """
-    ce = data.contact_events
-    if ce is None or not (ce["direction"] == "outbound").any():
+    ev = rows.events.contact
+    if ev is None or not ev["outbound"].any():
         return Block({}, {}, ["supplier contact: no outbound contacts in the data"], {})
-    ix = _index_events(ce, "contact_date", ids, rows, params["notice_guard"],
-                       where=(ce["direction"] == "outbound").to_numpy())
+    ix = _index(ev, rows, params["notice_guard"], mask=ev["outbound"])
     pos = ix.position_before(rows.cust, rows.ref_day)
     last = _gather(ix.day, pos, rows.start_day)
     cap = params["contact_cap_months"]
@@ -570,13 +591,12 @@ def contact_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> B
         [], {})
 
 
-def service_block(data: StudyData, rows: Rows, ids: pd.Index, params: dict) -> Block:
+def service_block(data: StudyData, rows: Rows, params: dict) -> Block:
     """SERVICE: inbound contacts in the last 12 months (the customer reaching out)."""
-    ce = data.contact_events
-    if ce is None or not (ce["direction"] == "inbound").any():
+    ev = rows.events.contact
+    if ev is None or ev["outbound"].all():
         return Block({}, {}, ["service: no inbound contacts in the data"], {})
-    ix = _index_events(ce, "contact_date", ids, rows, params["notice_guard"],
-                       where=(ce["direction"] == "inbound").to_numpy())
+    ix = _index(ev, rows, params["notice_guard"], mask=~ev["outbound"])
     n12 = ix.count_between(rows.cust, rows.ref_day - WINDOW_12M_DAYS, rows.ref_day)
     return Block({"inbound_12m": n12.astype(np.int64)},
                  {"inbound_12m": ("contacts the customer initiated in the last 12 months (a "
@@ -648,26 +668,38 @@ def _build_events(data: StudyData, params: dict, controls: list[str]) -> Timelin
     if data.customers is None:
         raise DataContractError("shape A data has no customers table", kind="missing_table")
     rows = _rows(data, params)
-    ids = pd.Index(rows.customers[CUSTOMER_ID])
     blocks = {
-        "price": price_block(data, rows, ids, params),
-        "contact": contact_block(data, rows, ids, params),
-        "service": service_block(data, rows, ids, params),
+        "price": price_block(data, rows, params),
+        "contact": contact_block(data, rows, params),
+        "service": service_block(data, rows, params),
         "controls": controls_block(rows.customers, rows, controls),
     }
     keep = _drop_bad(blocks, rows, data.ledger, "customers")
-    episodes = pd.DataFrame({
-        CUSTOMER_ID: rows.customers[CUSTOMER_ID].to_numpy()[rows.cust[keep]],
-        "start": rows.start[keep], "stop": rows.stop[keep], "event": rows.event[keep],
-    })
-    for name in BLOCKS:
-        for col, values in blocks[name].columns.items():
-            episodes[col] = values[keep]
+    episodes = _assemble(rows, blocks, keep)
     params["n_rows"] = len(episodes)
+    cust = rows.cust[keep]
+    n_cust = int(len(cust) and 1 + np.count_nonzero(cust[1:] != cust[:-1]))
     log.info("timeline: %d customers, %d rows, %d departures (grid %s, notice guard %s)",
-             episodes[CUSTOMER_ID].nunique(), len(episodes), int(episodes["event"].sum()),
-             params["grid"], params["notice_guard"])
+             n_cust, len(episodes), int(episodes["event"].sum()), params["grid"],
+             params["notice_guard"])
     return _timeline(episodes, blocks, params)
+
+
+def _assemble(rows: Rows, blocks: dict, keep: np.ndarray) -> pd.DataFrame:
+    """The episode frame; each column is handed over once (no second copy of the rows)."""
+    def take(values):
+        return values if everyone else values[keep]
+
+    everyone = bool(keep.all())
+    episodes = pd.DataFrame({CUSTOMER_ID: rows.customers[CUSTOMER_ID].to_numpy()[take(rows.cust)]})
+    for col in ("start", "stop", "event"):
+        episodes[col] = take(getattr(rows, col))
+    for name in BLOCKS:
+        columns = blocks[name].columns
+        for col in columns:
+            episodes[col] = take(columns[col])
+            columns[col] = None  # free it: only the names are needed from here on
+    return episodes
 
 
 def _timeline(episodes: pd.DataFrame, blocks: dict, params: dict) -> Timeline:
@@ -724,12 +756,7 @@ def _build_table(data: StudyData, params: dict, controls: list[str]) -> Timeline
                 event=table["event"].to_numpy(dtype=np.int64), start_day=np.zeros(n),
                 eval_day=np.zeros(n), ref_day=np.zeros(n), cutoff_day=np.zeros(n))
     keep = _drop_bad(blocks, rows, data.ledger, "table")
-    episodes = pd.DataFrame({CUSTOMER_ID: table[CUSTOMER_ID].to_numpy()[keep],
-                             "start": rows.start[keep], "stop": rows.stop[keep],
-                             "event": rows.event[keep]})
-    for name in BLOCKS:
-        for col, values in blocks[name].columns.items():
-            episodes[col] = values[keep]
+    episodes = _assemble(rows, blocks, keep)
     episodes = episodes.sort_values([CUSTOMER_ID, "start"], kind="stable").reset_index(drop=True)
     params["n_rows"] = len(episodes)
     return _timeline(episodes, blocks, params)
