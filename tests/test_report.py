@@ -178,6 +178,7 @@ def test_management_html_has_no_code_and_no_hidden_cells(history):
                   "jp-InputPrompt", "jp-OutputPrompt"}
     assert not classes & code_areas
     for marker in ("source-code-marker-7f3a", "import pandas", "hidden output marker-b21c",
+                   "Failure triggers",
                    "hidden cell marker-c93d", "results_path", "UserWarning"):
         assert marker not in text, marker
     assert "Verdict:" in text and f"{N_DEPARTURES} departures" in text
