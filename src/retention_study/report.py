@@ -222,7 +222,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def input_specs(cfg: dict[str, Any]) -> list[str]:
     """The input files of a config as the readers take them (``FILE::TABLE`` allowed).
 
-    Unlike :func:`config.data_files` this accepts a list of paths in ``data.path``.
+    ``data.path`` may be one path or a list of paths (concatenated by the loader).
 
     Examples
     --------
