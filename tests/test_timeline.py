@@ -15,7 +15,12 @@ import pytest
 
 from retention_study.errors import ConfigError
 from retention_study.schema import DAYS_PER_MONTH, StudyData
-from retention_study.timeline import build_timeline, days_to_units, units_to_days
+from retention_study.timeline import (
+    build_timeline,
+    days_to_units,
+    example_data,
+    units_to_days,
+)
 
 D = pd.Timestamp
 DPM = DAYS_PER_MONTH
@@ -538,3 +543,27 @@ def test_simulated_truth_recovered_only_with_the_guard():
         assert abs(guarded.loc[name, "coef"] - beta) < 3 * guarded.loc[name, "se(coef)"], name
     # naive: the retention call right before leaving makes contact look protective
     assert fits[False].loc["months_since_contact", "coef"] < 0 < planted["months_since_contact"]
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import retention_study.timeline as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 10 and result.failed == 0
+
+
+def test_example_data_by_hand():
+    tl = build_timeline(example_data())
+    ep = tl.episodes
+    a = ep[ep.customer_id == "a"]
+    # notice on 2025-03-10 (day 68): months 0..3, the retention call and the discount
+    # that follow it never show
+    assert a[["start", "stop", "event"]].values.tolist() == [[0, 1, 0], [1, 2, 0], [2, 3, 1]]
+    assert a["loyalty_penalty"].tolist() == pytest.approx([math.log(30 / 25)] * 3)
+    b = ep[ep.customer_id == "b"]
+    # b: 44 from 2025-04-01 (tenure day 137); month 5 begins on day 152
+    assert b.loc[b.start == 5, "price_increase_recent"].item() == 1
+    assert b.loc[b.start == 7, "price_increase_recent"].item() == 0
+    assert tl.params["controls"] == ["plan"] and tl.params["notice_guard"] is True

@@ -115,20 +115,59 @@ def build_timeline(
         "price_increase_window_days": int(price_increase_window_days),
         "include_price_level": bool(include_price_level),
         "notice_guard": bool(notice_guard),
-        "controls": list(controls) if controls is not None else None,
+        "controls": list(controls if controls is not None
+                         else (data.roles.get("controls") or [])),
+        "analysis": ("guarded: departure dated at the notice; covariates from events dated "
+                     "before each interval" if notice_guard else
+                     "naive: departure dated at the end of service; covariates from events "
+                     "up to the end of each interval (post-notice events leak in)"),
         "as_of": str(pd.Timestamp(data.as_of).date()),
         "observation_start": (
             str(pd.Timestamp(data.observation_start).date())
             if data.observation_start is not None else None
         ),
     }
-    if controls is None:
-        controls = list(data.roles.get("controls", []) or [])
     if data.format == "events":
-        return _build_events(data, params, controls)
+        return _build_events(data, params)
     if data.format == "table":
-        return _build_table(data, params, controls)
+        return _build_table(data, params)
     raise ConfigError(f"data.format must be 'events' or 'table', not {data.format!r}")
+
+
+def example_data() -> StudyData:
+    """Three hand-made customers in shape A, for examples and quick checks.
+
+    ``a`` gives notice on 2025-03-10 and is called and offered a discount after it;
+    ``b`` is still a customer (never contacted after the welcome call, price raised
+    on 2025-04-01); ``c`` left on 2025-05-20 without a notice on record.
+
+    Examples
+    --------
+    >>> example_data().customers["customer_id"].tolist()
+    ['a', 'b', 'c']
+    """
+    d = pd.to_datetime
+    customers = pd.DataFrame({
+        "customer_id": ["a", "b", "c"],
+        "start_date": d(["2025-01-01", "2024-11-15", "2025-02-01"]),
+        "end_date": d([None, None, "2025-05-20"]),
+        "notice_date": d(["2025-03-10", None, None]),
+        "churned": [1, 0, 1], "exit_reason": ["price", None, None],
+        "plan": ["basic", "premium", "basic"]})
+    prices = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "b", "c"],
+        "effective_date": d(["2025-01-01", "2025-03-12", "2024-11-15", "2025-04-01",
+                             "2025-02-01"]),
+        "monthly_price": [30.0, 25.0, 40.0, 44.0, 30.0],
+        "new_customer_price": [25.0, 25.0, 35.0, 35.0, 25.0]})
+    contacts = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "c", "c"],
+        "contact_date": d(["2025-01-01", "2025-03-11", "2024-11-15", "2025-02-01",
+                           "2025-03-05"]),
+        "direction": ["outbound", "outbound", "outbound", "outbound", "inbound"],
+        "channel": "phone", "topic": ["welcome", "retention", "welcome", "welcome", "billing"]})
+    return StudyData("events", pd.Timestamp("2025-06-30"), customers, prices, contacts,
+                     roles={"controls": ["plan"]})
 
 
 # --------------------------------------------------------------------------- time grid
@@ -525,6 +564,11 @@ def price_block(data: StudyData, rows: Rows, params: dict) -> Block:
     the customer's first price, when it is dated on or before start_date.
     ``new_customer_price`` gaps are filled with the customer's last known value;
     customers with rows still missing it are excluded.
+
+    Examples
+    --------
+    >>> build_timeline(example_data()).blocks["price"]
+    ['loyalty_penalty', 'price_increase_recent']
     """
     ev = rows.events.price
     if ev is None:
@@ -573,6 +617,12 @@ def contact_block(data: StudyData, rows: Rows, params: dict) -> Block:
     ``months_since_contact = min(cap, (interval begin - last outbound contact) / month)``
     over contacts dated before the reference day; never contacted: months since
     start_date, capped.
+
+    Examples
+    --------
+    >>> ep = build_timeline(example_data()).episodes
+    >>> ep.loc[ep.customer_id == "a", "months_since_contact"].round(2).tolist()
+    [0.0, 0.99, 1.97]
     """
     ev = rows.events.contact
     if ev is None or not ev["outbound"].any():
@@ -592,7 +642,14 @@ def contact_block(data: StudyData, rows: Rows, params: dict) -> Block:
 
 
 def service_block(data: StudyData, rows: Rows, params: dict) -> Block:
-    """SERVICE: inbound contacts in the last 12 months (the customer reaching out)."""
+    """SERVICE: inbound contacts in the last 12 months (the customer reaching out).
+
+    Examples
+    --------
+    >>> ep = build_timeline(example_data()).episodes
+    >>> ep.loc[ep.customer_id == "c", "inbound_12m"].tolist()
+    [0, 0, 1, 1]
+    """
     ev = rows.events.contact
     if ev is None or ev["outbound"].all():
         return Block({}, {}, ["service: no inbound contacts in the data"], {})
@@ -643,9 +700,15 @@ def dummy_code(frame: pd.DataFrame, columns: list[str], table: str) -> tuple[dic
     return out, defs, missing
 
 
-def controls_block(customers: pd.DataFrame, rows: Rows, controls: list[str]) -> Block:
-    """CONTROLS: customer columns (plan, region, ...) repeated on each of their rows."""
-    cols, defs, missing = dummy_code(customers, controls, "customers")
+def controls_block(data: StudyData, rows: Rows, params: dict) -> Block:
+    """CONTROLS: customer columns (``params["controls"]``) repeated on each of their rows.
+
+    Examples
+    --------
+    >>> build_timeline(example_data()).blocks["controls"]
+    ['plan[premium]']
+    """
+    cols, defs, missing = dummy_code(rows.customers, params["controls"], "customers")
     cols = {k: v[rows.cust] for k, v in cols.items()}
     bad = {k: v[rows.cust] for k, v in missing.items()}
     return Block(cols, defs, [], bad)
@@ -664,7 +727,7 @@ def _drop_bad(blocks: dict, rows: Rows, ledger: Ledger, table: str) -> np.ndarra
     return ~drop[rows.cust]
 
 
-def _build_events(data: StudyData, params: dict, controls: list[str]) -> Timeline:
+def _build_events(data: StudyData, params: dict) -> Timeline:
     if data.customers is None:
         raise DataContractError("shape A data has no customers table", kind="missing_table")
     rows = _rows(data, params)
@@ -672,7 +735,7 @@ def _build_events(data: StudyData, params: dict, controls: list[str]) -> Timelin
         "price": price_block(data, rows, params),
         "contact": contact_block(data, rows, params),
         "service": service_block(data, rows, params),
-        "controls": controls_block(rows.customers, rows, controls),
+        "controls": controls_block(data, rows, params),
     }
     keep = _drop_bad(blocks, rows, data.ledger, "customers")
     episodes = _assemble(rows, blocks, keep)
@@ -722,7 +785,7 @@ def table_block(table: pd.DataFrame, columns: list[str], what: str, note: str) -
     return Block(cols, defs, [], missing)
 
 
-def _build_table(data: StudyData, params: dict, controls: list[str]) -> Timeline:
+def _build_table(data: StudyData, params: dict) -> Timeline:
     table = data.table
     if table is None:
         raise DataContractError("shape B data has no table", kind="missing_table")
@@ -740,7 +803,7 @@ def _build_table(data: StudyData, params: dict, controls: list[str]) -> Timeline
                              "a price proxy, measured once at the snapshot"),
         "contact": table_block(table, list(roles.get("contact", [])), "contact", contact_note),
         "service": Block({}, {}, [], {}),
-        "controls": table_block(table, controls, "control", "adjusted for"),
+        "controls": table_block(table, params["controls"], "control", "adjusted for"),
     }
     if not blocks["price"].columns:
         blocks["price"].unmeasured.append("price: no price column mapped")
