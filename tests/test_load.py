@@ -619,3 +619,29 @@ def test_simulated_sample_matches_its_truth(small_sample):
     still_serving = data.customers["notice_date"].notna() & data.customers["end_date"].isna()
     assert still_serving.sum() == counts["still_serving_notice_on_as_of"]
     assert [e.kind for e in data.ledger.entries] == ["out_of_scope"] * 3
+
+
+def test_where_studies_one_segment_and_counts_the_rest(small_sample):
+    """data.where keeps one segment; the others are out of scope and counted, not lost."""
+    cfg = resolve_config({"data": {
+        "customers": str(small_sample / "customers.csv"),
+        "price_events": str(small_sample / "price_events.csv"),
+        "contact_events": str(small_sample / "contact_events.csv"),
+        "controls": ["plan", "region"], "where": {"plan": "basic"}}})
+    full = pd.read_csv(small_sample / "customers.csv")
+    data = load_study_data(cfg)
+    assert set(data.customers["plan"]) == {"basic"}
+    assert data.roles["controls"] == ["region"]  # constant inside the segment
+    reasons = {e.reason: e.rows for e in data.ledger.entries}
+    assert reasons["not in the segment studied (plan = basic)"] == int((full["plan"] != "basic").sum())
+    assert data.contact_events["customer_id"].isin(data.customers["customer_id"]).all()
+
+
+def test_where_names_an_unknown_column(small_sample):
+    cfg = resolve_config({"data": {
+        "customers": str(small_sample / "customers.csv"),
+        "price_events": str(small_sample / "price_events.csv"),
+        "contact_events": str(small_sample / "contact_events.csv"),
+        "where": {"plna": "basic"}}})
+    with pytest.raises(DataContractError, match="did you mean 'plan'"):
+        load_study_data(cfg)

@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
         "as_of": "2026-06-30",
         "observation_start": None,  # customers who joined earlier enter late
         "on_invalid": "error",  # error | exclude
+        "where": {},  # {column: value or [values]}: study one segment (e.g. one plan)
     },
     "study": {
         "alpha": 0.05,
@@ -107,6 +108,10 @@ def _merge(base: dict[str, Any], update: dict[str, Any], where: str) -> None:
 
 def _normalise(cfg: dict[str, Any]) -> dict[str, Any]:
     data = cfg["data"]
+    if data.get("where") is None:
+        data["where"] = {}
+    if not isinstance(data["where"], dict):
+        raise ConfigError("data.where must be a mapping {column: value or [values]}")
     for key in _LIST_KEYS:
         value = data.get(key)
         if value is None:

@@ -232,6 +232,7 @@ def _load_customers(data: dict, as_of: pd.Timestamp, start: pd.Timestamp | None,
     chk.require(controls + list(data["segments"]) + [c for c in [data["satisfaction"]] if c],
                 what="mapped column")
     chk.check_ids("customer_id")
+    _apply_where(chk, data["where"])
     s, e, n = _customer_dates(raw, chk)
     given = _churned(raw, chk)
     chk.check_missing(controls)
@@ -466,6 +467,7 @@ def _load_table_shape(data: dict, as_of: pd.Timestamp, ledger: Ledger) -> StudyD
     ledger.rows_in("table", len(raw))
     chk = _Checker(raw, "table", data["on_invalid"] == "exclude", ledger)
     _check_table_columns(chk, data, mapping["column"])
+    _apply_where(chk, data["where"])
     if data["id"]:
         chk.check_ids(data["id"])
         ids = _text(raw[data["id"]])
@@ -504,6 +506,28 @@ def _table_roles(data: dict) -> dict[str, Any]:
                  exit_reason="exit_reason" if data["exit_reason"] else None,
                  contact_kind=data["contact_kind"])
     return roles
+
+
+def _apply_where(chk: _Checker, where: dict) -> None:
+    """Keep one segment (``data.where``); the other customers are out of scope, counted."""
+    for col, wanted in where.items():
+        chk.require([col], what="data.where column")
+        values = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
+        keep = _text(chk.frame[col]).isin(values)
+        chk.flag(~keep, kind="out_of_scope", column=col,
+                 message=f"not in the segment studied ({col} = {', '.join(values)})",
+                 out_of_scope=True)
+
+
+def _without_where_columns(data: dict) -> dict:
+    """A segment's own column is constant inside it: it cannot be a control or a segment."""
+    cols = set(data["where"])
+    if not cols:
+        return data
+    data = dict(data)
+    for key in ("controls", "segments"):
+        data[key] = [c for c in data[key] if c not in cols]
+    return data
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -550,7 +574,7 @@ def load_study_data(cfg: dict) -> StudyData:
     >>> data.table["event"].tolist(), data.ledger.rows_analysed("table")
     ([1, 0], 2)
     """
-    data = cfg["data"]
+    data = _without_where_columns(cfg["data"])
     as_of = parse_date(data["as_of"], "data.as_of")
     ledger = Ledger()
     if data["format"] == "table":
