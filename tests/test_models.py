@@ -351,3 +351,23 @@ def test_missing_values_and_absent_columns_are_left_out_with_a_message():
     assert "10 episodes with a missing covariate value" in text
     assert "region_not_there" in text
     assert len(bm.data_) == len(tl.episodes) - 10
+
+
+def test_ph_check_equals_lifelines_own_test_on_untied_static_data():
+    """Without late entry or ties lifelines' residuals are right, so both tests agree."""
+    from lifelines import CoxPHFitter
+    from lifelines.statistics import proportional_hazard_test
+
+    rng = np.random.default_rng(8)
+    n = 600
+    z, w = rng.normal(size=n), rng.normal(size=n)
+    stop = np.where(rng.random(n) < 0.5, rng.exponential(1 / np.exp(0.7 * z)), 2.0 * rng.random(n))
+    eps = pd.DataFrame({"customer_id": [f"c{i:04d}" for i in range(n)], "start": 0.0,
+                        "stop": stop, "event": rng.integers(0, 2, n), "z": z, "w": w})
+    tl = Timeline(eps, {"price": ["w"], "contact": ["z"], "service": [], "controls": []})
+    ours = BlockModels().fit(tl).ph_check.set_index("covariate")
+    cph = CoxPHFitter().fit(eps[["stop", "event", "z", "w"]], "stop", "event")
+    ref = proportional_hazard_test(cph, eps[["stop", "event", "z", "w"]],
+                                   time_transform="rank").summary
+    for c in ("z", "w"):
+        assert ours.loc[c, "statistic"] == pytest.approx(ref.loc[c, "test_statistic"], rel=1e-5)
