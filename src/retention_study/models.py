@@ -600,35 +600,22 @@ class BlockModels:
                   and set(np.unique(eps[c])) <= {0.0, 1.0}]
         strata = binary[:MAX_STRATA]
         left = [c for c in worst if c not in timed and c not in strata]
-        cuts = np.unique(np.quantile(eps.loc[eps["event"] == 1, "stop"], np.linspace(.2, .8, 4)))
-        split = split_episodes(eps, cuts)
-        log_t = np.log(split["stop"].clip(lower=1e-9))
-        extra = []
-        for c in timed:
-            split[f"{c}:log_t"] = split[c] * log_t
-            extra.append(f"{c}:log_t")
         if not timed and not strata:
             return {"description": "Only controls fail and none can be stratified on; "
                     "they stay averaged over tenure: " + ", ".join(left) + ".",
                     "strata": [], "time_interactions": [], "unadjusted": left, "summary": None}
+        split, extra = _with_time_interactions(eps, timed)
         cols = [c for c in final.columns if c not in strata] + extra
         fit = fit_cox(split, cols, self.penalizer, "time-interaction", self.problems,
                       strata=strata or None)
-        table = None
-        if fit.fitter is not None:
-            s = fit.fitter.summary
-            table = pd.DataFrame({"covariate": s.index, "coef": s["coef"].to_numpy(),
-                                  "se": s["se(coef)"].to_numpy(), "p": s["p"].to_numpy()})
-        how = []
-        if strata:
-            how.append("stratified on " + ", ".join(strata))
+        how = ["stratified on " + ", ".join(strata)] if strata else []
         if timed:
             how.append("with " + ", ".join(timed) + " x log(tenure) interactions")
         text = "Final model refitted " + " and ".join(how) + "."
         if left:
             text += " Still averaged over tenure: " + ", ".join(left) + "."
         return {"description": text, "strata": strata, "time_interactions": timed,
-                "unadjusted": left, "summary": table}
+                "unadjusted": left, "summary": _coef_table(fit)}
 
     def to_dict(self) -> dict:
         """JSON-safe results (NaN becomes None)."""
@@ -645,6 +632,25 @@ class BlockModels:
                 "lr_tests": _records(self.lr_tests), "aic": _records(self.aic),
                 "effects": _records(self.effects), "ph_check": _records(self.ph_check),
                 "ph_remedy": remedy, "problems": list(self.problems)}
+
+
+def _with_time_interactions(eps: pd.DataFrame, timed: list) -> tuple[pd.DataFrame, list]:
+    """Episodes split at the event-time quintiles plus ``<col>:log_t`` columns."""
+    cuts = np.unique(np.quantile(eps.loc[eps["event"] == 1, "stop"], np.linspace(.2, .8, 4)))
+    split = split_episodes(eps, cuts)
+    log_t = np.log(split["stop"].clip(lower=1e-9))
+    extra = [f"{c}:log_t" for c in timed]
+    for c, name in zip(timed, extra, strict=True):
+        split[name] = split[c] * log_t
+    return split, extra
+
+
+def _coef_table(fit: CoxFit) -> pd.DataFrame | None:
+    if fit.fitter is None:
+        return None
+    s = fit.fitter.summary
+    return pd.DataFrame({"covariate": s.index, "coef": s["coef"].to_numpy(),
+                         "se": s["se(coef)"].to_numpy(), "p": s["p"].to_numpy()})
 
 
 def _records(frame: pd.DataFrame) -> list:
