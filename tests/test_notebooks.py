@@ -18,6 +18,7 @@ import yaml
 from retention_study.config import CONFIGS_DIR, KERNEL_NAME, NOTEBOOKS_DIR, resolve_config
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
 def _code_cells(path: Path):
@@ -86,3 +87,40 @@ def test_notebook_runs_on_small_simulated_data(path, small_sample, tmp_path):
     results = _execute(path, cfg, tmp_path)
     assert results["verdict"] in {"price", "contact", "both", "neither", "inconclusive"}
     assert results["n_customers"] > 0
+
+
+def _real_config(name: str) -> dict:
+    from retention_study.config import load_config
+
+    cfg = load_config(CONFIGS_DIR / f"{name}.yaml")
+    cfg["study"]["bootstrap"] = 30
+    return cfg
+
+
+@pytest.mark.slow
+def test_ibm_telco_report_knows_the_data(tmp_path):
+    """IBM Telco: month-to-month contracts leave faster than two-year ones (a known fact)."""
+    results = _execute(NOTEBOOKS_DIR / "study.ipynb", _real_config("ibm_telco"), tmp_path)
+    assert results["format"] == "table"
+    assert results["n_customers"] == 7043 - 11  # tenure-0 customers have no time at risk
+    assert results["ledger"]["rows_in"]["table"] == 7043
+    rates = {r["segment"]: r for r in results["segments"]["by_column"]["Contract"]["summary"]}
+    assert rates["Month-to-month"]["lower"] > rates["Two year"]["upper"]
+    km = {r["group"]: r for r in results["km"]["Contract"]}
+    assert km["Month-to-month"]["departures"] > km["Two year"]["departures"]
+    blocks = results["blocks"]
+    assert blocks["price"] == ["MonthlyCharges"]
+    assert any(c.startswith("TechSupport") for c in blocks["contact"])
+    assert {c["claim"] for c in results["claims"]} == set(range(1, 8))
+
+
+@pytest.mark.slow
+def test_bigml_report_knows_the_data(tmp_path):
+    """BigML: more customer-service calls go with more departures (a known fact)."""
+    results = _execute(NOTEBOOKS_DIR / "study.ipynb", _real_config("bigml_telecom"), tmp_path)
+    calls = next(e for e in results["effects"] if e["covariate"] == "Customer service calls")
+    assert calls["lower"] > 1.0
+    assert "customer-initiated" in results["definitions"]["Customer service calls"]
+    assert results["ledger"]["rows_in"]["table"] == sum(
+        sum(1 for _ in open(REAL / f, encoding="utf-8")) - 1
+        for f in ("telecom_churn_bigml_80.csv", "telecom_churn_bigml_20.csv"))

@@ -147,7 +147,7 @@ def direction_note(results: dict) -> str | None:
 
 
 def _loyal_share(loyalty: dict) -> str | None:
-    rows = loyalty.get("table") or []
+    rows = loyalty.get("summary") or []
     if not rows:
         return None
     last = rows[-1]
@@ -443,7 +443,7 @@ def segments_reading(results: dict) -> str:
     sat = seg.get("satisfaction")
     parts = []
     if sat:
-        rows = {r["segment"]: r for r in sat.get("table") or []}
+        rows = {r["segment"]: r for r in sat.get("summary") or []}
         rates = "; ".join(f"{k} {v['rate']:.1f} per 100 customer-years"
                           for k, v in rows.items() if v.get("rate") is not None)
         parts.append(f"Departure rates by satisfaction: {rates}.")
@@ -453,7 +453,7 @@ def segments_reading(results: dict) -> str:
                          f"their score alone predicts (observed/expected, CI "
                          f"{s['oe_lower']:.2f}–{s['oe_upper']:.2f}).")
     for col, res in (seg.get("by_column") or {}).items():
-        rows = [r for r in res.get("table") or [] if r.get("rate") is not None]
+        rows = [r for r in res.get("summary") or [] if r.get("rate") is not None]
         if rows:
             hi = max(rows, key=lambda r: r["rate"])
             lo = min(rows, key=lambda r: r["rate"])
@@ -470,7 +470,7 @@ def loyalty_reading(results: dict) -> str:
     if not loyalty:
         return ("What new customers pay is not in this data, so the loyalty penalty could "
                 "not be measured.")
-    rows = loyalty.get("table") or []
+    rows = loyalty.get("summary") or []
     text = ""
     if rows:
         first, last = rows[0], rows[-1]

@@ -71,14 +71,16 @@ class ModelStep:
     problems: list = field(default_factory=list)
 
 
-def fit_models(timeline: Timeline, cfg: dict, *, cross_validate: bool = True) -> ModelStep:
+def fit_models(timeline: Timeline, cfg: dict, *, cross_validate: bool = True,
+               check_ph: bool = True) -> ModelStep:
     """Fit the four block models, cross-validate price against contact, decide.
 
     A cross-validation that cannot run (too few customers or departures in a fold) is
     reported as a problem and the verdict falls back on the likelihood-ratio tests.
     """
     s = cfg["study"]
-    models = BlockModels(alpha=s["alpha"], min_departures=s["min_departures"]).fit(timeline)
+    models = BlockModels(alpha=s["alpha"], min_departures=s["min_departures"],
+                         check_ph=check_ph).fit(timeline)
     h2h, problems = None, []
     if cross_validate:
         try:
@@ -108,11 +110,11 @@ def robustness(data: StudyData, cfg: dict) -> dict:
     lags = []
     for lag in SENSITIVITY_LAGS:
         tl = build_timeline(data, **timeline_options(cfg, lag_days=lag))
-        step = fit_models(tl, cfg, cross_validate=False)
+        step = fit_models(tl, cfg, cross_validate=False, check_ph=False)
         lags.append({"lag_days": lag, "verdict": step.verdict.label,
                      "effects": _effects_row(step)})
     naive_tl = build_timeline(data, **timeline_options(cfg, notice_guard=False))
-    naive = fit_models(naive_tl, cfg, cross_validate=False)
+    naive = fit_models(naive_tl, cfg, cross_validate=False, check_ph=False)
     return {"available": True, "lags": lags,
             "naive": {"verdict": naive.verdict.label, "sentence": naive.verdict.sentence,
                       "effects": _effects_row(naive),
