@@ -141,7 +141,9 @@ def make_data(folder: Path, n: int) -> str:
 
 def run_step(folder: Path, grid: str, n_fit: int) -> dict:
     proc = subprocess.run([sys.executable, "-c", STEP, str(folder), grid, str(n_fit),
-                           str(FIT_LIMIT_S)], check=True, capture_output=True, text=True)
+                           str(FIT_LIMIT_S)], capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"step grid={grid} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
