@@ -567,3 +567,16 @@ def test_example_data_by_hand():
     assert b.loc[b.start == 5, "price_increase_recent"].item() == 1
     assert b.loc[b.start == 7, "price_increase_recent"].item() == 0
     assert tl.params["controls"] == ["plan"] and tl.params["notice_guard"] is True
+
+
+def test_missing_tables_are_unmeasured_and_nothing_at_risk_is_an_error():
+    from retention_study.errors import AnalysisError
+
+    data = example_data()
+    data.price_events, data.contact_events = None, None
+    tl = build_timeline(data, grid="week")
+    assert tl.blocks["price"] == tl.blocks["contact"] == tl.blocks["service"] == []
+    assert len(tl.unmeasured) == 3 and tl.n_customers == 3
+    data.customers = data.customers.iloc[:0]
+    with pytest.raises(AnalysisError, match="time at risk"):
+        build_timeline(data)

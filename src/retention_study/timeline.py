@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from retention_study.config import LOGGER_NAME
-from retention_study.errors import ConfigError, DataContractError
+from retention_study.errors import AnalysisError, ConfigError, DataContractError
 from retention_study.ledger import Ledger
 from retention_study.schema import BLOCKS, CUSTOMER_ID, DAYS_PER_MONTH, StudyData, Timeline
 
@@ -689,6 +689,8 @@ def dummy_code(frame: pd.DataFrame, columns: list[str], table: str) -> tuple[dic
             defs[col] = f"{col} as recorded"
             continue
         counts = s.astype("string").value_counts(sort=False)
+        if counts.empty:
+            continue
         # most common level is the reference; ties broken by name so the choice is stable
         ref = sorted(counts.index[counts == counts.max()])[0]
         for level in sorted(counts.index):
@@ -731,6 +733,9 @@ def _build_events(data: StudyData, params: dict) -> Timeline:
     if data.customers is None:
         raise DataContractError("shape A data has no customers table", kind="missing_table")
     rows = _rows(data, params)
+    if not len(rows.customers):
+        raise AnalysisError("no customer has any time at risk: nothing to analyse (see the "
+                            "data-quality ledger)")
     blocks = {
         "price": price_block(data, rows, params),
         "contact": contact_block(data, rows, params),
@@ -795,6 +800,8 @@ def _build_table(data: StudyData, params: dict) -> Timeline:
     _exclude(data.ledger, "table", "no time at risk (duration 0)", int(no_time.sum()),
              kind="out_of_scope")
     table = table[~no_time].reset_index(drop=True)
+    if not len(table):
+        raise AnalysisError("no customer has any time at risk: nothing to analyse")
     inbound = roles.get("contact_kind", "outbound") == "inbound"
     contact_note = ("customer-initiated contact, NOT the supplier reaching out" if inbound
                     else "contact by the supplier, measured once at the snapshot")
