@@ -1,8 +1,10 @@
 """Time and peak memory of building episodes, and Cox fit times on them, per grid.
 
-Usage: ``.venv/bin/python benchmarks/bench_timeline.py [N_CUSTOMERS] [N_DAY_GRID]``
-(defaults 1,000,000 and 100,000). The data set is simulated once (the project's
-simulator when importable, else a plain numpy generator of the same shape) and
+Usage: ``.venv/bin/python benchmarks/bench_timeline.py [N_CUSTOMERS] [N_DAY_GRID] [N_FIT]
+[--numpy] [--no-fit]`` (defaults 1,000,000, 100,000 and 20,000: the first fit size).
+The data set is simulated once (the project's simulator when importable, about 12
+events per customer; ``--numpy`` or no simulator: a plain numpy generator of the same
+shape with 15 events per customer) and
 written to Parquet; every step then runs in a fresh subprocess so that its peak RSS
 (``ru_maxrss``) is its own: reading the Parquet files is counted, simulating is not.
 
@@ -117,13 +119,15 @@ def _own_world(n: int, seed: int, as_of: str) -> dict:
             "observation_start": obs}
 
 
-def make_data(folder: Path, n: int) -> str:
+def make_data(folder: Path, n: int, own: bool = False) -> str:
     """Write Shape A Parquet files and meta.json into ``folder``; return the source used."""
     as_of = "2026-06-30"
     try:
         from retention_study.simulate import simulate
     except ImportError:
-        world, source = _own_world(n, 1, as_of), "numpy generator (simulator not importable)"
+        own = True
+    if own:
+        world, source = _own_world(n, 1, as_of), "the numpy generator of this script"
     else:
         sim = simulate(n, seed=1, preset="both", as_of=as_of)
         world = {"customers": sim.customers, "price_events": sim.price_events,
@@ -187,15 +191,17 @@ def recommend(results: dict) -> None:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    n_day = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
-    n_fit = int(sys.argv[3]) if len(sys.argv) > 3 else 20_000
+    flags = {a for a in sys.argv[1:] if a.startswith("--")}
+    args = [int(a) for a in sys.argv[1:] if not a.startswith("--")]
+    n, n_day, n_fit = (args + [1_000_000, 100_000, 20_000][len(args):])[:3]
+    if "--no-fit" in flags:
+        n_fit = 0
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
         for size, grids in ((n, ("month", "week")), (n_day, ("day",))):
             folder = Path(tmp) / str(size)
             t0 = time.perf_counter()
-            source = make_data(folder, size)
+            source = make_data(folder, size, own="--numpy" in flags)
             meta = json.loads((folder / "meta.json").read_text())
             print(f"\n{size:,} customers, {meta['events']:,} events from {source} "
                   f"(generated in {time.perf_counter() - t0:.0f} s, not counted)")
