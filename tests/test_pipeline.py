@@ -21,13 +21,16 @@ from retention_study.timeline import build_timeline
 
 # Sizes keep the suite fast. "neither" needs more customers: evidence of absence means
 # confidence intervals narrow enough to fit inside the equivalence margin. The seed is
-# fixed; at these sizes a world with no effect still comes out "inconclusive" for some
-# seeds (seed 11: the loyalty CI ends at 0.897, just outside the margin), which is the
-# rule being honest, and benchmarks/bench_verdict.py measures those rates over seeds.
+# fixed, and a fixed seed is one draw: a true null block still tests significant in
+# about alpha of the draws (seeds 2 and 6 of the "contact" world at 2,500 customers show
+# a chance price_increase_recent HR near 1.9 even in the simulator's own true panel,
+# so "both"), and "neither" can come out "inconclusive" (seed 11 at 9,000: the loyalty
+# CI ends at 0.897, just outside the margin). benchmarks/bench_verdict.py measures
+# these rates over many seeds; this test pins one seed where every preset is typical.
 SIZES = {"contact": 2500, "price": 2500, "both": 2500, "neither": 9000}
 
 
-def _study(tmp_path, preset: str, n: int, seed: int = 2):
+def _study(tmp_path, preset: str, n: int, seed: int = 3):
     write_simulation(tmp_path, n_customers=n, seed=seed, preset=preset)
     cfg = resolve_config({
         "data": {"customers": str(tmp_path / "customers.csv"),
