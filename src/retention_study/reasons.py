@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from retention_study.errors import AnalysisError, ConfigError
+from retention_study.riskset import RiskSetCox
 from retention_study.schema import StudyData, Timeline
 from retention_study.segments import _clean, _hr_table, _records, customer_frame
 
@@ -302,9 +303,9 @@ def customer_reasons(data: StudyData, groups: Mapping | None = None) -> pd.DataF
 class CauseSpecificCox:
     """One Cox model per reason group; departures for other reasons count as censored.
 
-    Fitted on a Timeline's episodes (time-varying covariates, lifelines
-    ``CoxTimeVaryingFitter``): a customer's departure, on its last row, is attributed
-    to the customer's reason group.
+    Fitted on a Timeline's episodes (time-varying covariates, Breslow ties,
+    :class:`~retention_study.riskset.RiskSetCox`): a customer's departure, on its last
+    row, is attributed to the customer's reason group.
 
     Parameters
     ----------
@@ -342,8 +343,6 @@ class CauseSpecificCox:
 
     def fit(self, timeline: Timeline, groups: pd.Series) -> CauseSpecificCox:
         """``groups``: reason group per departed customer, indexed by customer_id."""
-        from lifelines import CoxTimeVaryingFitter
-
         covs = list(self.covariates or timeline.covariates)
         ep = timeline.episodes
         group = ep["customer_id"].map(groups).where(ep["event"] == 1)
@@ -352,11 +351,10 @@ class CauseSpecificCox:
             if n < self.min_departures:
                 self.skipped[name] = f"{n} departures (< {self.min_departures})"
                 continue
-            df = ep[["customer_id", "start", "stop", *covs]].assign(event=(group == name) * 1)
-            ctv = CoxTimeVaryingFitter(alpha=self.alpha, penalizer=1e-6)
+            df = ep[["start", "stop", *covs]].assign(event=(group == name) * 1)
             try:
-                ctv.fit(df, id_col="customer_id", event_col="event")
-            except Exception as exc:  # lifelines convergence errors have several types
+                ctv = RiskSetCox(alpha=self.alpha).fit(df, covs)
+            except (AnalysisError, np.linalg.LinAlgError) as exc:
                 self.skipped[name] = f"model did not converge ({exc})"
                 continue
             rows.append(_hr_table(ctv).rename(columns={"term": "covariate"}).assign(

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
 from scipy import stats
 
 from retention_study.errors import AnalysisError
+from retention_study.riskset import RiskSetCox
 from retention_study.schema import DAYS_PER_MONTH, StudyData
 
 log = logging.getLogger("retention_study")
@@ -139,19 +139,15 @@ def departure_rates(frame: pd.DataFrame, by: str, alpha: float = 0.05) -> pd.Dat
 
 
 # --------------------------------------------------------------------------- Cox helpers
-def _cox(df: pd.DataFrame, alpha: float) -> CoxPHFitter:
-    cph = CoxPHFitter(alpha=alpha)
-    try:
-        # a tiny ridge keeps a segment without departures finite instead of diverging
-        cph.penalizer = 1e-6
-        cph.fit(df, duration_col="duration", event_col="event", entry_col="entry")
-    except Exception as exc:  # lifelines raises several convergence error types
-        raise AnalysisError(f"Cox model by segment did not converge: {exc}") from exc
-    return cph
+def _cox(df: pd.DataFrame, alpha: float) -> RiskSetCox:
+    """Cox on a customer frame (entry, duration, event, then the covariates)."""
+    covs = [c for c in df.columns if c not in ("entry", "duration", "event")]
+    return RiskSetCox(alpha=alpha).fit(df, covs, start_col="entry", stop_col="duration")
 
 
-def _hr_table(cph: CoxPHFitter) -> pd.DataFrame:
-    s = cph.summary
+def _hr_table(model) -> pd.DataFrame:
+    """term, hr, lower, upper, p from a RiskSetCox or lifelines model's summary."""
+    s = model.summary
     lo, hi = [c for c in s.columns if c.startswith("exp(coef) ")][:2]
     return pd.DataFrame({"term": s.index, "hr": s["exp(coef)"].values, "lower": s[lo].values,
                          "upper": s[hi].values, "p": s["p"].values})
@@ -533,9 +529,8 @@ def loyalty_hazard_ratio(episodes: pd.DataFrame, covariate: str = "loyalty_penal
     """Hazard ratio per ``pct`` % above the new-customer price, on start/stop episodes.
 
     The Timeline's ``loyalty_penalty`` is log(price / new-customer price), so the
-    effect is scaled to a step of log(1 + pct/100). A simple time-varying Cox model
-    (lifelines ``CoxTimeVaryingFitter``) of the penalty with optional controls, for
-    when the main models did not report it.
+    effect is scaled to a step of log(1 + pct/100). A simple time-varying Cox model of
+    the penalty with optional controls, for when the main models did not report it.
 
     Examples
     --------
@@ -547,16 +542,10 @@ def loyalty_hazard_ratio(episodes: pd.DataFrame, covariate: str = "loyalty_penal
     >>> bool(1.15 < loyalty_hazard_ratio(ep)["hr"] < 1.6)
     True
     """
-    from lifelines import CoxTimeVaryingFitter
-
-    cols = ["customer_id", "start", "stop", "event", covariate, *controls]
+    cols = ["start", "stop", "event", covariate, *controls]
     df = episodes[cols].copy()
     df[covariate] = df[covariate] / np.log1p(pct / 100.0)
-    ctv = CoxTimeVaryingFitter(alpha=alpha, penalizer=1e-6)
-    try:
-        ctv.fit(df, id_col="customer_id", event_col="event", start_col="start", stop_col="stop")
-    except Exception as exc:  # lifelines convergence errors have several types
-        raise AnalysisError(f"loyalty penalty model did not converge: {exc}") from exc
+    ctv = RiskSetCox(alpha=alpha).fit(df, [covariate, *controls])
     row = _hr_table(ctv).set_index("term").loc[covariate]
     return {"label": f"per {pct:g}% above the new-customer price", **_clean(row.to_dict())}
 
