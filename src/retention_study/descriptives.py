@@ -316,10 +316,12 @@ def _start_dates(data: StudyData) -> pd.Series:
     return data.as_of - pd.to_timedelta(data.table["duration_days"], unit="D")
 
 
-def cohort_column(data: StudyData) -> pd.Series:
-    """Start cohort (calendar year the customer joined), one value per customer.
+def cohort_column(data: StudyData, max_groups: int = 6) -> pd.Series:
+    """Start cohort: the calendar year the customer joined, one value per customer.
 
-    For a shape B table the start is derived as ``as_of - duration_days``.
+    More than ``max_groups`` years are grouped into spans of equal width ("2016-2017"),
+    so a survival plot by cohort stays readable. For a shape B table the start is
+    derived as ``as_of - duration_days``.
 
     Examples
     --------
@@ -328,8 +330,17 @@ def cohort_column(data: StudyData) -> pd.Series:
     >>> d = StudyData(format="events", as_of=pd.Timestamp("2026-06-30"), customers=cust)
     >>> cohort_column(d).tolist()
     [2021, 2023]
+    >>> cust["start_date"] = pd.to_datetime(["2010-01-01", "2023-01-01"])
+    >>> cohort_column(d, max_groups=3).tolist()
+    ['2010-2014', '2020-2024']
     """
-    return _start_dates(data).dt.year.rename("cohort")
+    years = _start_dates(data).dt.year
+    first, last = int(years.min()), int(years.max())
+    width = -(-(last - first + 1) // max_groups)  # ceiling division
+    if width <= 1:
+        return years.rename("cohort")
+    lo = first + (years - first) // width * width
+    return (lo.astype(str) + "-" + (lo + width - 1).astype(str)).rename("cohort")
 
 
 def _baseline_frame(data: StudyData) -> pd.DataFrame:
