@@ -580,3 +580,16 @@ def test_missing_tables_are_unmeasured_and_nothing_at_risk_is_an_error():
     data.customers = data.customers.iloc[:0]
     with pytest.raises(AnalysisError, match="time at risk"):
         build_timeline(data)
+
+
+def test_ledger_counts_the_main_analysis_once():
+    # b left before observation_start; a joined on as_of (no time at risk)
+    data = _data([("a", "2024-03-31"), ("b", "2023-01-01", "2023-03-01"),
+                  ("c", "2023-01-01")], obs="2023-06-01")
+    data.ledger.rows_in("customers", 3)
+    naive = build_timeline(data, notice_guard=False)
+    assert data.ledger.entries == [] and len(naive.params["excluded"]) == 2
+    for grid in ("month", "week", "month"):
+        build_timeline(data, grid=grid)
+    assert [e.rows for e in data.ledger.entries] == [1, 1]
+    assert data.ledger.rows_analysed("customers") == 1

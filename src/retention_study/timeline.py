@@ -117,6 +117,7 @@ def build_timeline(
         "notice_guard": bool(notice_guard),
         "controls": list(controls if controls is not None
                          else (data.roles.get("controls") or [])),
+        "excluded": [],
         "analysis": ("guarded: departure dated at the notice; covariates from events dated "
                      "before each interval" if notice_guard else
                      "naive: departure dated at the end of service; covariates from events "
@@ -341,14 +342,25 @@ class Block:
     bad_rows: dict  # reason -> boolean mask over rows; those customers are excluded
 
 
-def _exclude(ledger: Ledger, table: str, reason: str, n: int, kind: str = "invalid") -> None:
-    # build_timeline runs more than once on the same data (guarded and naive side by
-    # side, several grids); count each exclusion once.
-    if not any(e.table == table and e.reason == reason for e in ledger.entries):
+def _exclude(data: StudyData, params: dict, table: str, reason: str, n: int,
+             kind: str = "invalid") -> None:
+    """Record an exclusion in ``params["excluded"]`` and, once, in the data's ledger.
+
+    build_timeline runs several times on the same data (the naive analysis beside the
+    guarded one, robustness grids and lags): only the first guarded build writes to the
+    ledger, so its "rows analysed" stays that of the main analysis.
+    """
+    if not n:
+        return
+    params.setdefault("excluded", []).append(
+        {"table": table, "reason": reason, "rows": int(n), "kind": kind})
+    ledger: Ledger = data.ledger
+    if params["notice_guard"] and not any(e.table == table and e.reason == reason
+                                          for e in ledger.entries):
         ledger.exclude(table, reason, n, kind=kind)
 
 
-def follow_up(data: StudyData, notice_guard: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def follow_up(data: StudyData, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Entry, exit and event of every customer in tenure days.
 
     Guarded: the departure is the notice date when there is one, else end_date.
@@ -366,6 +378,7 @@ def follow_up(data: StudyData, notice_guard: bool) -> tuple[pd.DataFrame, pd.Dat
     customers : DataFrame
         The matching rows of ``data.customers``, in the same order.
     """
+    notice_guard = params["notice_guard"]
     cust = data.customers.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
     as_of = _day_number(pd.Series([pd.Timestamp(data.as_of)]))[0]
     start = _day_number(cust["start_date"])
@@ -387,7 +400,7 @@ def follow_up(data: StudyData, notice_guard: bool) -> tuple[pd.DataFrame, pd.Dat
         obs = _day_number(pd.Series([pd.Timestamp(data.observation_start)]))[0]
         entry = np.maximum(obs - start, 0)
         gone = left & (exit_day < obs)
-        _exclude(data.ledger, "customers", "left before observation_start (not at risk in the "
+        _exclude(data, params, "customers", "left before observation_start (not at risk in the "
                  "study period)", int(gone.sum()), kind="out_of_scope")
     else:
         gone = np.zeros(len(cust), dtype=bool)
@@ -520,11 +533,11 @@ def intervals(spans: pd.DataFrame, grid: str, split_cust=None, split_day=None):
 
 def _rows(data: StudyData, params: dict) -> Rows:
     grid, guard = params["grid"], params["notice_guard"]
-    spans, customers = follow_up(data, guard)
+    spans, customers = follow_up(data, params)
     no_time = days_to_units(spans["exit"].to_numpy(), grid) <= days_to_units(
         spans["entry"].to_numpy(), grid)
-    _exclude(data.ledger, "customers", f"no time at risk on the {grid} grid (joined on as_of, "
-             "or left before the first grid point after entering)", int(no_time.sum()),
+    _exclude(data, params, "customers", "no time at risk on the time grid (joined on as_of, or "
+             "left before the first grid point after entering)", int(no_time.sum()),
              kind="out_of_scope")
     spans, customers = spans[~no_time].reset_index(drop=True), customers[~no_time].reset_index(
         drop=True)
@@ -716,7 +729,7 @@ def controls_block(data: StudyData, rows: Rows, params: dict) -> Block:
     return Block(cols, defs, [], bad)
 
 
-def _drop_bad(blocks: dict, rows: Rows, ledger: Ledger, table: str) -> np.ndarray:
+def _drop_bad(blocks: dict, rows: Rows, data: StudyData, params: dict, table: str) -> np.ndarray:
     """Customers with any unusable row are excluded whole (counted per reason)."""
     n_cust = len(rows.customers)
     drop = np.zeros(n_cust, dtype=bool)
@@ -724,7 +737,7 @@ def _drop_bad(blocks: dict, rows: Rows, ledger: Ledger, table: str) -> np.ndarra
         for reason, mask in block.bad_rows.items():
             hit = np.zeros(n_cust, dtype=bool)
             hit[rows.cust[mask]] = True
-            _exclude(ledger, table, reason, int((hit & ~drop).sum()))
+            _exclude(data, params, table, reason, int((hit & ~drop).sum()))
             drop |= hit
     return ~drop[rows.cust]
 
@@ -742,7 +755,7 @@ def _build_events(data: StudyData, params: dict) -> Timeline:
         "service": service_block(data, rows, params),
         "controls": controls_block(data, rows, params),
     }
-    keep = _drop_bad(blocks, rows, data.ledger, "customers")
+    keep = _drop_bad(blocks, rows, data, params, "customers")
     episodes = _assemble(rows, blocks, keep)
     params["n_rows"] = len(episodes)
     cust = rows.cust[keep]
@@ -797,7 +810,7 @@ def _build_table(data: StudyData, params: dict) -> Timeline:
     roles = data.roles
     stop = table["duration_days"].to_numpy(dtype=np.float64) / DAYS_PER_MONTH
     no_time = ~(stop > 0)
-    _exclude(data.ledger, "table", "no time at risk (duration 0)", int(no_time.sum()),
+    _exclude(data, params, "table", "no time at risk (duration 0)", int(no_time.sum()),
              kind="out_of_scope")
     table = table[~no_time].reset_index(drop=True)
     if not len(table):
@@ -825,7 +838,7 @@ def _build_table(data: StudyData, params: dict) -> Timeline:
     rows = Rows(customers=table, cust=np.arange(n), start=np.zeros(n), stop=stop[~no_time],
                 event=table["event"].to_numpy(dtype=np.int64), start_day=np.zeros(n),
                 eval_day=np.zeros(n), ref_day=np.zeros(n), cutoff_day=np.zeros(n))
-    keep = _drop_bad(blocks, rows, data.ledger, "table")
+    keep = _drop_bad(blocks, rows, data, params, "table")
     episodes = _assemble(rows, blocks, keep)
     episodes = episodes.sort_values([CUSTOMER_ID, "start"], kind="stable").reset_index(drop=True)
     params["n_rows"] = len(episodes)
