@@ -17,43 +17,49 @@ from retention_study.errors import AnalysisError
 
 
 class _RiskSets:
-    """Sums over the rows at risk at each distinct event time, by suffix cumulative sums."""
+    """Sums of w * [1, x, x x'] over each event time's risk set, by suffix cumulative sums.
 
-    def __init__(self, start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> None:
+    The products x x' do not change between Newton steps, so they are sorted once.
+    """
+
+    def __init__(self, start: np.ndarray, stop: np.ndarray, event: np.ndarray,
+                 x: np.ndarray) -> None:
         self.times, self.deaths = np.unique(stop[event == 1], return_counts=True)
+        self.p = p = x.shape[1]
+        self.pairs = [(a, b) for a in range(p) for b in range(a, p)]
+        design = np.column_stack([np.ones(len(x)), x] + [x[:, a] * x[:, b] for a, b in self.pairs])
         self.order_s, self.order_e = np.argsort(stop, kind="stable"), np.argsort(start,
                                                                                   kind="stable")
+        self.design_s, self.design_e = design[self.order_s], design[self.order_e]
         self.idx_s = np.searchsorted(stop[self.order_s], self.times, "left")
         # a row whose start is >= t is not yet at risk at t
         self.idx_e = np.searchsorted(start[self.order_e], self.times, "left")
 
-    def sum(self, values: np.ndarray) -> np.ndarray:
-        """Sum of ``values`` (n, ...) over each time's risk set -> (n_times, ...)."""
-        def suffix(order, idx):
-            c = np.cumsum(values[order][::-1], axis=0)[::-1]
-            c = np.concatenate([c, np.zeros((1,) + values.shape[1:])])
-            return c[idx]
-        return suffix(self.order_s, self.idx_s) - suffix(self.order_e, self.idx_e)
+    def sums(self, w: np.ndarray):
+        """S0 (t,), S1 (t, p), S2 (t, p, p) at each event time for row weights ``w``."""
+        def suffix(design, order, idx):
+            c = np.cumsum((w[order][:, None] * design)[::-1], axis=0)[::-1]
+            return np.vstack([c, np.zeros((1, c.shape[1]))])[idx]
+        tot = (suffix(self.design_s, self.order_s, self.idx_s)
+               - suffix(self.design_e, self.order_e, self.idx_e))
+        p = self.p
+        s2 = np.empty((len(self.times), p, p))
+        for k, (a, b) in enumerate(self.pairs):
+            s2[:, a, b] = s2[:, b, a] = tot[:, 1 + p + k]
+        return tot[:, 0], tot[:, 1:1 + p], s2
 
 
 def _loglik_parts(rs: _RiskSets, x: np.ndarray, beta: np.ndarray, x_events: np.ndarray,
                   ridge: float):
     eta = x @ beta
     shift = eta.max() if len(eta) else 0.0
-    w = np.exp(eta - shift)
-    s0 = rs.sum(w)
-    s1 = rs.sum(w[:, None] * x)
-    p = x.shape[1]
-    s2 = np.empty((len(rs.times), p, p))
-    for a in range(p):  # p(p+1)/2 cumulative sums instead of an n x p x p array
-        for b in range(a, p):
-            s2[:, a, b] = s2[:, b, a] = rs.sum(w * x[:, a] * x[:, b])
+    s0, s1, s2 = rs.sums(np.exp(eta - shift))
     d = rs.deaths
     loglik = x_events @ beta - d @ (np.log(s0) + shift) - 0.5 * ridge * beta @ beta
     mean = s1 / s0[:, None]
     grad = x_events - d @ mean - ridge * beta
     info = np.einsum("t,tab->ab", d, s2 / s0[:, None, None]) - np.einsum(
-        "t,ta,tb->ab", d, mean, mean) + ridge * np.eye(p)
+        "t,ta,tb->ab", d, mean, mean) + ridge * np.eye(len(beta))
     return loglik, grad, info
 
 
@@ -102,22 +108,24 @@ class RiskSetCox:
             raise AnalysisError("Cox model: no departures")
         raw = df[covariates].to_numpy(float)
         x = raw - raw.mean(axis=0)  # centring keeps exp() in range; ratios are unchanged
-        rs = _RiskSets(start, stop, event)
+        rs = _RiskSets(start, stop, event, x)
         x_events = x[event == 1].sum(axis=0)
         beta = np.zeros(len(covariates))
         ridge = self.ridge * len(df)
         ll, grad, info = _loglik_parts(rs, x, beta, x_events, ridge)
         for _ in range(max_iter):
             step = np.linalg.solve(info, grad)
+            if np.max(np.abs(step)) < 1e-8:
+                break
+            # rounding in a sum over a million rows: do not halve on noise
+            tol = 1e-9 * (1.0 + abs(ll))
             for _halving in range(30):
                 new = _loglik_parts(rs, x, beta + step, x_events, ridge)
-                if np.isfinite(new[0]) and new[0] >= ll - 1e-10:
+                if np.isfinite(new[0]) and new[0] >= ll - tol:
                     break
                 step = step / 2
             beta = beta + step
             ll, grad, info = new
-            if np.max(np.abs(step)) < 1e-9:
-                break
         else:
             raise AnalysisError("Cox model did not converge")
         self._finish(beta, info, ll, covariates)
