@@ -269,7 +269,7 @@ def _claim_ask_why(r: dict, alpha: float) -> dict:
     if hr is None:
         return _cannot("stated reasons exist, but there is no model of 'price' leavers "
                        "with time since contact (too few of them, or no contact dates)")
-    number = f"'price' leavers: HR {_ci(hr)} per {hr['covariate']}"
+    number = f"'price' leavers: HR {_ci(hr)} per month since the last outbound contact"
     number += f"; {raw}" if raw else ""
     if hr["lower"] > 1:
         return _verdict(SUPPORTED, number, "customers who said they left over price were also "
