@@ -580,7 +580,8 @@ def plot_loyalty(result: LoyaltyPenalty, ax=None):
 def plot_departure_rates(table: pd.DataFrame, ax=None):
     """Departure rate per 100 customer-years with its limits, one point per segment.
 
-    ``table`` is a ``summary`` of :class:`SatisfactionAnalysis` or :class:`SegmentAnalysis`.
+    ``table`` is a ``summary`` of :class:`SatisfactionAnalysis` or :class:`SegmentAnalysis`,
+    or the same read back from results.json (a ``segment`` column instead of the index).
 
     Examples
     --------
@@ -592,6 +593,8 @@ def plot_departure_rates(table: pd.DataFrame, ax=None):
     """
     import matplotlib.pyplot as plt
 
+    if "segment" in getattr(table, "columns", []):
+        table = table.set_index("segment")  # records read back from results.json
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 0.5 + 0.5 * len(table)))
     y = np.arange(len(table))
