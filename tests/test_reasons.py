@@ -185,6 +185,7 @@ def test_stated_vs_revealed_reads_last_rows_by_hand():
     assert t.loc["price", "months_since_contact_mean"] == pytest.approx(8.0)  # (10 + 6) / 2
     assert t.loc["stayed", "months_since_contact_mean"] == pytest.approx(3.0)  # c's last row
     assert t.loc["price", "loyalty_penalty_median"] == pytest.approx(15.0)
+    assert t.loc["stayed", "pct_above_new_price_median"] == pytest.approx(100 * (np.exp(5) - 1))
     assert np.isnan(t.loc["stayed", "months_since_contact_p"])
 
 

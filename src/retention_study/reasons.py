@@ -394,7 +394,8 @@ def stated_vs_revealed(timeline: Timeline, groups: pd.Series,
     -------
     DataFrame
         ``group``, ``customers``, then per column ``<col>_mean``, ``<col>_median`` and
-        ``<col>_p`` (Mann–Whitney test of the group against stayers; NaN for stayers).
+        ``<col>_p`` (Mann–Whitney test of the group against stayers; NaN for stayers);
+        with ``loyalty_penalty``, also ``pct_above_new_price_median``.
 
     Examples
     --------
@@ -419,6 +420,9 @@ def stated_vs_revealed(timeline: Timeline, groups: pd.Series,
         table[f"{col}_mean"] = g[col].mean()
         table[f"{col}_median"] = g[col].median()
         table[f"{col}_p"] = _against_stayers(last, col)
+    if "loyalty_penalty" in cols:
+        # the Timeline's penalty is log(price / new-customer price): say it in percent
+        table["pct_above_new_price_median"] = 100 * np.expm1(table["loyalty_penalty_median"])
     return table.reset_index()
 
 
