@@ -90,6 +90,12 @@ def test_claim_2_attention():
     # the effect is found by its label, not its position
     other = _effect(2.0, 1.5, 2.5, label="per 10% price increase")
     assert status({"effects": [other]}, 2) == "cannot tell"
+    as_models_give = {"covariate": "months_since_contact", "label": "months since ...",
+                      "unit": "6 months without outbound contact", "hr": 1.3, "lower": 1.1,
+                      "upper": 1.5, "p": 0.001}
+    row = check_claims({"effects": [other, as_models_give]}, CLAIMS_FILE).loc[1]
+    assert row["status"] == "supported"
+    assert row["number"] == "HR 1.30 (1.10-1.50) per 6 months without outbound contact"
     assert status({"rates_by_contact_band": _bands(5, 12)}, 2) == "supported"
     assert status({"rates_by_contact_band": _bands(5, 6)}, 2) == "not supported"
 

@@ -6,9 +6,11 @@ each claim from a ``results`` dict (the report's results.json). Keys read:
 ``alpha`` : float, optional (default 0.05)
 ``lr_tests`` : ``{"price_given_contact": {"p": float}, "contact_given_price": {"p": float}}``
     Likelihood-ratio tests of each block given the other (claim 1).
-``effects`` : list of ``{"label", "hr", "lower", "upper", "p"}``
-    The adjusted model's effects; the contact-recency effect is the one whose label
-    mentions outbound contact or months since contact (claims 2, 5).
+``effects`` : list of ``{"label", "hr", "lower", "upper", "p"}`` (optionally
+    ``covariate`` and ``unit``, as :func:`retention_study.models.business_effects` gives)
+    The adjusted model's effects; the contact-recency effect is covariate
+    ``months_since_contact``, else the one whose unit or label mentions outbound
+    contact or time since contact (claims 2, 5).
 ``rates_by_contact_band`` : list of ``{"band", "rate", "lower", "upper"}``
     Departures per 100 customer-years by contact-recency band, in band order (claim 2).
 ``segments`` : :func:`retention_study.segments.analyse_segments` output (claim 3).
@@ -92,10 +94,19 @@ def _cannot(why: str) -> dict:
 
 
 def _find_effect(effects, pattern: re.Pattern = CONTACT_EFFECT) -> dict | None:
-    for e in effects or []:
-        if pattern.search(str(e.get("label", ""))) and e.get("hr") is not None:
+    """The contact-recency effect: by covariate name, else by its unit or label text."""
+    found = [e for e in effects or [] if e.get("hr") is not None]
+    for e in found:
+        if CONTACT_COVARIATE.search(str(e.get("covariate", ""))):
+            return e
+    for e in found:
+        if pattern.search(f"{e.get('unit', '')} {e.get('label', '')}"):
             return e
     return None
+
+
+def _effect_text(e: dict) -> str:
+    return f"HR {_ci(e)} per {e['unit']}" if e.get("unit") else f"HR {_ci(e)}: {e['label']}"
 
 
 # --------------------------------------------------------------------------- claims
@@ -163,7 +174,7 @@ def _claim_attention(r: dict, alpha: float) -> dict:
         why = ("departure rates rise with time since the last contact" if direction > 0 else
                "departure rates do not clearly rise with time since the last contact")
         return _verdict(status, text, why)
-    number = f"HR {_ci(effect)}: {effect['label']}"
+    number = _effect_text(effect)
     if trend is not None:
         number += f"; {trend[0]}"
     if effect["lower"] > 1:
