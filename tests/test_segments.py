@@ -163,6 +163,15 @@ def test_satisfied_excess_is_detected_when_present():
     assert s["observed"].sum() == pytest.approx(s["expected"].sum(), rel=1e-3)
 
 
+def test_missing_reference_segment_falls_back_to_the_largest():
+    w = _satisfaction_world(excess=1.0, n=300)
+    w = w[w["score"] >= 3]  # nobody unhappy
+    sa = SatisfactionAnalysis(reference="unhappy").fit(w, "score")
+    assert list(sa.summary.index) == ["satisfied", "delighted"]
+    assert sa.summary.loc["satisfied", "hr"] == 1.0
+    assert sa.to_dict()["reference"] == "satisfied"
+
+
 def test_no_excess_when_hazard_is_linear_in_score():
     sa = SatisfactionAnalysis().fit(_satisfaction_world(excess=1.0), "score")
     s = sa.summary

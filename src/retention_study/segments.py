@@ -142,7 +142,10 @@ def departure_rates(frame: pd.DataFrame, by: str, alpha: float = 0.05) -> pd.Dat
 def _cox(df: pd.DataFrame, alpha: float) -> RiskSetCox:
     """Cox on a customer frame (entry, duration, event, then the covariates)."""
     covs = [c for c in df.columns if c not in ("entry", "duration", "event")]
-    return RiskSetCox(alpha=alpha).fit(df, covs, start_col="entry", stop_col="duration")
+    try:
+        return RiskSetCox(alpha=alpha).fit(df, covs, start_col="entry", stop_col="duration")
+    except np.linalg.LinAlgError as exc:
+        raise AnalysisError(f"Cox model by segment cannot be fitted ({exc})") from None
 
 
 def _hr_table(model) -> pd.DataFrame:
@@ -171,7 +174,9 @@ def segment_hazard_ratios(frame: pd.DataFrame, by: str, reference=None,
     """
     f = frame.dropna(subset=[by])
     levels = f[by].astype(str)
-    if reference is None:
+    if reference is None or str(reference) not in set(levels):
+        if reference is not None:
+            log.info("segments: reference %r absent from %s; using the largest", reference, by)
         reference = levels.value_counts().idxmax()
     reference = str(reference)
     others = [lv for lv in sorted(levels.unique()) if lv != reference]
@@ -296,8 +301,9 @@ class SatisfactionAnalysis:
         self.column = score_col
         self.n_left_out = int(len(frame) - len(f))
         rates = departure_rates(f, "segment", self.alpha).set_index("segment")
-        hrs = segment_hazard_ratios(f, "segment", self.reference, self.alpha).set_index("segment")
-        hrs = hrs[["hr", "lower", "upper", "p"]].add_prefix("hr_").rename(columns={"hr_hr": "hr"})
+        hrs = segment_hazard_ratios(f, "segment", self.reference, self.alpha)
+        self.reference = hrs["reference"].iloc[0]
+        hrs = hrs.set_index("segment")[["hr", "lower", "upper", "p"]].add_prefix("hr_").rename(columns={"hr_hr": "hr"})
         self.summary = rates.join(hrs).join(self._observed_expected(f))
         self.summary = self.summary.reindex([s for s in SATISFACTION_LEVELS if s in rates.index])
         self.summary.index.name = "segment"
