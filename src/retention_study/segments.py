@@ -303,7 +303,8 @@ class SatisfactionAnalysis:
         rates = departure_rates(f, "segment", self.alpha).set_index("segment")
         hrs = segment_hazard_ratios(f, "segment", self.reference, self.alpha)
         self.reference = hrs["reference"].iloc[0]
-        hrs = hrs.set_index("segment")[["hr", "lower", "upper", "p"]].add_prefix("hr_").rename(columns={"hr_hr": "hr"})
+        hrs = hrs.set_index("segment")[["hr", "lower", "upper", "p"]]
+        hrs = hrs.add_prefix("hr_").rename(columns={"hr_hr": "hr"})
         self.summary = rates.join(hrs).join(self._observed_expected(f))
         self.summary = self.summary.reindex([s for s in SATISFACTION_LEVELS if s in rates.index])
         self.summary.index.name = "segment"
