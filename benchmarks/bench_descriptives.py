@@ -13,7 +13,6 @@ import pandas as pd
 from retention_study.descriptives import (
     contact_bands,
     km_by_group,
-    loyalty_penalty_by_tenure,
     penalty_bands,
 )
 from retention_study.schema import StudyData
@@ -56,7 +55,6 @@ if __name__ == "__main__":
     print(f"episodes: {len(ep):,}")
     timed("contact_bands", lambda: contact_bands(ep))
     timed("penalty_bands", lambda: penalty_bands(ep))
-    timed("loyalty_penalty_by_tenure", lambda: loyalty_penalty_by_tenure(ep))
     data = customers(200_000)
     timed("km_by_group(plan), 200k customers, late entry", lambda: km_by_group(data, "plan"))
     timed("km_by_group(cohort)", lambda: km_by_group(data, "cohort"))

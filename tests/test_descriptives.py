@@ -21,7 +21,6 @@ from retention_study.descriptives import (
     contact_bands,
     customer_durations,
     km_by_group,
-    loyalty_penalty_by_tenure,
     penalty_bands,
     poisson_ci,
     rates_by_band,
@@ -126,22 +125,6 @@ def test_rates_total_person_time_is_conserved(episodes):
     total = ((episodes["stop"] - episodes["start"]).sum()) / 12
     assert r["customer_years"].sum() == pytest.approx(total)
     assert r["departures"].sum() == episodes["event"].sum()
-
-
-def test_loyalty_penalty_by_tenure_by_hand():
-    ep = pd.DataFrame({"customer_id": ["a", "a", "b"], "start": [0.0, 6, 0],
-                       "stop": [6.0, 18, 24], "event": [0, 0, 0],
-                       "loyalty_penalty": [0.0, np.log(1.1), np.log(1.3)]})
-    t = loyalty_penalty_by_tenure(ep, bins=[0, 12, 24], labels=["y1", "y2"])
-    # year 1: a above 6 of 12 months, b 12 of 12 -> 18/24
-    assert t["share_above"].tolist() == pytest.approx([0.75, 1.0])
-    assert t["customers"].tolist() == [2, 2]
-    assert t["customer_years"].tolist() == pytest.approx([2.0, 1.5])
-    # ratio-estimator SE, year 1: residuals -3, +3; sqrt(18 * 2/1) / 24 = 0.25
-    assert t.loc[0, "lower"] == pytest.approx(0.75 - 1.959964 * 0.25, rel=1e-5)
-    assert t.loc[0, "upper"] == 1.0
-    # mean gap: year 1 (6*10% + 12*30%)/24; year 2 (6*10% + 12*30%)/18
-    assert t["mean_gap_pct"].tolist() == pytest.approx([17.5, 4.2 / 18 * 100])
 
 
 # ----------------------------------------------------------------------- Kaplan-Meier

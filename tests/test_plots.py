@@ -16,7 +16,6 @@ from retention_study.descriptives import KMResult, km_by_group, rates_by_band  #
 from retention_study.plots import (  # noqa: E402
     plot_forest,
     plot_km,
-    plot_loyalty_penalty,
     plot_model_comparison,
     plot_rates,
 )
@@ -181,25 +180,6 @@ def test_plot_model_comparison_single_missing_and_empty():
 
 
 # ---------------------------------------------------------------- loyalty penalty
-
-
-def test_plot_loyalty_penalty_percent_bars_with_ci():
-    t = pd.DataFrame({"tenure_band": ["first year", "1-2 years", "5+ years"],
-                      "share_above": [0.25, 0.75, np.nan], "lower": [0.1, 0.6, np.nan],
-                      "upper": [0.4, 0.9, np.nan], "mean_gap_pct": [2.0, 15.0, np.nan]})
-    ax = plot_loyalty_penalty(t)
-    assert [p.get_height() for p in ax.patches] == [25.0, 75.0, 0.0]
-    segs = sorted(seg[:, 1].tolist() for seg in _error_extents(ax))
-    np.testing.assert_allclose(segs, [[10.0, 40.0], [60.0, 90.0]])
-    assert {"avg +2%", "avg +15%", "no customers"} <= set(_texts(ax))
-
-
-def test_plot_loyalty_penalty_accepts_segments_summary_and_empty():
-    summary = pd.DataFrame({"share_paying_more": [0.2]}, index=pd.Index(["0-12"], name="band"))
-    ax = plot_loyalty_penalty(summary)
-    assert len(ax.patches) == 1 and _error_extents(ax) == []
-    ax = plot_loyalty_penalty(summary.iloc[:0])
-    assert _texts(ax) == ["No prices to compare"]
 
 
 def test_plot_km_at_risk_row_with_late_entry():

@@ -13,8 +13,8 @@ Two families, each valid for its kind of exposure:
   customer had to survive to get there (immortal-time bias); :func:`km_by_group` refuses
   with :class:`ImmortalTimeError`.
 
-:func:`loyalty_penalty_by_tenure` summarises claim 4 (long-standing customers pay more
-than newcomers) from the same episodes.
+How much more loyal customers pay than newcomers, by tenure, is
+:class:`retention_study.segments.LoyaltyPenalty`.
 """
 
 from __future__ import annotations
@@ -48,8 +48,6 @@ PENALTY_PCT_BINS = [0.0, 10.0, 20.0]
 PENALTY_LABELS = ["at or below new-customer price", "0-10% above", "10-20% above", "20%+ above"]
 
 #: Tenure bands (months) for the loyalty-penalty table.
-TENURE_BINS = [0.0, 12.0, 24.0, 36.0, 60.0, np.inf]
-TENURE_LABELS = ["first year", "1-2 years", "2-3 years", "3-5 years", "5+ years"]
 
 #: Columns that describe how or when a customer left: never a grouping for survival.
 OUTCOME_COLUMNS = frozenset(
@@ -231,82 +229,6 @@ def penalty_bands(timeline: Timeline | pd.DataFrame, column: str = "loyalty_pena
     cuts = np.log(1 + np.asarray(PENALTY_PCT_BINS) / 100) + 1e-9
     edges = [-np.inf, *cuts, np.inf]
     return rates_by_band(timeline, column, edges, PENALTY_LABELS, right=True, alpha=alpha)
-
-
-def loyalty_penalty_by_tenure(
-    timeline: Timeline | pd.DataFrame,
-    column: str = "loyalty_penalty",
-    bins: Sequence[float] = TENURE_BINS,
-    labels: Sequence[str] | None = TENURE_LABELS,
-    *,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Share of customer-time paying above the new-customer price, by tenure band.
-
-    Episodes are split exactly at the tenure band edges. The share is a ratio of
-    customer-time (time above / time in band); its interval treats customers as the
-    independent units (ratio-estimator variance), since one customer's months are not
-    independent of each other.
-
-    Returns
-    -------
-    DataFrame
-        ``tenure_band``, ``customers``, ``customer_years``, ``share_above``, ``lower``,
-        ``upper``, ``mean_gap_pct`` (time-weighted mean % above the new-customer price).
-
-    Examples
-    --------
-    >>> ep = pd.DataFrame({"customer_id": ["a", "a"], "start": [0, 6], "stop": [6, 18],
-    ...                    "event": [0, 0], "loyalty_penalty": [0.0, np.log(1.1)]})
-    >>> loyalty_penalty_by_tenure(ep, bins=[0, 12, 24], labels=["y1", "y2"])[
-    ...     "share_above"].tolist()
-    [0.5, 1.0]
-    """
-    episodes = _episodes(timeline)
-    if column not in episodes.columns:
-        raise AnalysisError(f"loyalty penalty: no column '{column}' in the episodes")
-    edges = np.asarray(list(bins), dtype=float)
-    labels = list(labels) if labels is not None else [
-        f"{lo:g}-{hi:g} months" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
-    start = episodes["start"].to_numpy(float)[:, None]
-    stop = episodes["stop"].to_numpy(float)[:, None]
-    # months of each episode inside each band (episodes x bands)
-    overlap = np.clip(np.minimum(stop, edges[1:]) - np.maximum(start, edges[:-1]), 0, None)
-    penalty = episodes[column].to_numpy(float)[:, None]
-    frame = pd.DataFrame({
-        "customer_id": np.repeat(episodes["customer_id"].to_numpy(), len(labels)),
-        "band": np.tile(np.arange(len(labels)), len(episodes)),
-        "t": overlap.ravel(),
-        "a": (overlap * (penalty > 0)).ravel(),
-        "g": (overlap * np.expm1(penalty)).ravel(),
-    })
-    frame = frame[frame["t"] > 0]
-    per = frame.groupby(["band", "customer_id"])[["t", "a", "g"]].sum().reset_index()
-    return _ratio_table(per, labels, alpha)
-
-
-def _ratio_table(per: pd.DataFrame, labels: list[str], alpha: float) -> pd.DataFrame:
-    g = per.groupby("band")
-    n = g.size().reindex(range(len(labels)), fill_value=0)
-    t = g["t"].sum().reindex(n.index, fill_value=0.0)
-    share = g["a"].sum().reindex(n.index) / t.replace(0, np.nan)
-    resid = per["a"] - per["band"].map(share) * per["t"]
-    ss = (resid**2).groupby(per["band"]).sum().reindex(n.index)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se = np.sqrt(ss * n / (n - 1).where(n > 1)) / t
-    z = stats.norm.ppf(1 - alpha / 2)
-    return pd.DataFrame({
-        "tenure_band": pd.Categorical(labels, categories=labels, ordered=True),
-        "customers": n.to_numpy(int),
-        "customer_years": (t / MONTHS_PER_YEAR).to_numpy(),
-        "share_above": share.to_numpy(),
-        "lower": (share - z * se).clip(0, 1).to_numpy(),
-        "upper": (share + z * se).clip(0, 1).to_numpy(),
-        "mean_gap_pct": (100 * g["g"].sum().reindex(n.index) / t.replace(0, np.nan)).to_numpy(),
-    })
-
-
-# --------------------------------------------------------------------- Kaplan-Meier
 
 
 def _start_dates(data: StudyData) -> pd.Series:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from retention_study.descriptives import poisson_ci
 from retention_study.errors import AnalysisError
 from retention_study.riskset import RiskSetCox
 from retention_study.schema import DAYS_PER_MONTH, StudyData
@@ -104,11 +104,9 @@ def poisson_rate(events, exposure, alpha: float = 0.05, per: float = 100.0) -> p
     """
     d = np.asarray(events, dtype=float)
     t = np.asarray(exposure, dtype=float)
-    lower = np.where(d > 0, stats.chi2.ppf(alpha / 2, 2 * d) / 2, 0.0)
-    upper = stats.chi2.ppf(1 - alpha / 2, 2 * d + 2) / 2
+    lower, upper = poisson_ci(d, t, alpha)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return pd.DataFrame({"rate": per * d / t, "lower": per * lower / t,
-                             "upper": per * upper / t})
+        return pd.DataFrame({"rate": per * d / t, "lower": per * lower, "upper": per * upper})
 
 
 def departure_rates(frame: pd.DataFrame, by: str, alpha: float = 0.05) -> pd.DataFrame:
