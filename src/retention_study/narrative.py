@@ -75,14 +75,19 @@ def effect_sentence(row: dict, level: int = 95) -> str:
     """'Customers left 1.60 times as often for every 6 months without contact (95% CI ...).'"""
     ci = f"{level}% CI {row['lower']:.2f}\u2013{row['upper']:.2f}"
     phrase = row.get("phrase") or f"per {row.get('unit', row['covariate'])}"
-    p = _p(row["p"])
-    return f"Customers left {_times(row['hr'])} {phrase} ({ci}, p {p if p[0] == '<' else '= ' + p})."
+    return f"Customers left {_times(row['hr'])} {phrase} ({ci}, {_p_phrase(row['p'])})."
 
 
 def _p(p: float | None) -> str:
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "n/a"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _p_phrase(p: float | None) -> str:
+    """'p < 0.001' or 'p = 0.034'."""
+    text = _p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def _worst_best_band(rates: list[dict] | None) -> tuple[dict, dict] | None:
@@ -219,15 +224,14 @@ def comparison_reading(results: dict) -> str:
     """The head-to-head: LR tests, AIC, cross-validation."""
     lr = results.get("lr_tests") or {}
     pc, cp = lr.get("price_given_contact"), lr.get("contact_given_price")
+    alpha = float(results.get("alpha", 0.05))
     parts = []
-    if cp:
-        parts.append(f"Adding contact to a model that already knows price improves it "
-                     f"(likelihood-ratio \u03c7\u00b2 = {cp['statistic']:.1f}, "
-                     f"{cp['df']:.0f} df, p = {_p(cp['p'])}).")
-    if pc:
-        parts.append(f"Adding price to a model that already knows contact: "
-                     f"\u03c7\u00b2 = {pc['statistic']:.1f}, {pc['df']:.0f} df, "
-                     f"p = {_p(pc['p'])}.")
+    for test, added, known in ((cp, "contact", "price"), (pc, "price", "contact")):
+        if test and test.get("p") is not None:
+            verb = "improves it" if test["p"] < alpha else "does not clearly improve it"
+            parts.append(f"Adding {added} to a model that already knows {known} {verb} "
+                         f"(likelihood-ratio \u03c7\u00b2 = {test['statistic']:.1f}, "
+                         f"{test['df']:.0f} df, {_p_phrase(test['p'])}).")
     aic = {r["model"]: r["aic"] for r in results.get("aic") or []}
     if aic.get("price") is not None and aic.get("contact") is not None:
         better = "contact" if aic["contact"] < aic["price"] else "price"
@@ -417,8 +421,8 @@ def reasons_reading(results: dict) -> str:
         text += (f" Customers who said they left over price had gone "
                  f"{price['months_since_contact_mean']:.1f} months without outbound contact "
                  f"when they left, against {stayed['months_since_contact_mean']:.1f} for "
-                 f"customers who stayed (at their last observation; Mann-Whitney p = "
-                 f"{_p(price.get('months_since_contact_p'))}).")
+                 f"customers who stayed (at their last observation; Mann-Whitney "
+                 f"{_p_phrase(price.get('months_since_contact_p'))}).")
     return text
 
 
