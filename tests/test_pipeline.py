@@ -121,3 +121,20 @@ def test_results_are_json_safe_and_complete(small_sample, tmp_path):
     assert back["n_departures"] == int(tl.episodes["event"].sum())
     assert [lag["lag_days"] for lag in back["robustness"]["lags"]] == [0, 30, 60]
     assert all(math.isfinite(e["hr"]) for e in back["effects"])
+
+
+def test_notebook_opened_in_its_own_folder_finds_the_data(monkeypatch, tmp_path):
+    """JupyterLab runs the kernel in notebooks/: relative data paths still resolve."""
+    from retention_study.config import PROJECT_ROOT
+
+    (PROJECT_ROOT / "data" / "raw").mkdir(parents=True, exist_ok=True)
+    marker = PROJECT_ROOT / "data" / "raw" / "_probe.csv"
+    marker.write_text("x\n1\n")
+    try:
+        monkeypatch.chdir(tmp_path)
+        cfg = pipeline.config_from_parameters("t", {"customers": "data/raw/_probe.csv",
+                                                    "contact_events": "nowhere.csv"}, {}, {})
+        assert cfg["data"]["customers"] == str(marker)
+        assert cfg["data"]["contact_events"] == "nowhere.csv"  # left for the loader to report
+    finally:
+        marker.unlink()

@@ -24,7 +24,7 @@ import pandas as pd
 from retention_study import __version__
 from retention_study.claims import after_notice_shares, check_claims
 from retention_study.compare import HeadToHead, Verdict, decide_verdict
-from retention_study.config import LOGGER_NAME, resolve_config
+from retention_study.config import LOGGER_NAME, PROJECT_ROOT, resolve_config
 from retention_study.descriptives import (
     KMResult,
     contact_bands,
@@ -45,9 +45,30 @@ SENSITIVITY_LAGS = (0, 30, 60)
 
 
 def config_from_parameters(name: str, data: dict, study: dict, report: dict) -> dict:
-    """Turn the notebook's papermill parameters back into a checked config."""
-    return resolve_config({"name": name, "data": data or {}, "study": study or {},
-                           "report": report or {}}, where="notebook parameters")
+    """Turn the notebook's papermill parameters back into a checked config.
+
+    Relative data paths are meant from the project root (where the CLI and the Makefile
+    run). JupyterLab starts a kernel in the notebook's own folder, so a relative path
+    that does not exist from there is read from the project root instead.
+    """
+    cfg = resolve_config({"name": name, "data": data or {}, "study": study or {},
+                          "report": report or {}}, where="notebook parameters")
+    for key in ("customers", "price_events", "contact_events", "path"):
+        value = cfg["data"].get(key)
+        if isinstance(value, list):
+            cfg["data"][key] = [_from_root(v) for v in value]
+        elif value:
+            cfg["data"][key] = _from_root(value)
+    return cfg
+
+
+def _from_root(spec: str) -> str:
+    """``spec`` as given if it exists here (or is absolute), else under the project root."""
+    file_part = str(spec).split("::", 1)[0]
+    if Path(file_part).is_absolute() or Path(file_part).exists():
+        return spec
+    candidate = PROJECT_ROOT / file_part
+    return str(PROJECT_ROOT / spec) if candidate.exists() else spec
 
 
 def timeline_options(cfg: dict, **changes: Any) -> dict:
