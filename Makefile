@@ -38,7 +38,7 @@ test: setup ## lint, then the test suite (unit tests and every notebook on small
 lint: setup ## ruff on code and notebooks
 	$(BIN)/ruff check src tests benchmarks notebooks
 
-lab: setup ## open the notebooks in JupyterLab
+lab: sample ## open the notebooks in JupyterLab (sample data made if missing)
 	$(BIN)/jupyter lab notebooks/
 
 bench: setup ## run the benchmark scripts (slow; prints their figures)

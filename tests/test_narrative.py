@@ -63,3 +63,14 @@ def test_ledger_table_balances():
     t = narrative.ledger_table({"ledger": led})
     assert t["Rows"].tolist() == [10, -2, 8]
     assert t["Step"].tolist()[1] == "out of scope: joined after as_of"
+
+
+def test_table_mode_summary_names_the_proxies():
+    r = _results(format="table", rates_by_contact_band=None,
+                 roles={"price": ["Total day charge"], "contact": ["Customer service calls"],
+                        "controls": ["International plan"], "contact_kind": "inbound"})
+    text = narrative.executive_summary(r)
+    assert "'Price' here is Total day charge" in text
+    assert "contacts the customer started" in text
+    assert "adjust for International plan" in text
+    assert narrative.proxy_reading(_results(format="events")) is None

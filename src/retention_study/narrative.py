@@ -120,11 +120,41 @@ def executive_summary(results: dict) -> str:
     share = _loyal_share(loyalty)
     if share:
         lines.append(f"- {share}")
-    note = direction_note(results)
-    if note:
-        lines += ["", f"**Read with care.** {note}"]
+    notes = [n for n in (proxy_reading(results), direction_note(results)) if n]
+    if notes:
+        lines += ["", "**Read with care.** " + " ".join(notes)]
     lines += ["", "**What management could do.** " + _action(results), ""]
     return "\n".join(lines)
+
+
+def proxy_reading(results: dict) -> str | None:
+    """What 'price' and 'contact' stood for when they are snapshot columns of a flat table.
+
+    Examples
+    --------
+    >>> r = {"format": "table", "roles": {"price": ["MonthlyCharges"],
+    ...      "contact": ["TechSupport"], "controls": ["Contract"], "contact_kind": "outbound"}}
+    >>> proxy_reading(r)[:41]
+    "'Price' here is MonthlyCharges and 'cont"
+    """
+    if results.get("format") != "table":
+        return None
+    roles = results.get("roles") or {}
+    price = ", ".join(roles.get("price") or []) or "nothing"
+    contact = ", ".join(roles.get("contact") or []) or "nothing"
+    text = (f"'Price' here is {price} and 'contact' is {contact}: single columns of a "
+            "snapshot, not dated histories, so they say nothing about when a price changed or "
+            "when someone last got in touch, and time since contact cannot be measured.")
+    controls = roles.get("controls") or []
+    if controls:
+        text += (f" A bill depends on what the customer buys, so the models adjust for "
+                 f"{', '.join(controls)}; the price effect is what remains beyond that.")
+    if roles.get("contact_kind") == "inbound":
+        text += (" The contact column counts contacts the customer started (questions, "
+                 "complaints), not the supplier reaching out: an effect there says unhappy "
+                 "customers call before they leave, not that the supplier's silence drives "
+                 "them away.")
+    return text
 
 
 def direction_note(results: dict) -> str | None:
