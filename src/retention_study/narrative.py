@@ -134,8 +134,8 @@ def proxy_reading(results: dict) -> str | None:
     --------
     >>> r = {"format": "table", "roles": {"price": ["MonthlyCharges"],
     ...      "contact": ["TechSupport"], "controls": ["Contract"], "contact_kind": "outbound"}}
-    >>> proxy_reading(r)[:41]
-    "'Price' here is MonthlyCharges and 'cont"
+    >>> proxy_reading(r).split(":")[0]
+    "'Price' here is MonthlyCharges and 'contact' is TechSupport"
     """
     if results.get("format") != "table":
         return None
