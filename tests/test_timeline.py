@@ -593,3 +593,14 @@ def test_ledger_counts_the_main_analysis_once():
         build_timeline(data, grid=grid)
     assert [e.rows for e in data.ledger.entries] == [1, 1]
     assert data.ledger.rows_analysed("customers") == 1
+
+
+def test_a_block_can_be_replaced(monkeypatch):
+    import retention_study.timeline as module
+
+    def flat_price(data, rows, params):
+        return module.Block({"flat": np.ones(len(rows.cust))}, {"flat": "always 1"}, [], {})
+
+    monkeypatch.setitem(module.BLOCK_BUILDERS, "price", flat_price)
+    tl = build_timeline(example_data())
+    assert tl.blocks["price"] == ["flat"] and (tl.episodes["flat"] == 1).all()

@@ -749,12 +749,7 @@ def _build_events(data: StudyData, params: dict) -> Timeline:
     if not len(rows.customers):
         raise AnalysisError("no customer has any time at risk: nothing to analyse (see the "
                             "data-quality ledger)")
-    blocks = {
-        "price": price_block(data, rows, params),
-        "contact": contact_block(data, rows, params),
-        "service": service_block(data, rows, params),
-        "controls": controls_block(data, rows, params),
-    }
+    blocks = {name: BLOCK_BUILDERS[name](data, rows, params) for name in BLOCKS}
     keep = _drop_bad(blocks, rows, data, params, "customers")
     episodes = _assemble(rows, blocks, keep)
     params["n_rows"] = len(episodes)
@@ -764,6 +759,17 @@ def _build_events(data: StudyData, params: dict) -> Timeline:
              n_cust, len(episodes), int(episodes["event"].sum()), params["grid"],
              params["notice_guard"])
     return _timeline(episodes, blocks, params)
+
+
+#: The function that builds each block of shape A, ``f(data, rows, params) -> Block``.
+#: Replace an entry to try another definition of a block (e.g. a different price
+#: measure) without touching the rest of the builder.
+BLOCK_BUILDERS = {
+    "price": price_block,
+    "contact": contact_block,
+    "service": service_block,
+    "controls": controls_block,
+}
 
 
 def _assemble(rows: Rows, blocks: dict, keep: np.ndarray) -> pd.DataFrame:
