@@ -74,3 +74,13 @@ def test_table_mode_summary_names_the_proxies():
     assert "contacts the customer started" in text
     assert "adjust for International plan" in text
     assert narrative.proxy_reading(_results(format="events")) is None
+
+
+def test_an_interval_containing_one_is_not_read_as_an_effect():
+    # HR 0.78 with CI 0.41-1.48: "22% less often" alone would read as a finding
+    row = dict(EFFECTS[0], hr=0.78, lower=0.41, upper=1.48, p=0.446)
+    assert narrative.effect_sentence(row).endswith(", not clearly different from no effect.")
+    assert "no effect" not in narrative.effect_sentence(EFFECTS[0])
+    summary = narrative.executive_summary(_results())
+    assert "p = 0.400), not clearly different from no effect." in summary
+    assert "p < 0.001), not clearly" not in summary

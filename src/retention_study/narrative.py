@@ -72,10 +72,29 @@ def _times(hr: float) -> str:
 
 
 def effect_sentence(row: dict, level: int = 95) -> str:
-    """'Customers left 1.60 times as often for every 6 months without contact (95% CI ...).'"""
+    """'Customers left 1.60 times as often for every 6 months without contact (95% CI ...).'
+
+    An interval that contains 1 is said to be indistinguishable from no effect, so a
+    direction ("less often") is never read as a finding on its own.
+
+    Examples
+    --------
+    >>> effect_sentence({"covariate": "x", "phrase": "per unit", "hr": 0.78, "lower": 0.41,
+    ...                  "upper": 1.48, "p": 0.45}).endswith("not clearly different from no effect.")
+    True
+    """
     ci = f"{level}% CI {row['lower']:.2f}\u2013{row['upper']:.2f}"
     phrase = row.get("phrase") or f"per {row.get('unit', row['covariate'])}"
-    return f"Customers left {_times(row['hr'])} {phrase} ({ci}, {_p_phrase(row['p'])})."
+    text = f"Customers left {_times(row['hr'])} {phrase} ({ci}, {_p_phrase(row['p'])})"
+    return text + (", not clearly different from no effect." if _spans_one(row) else ".")
+
+
+def _spans_one(row: dict) -> bool:
+    """The interval includes 1 (no effect), or is missing."""
+    lower, upper = row.get("lower"), row.get("upper")
+    if lower is None or upper is None or math.isnan(lower) or math.isnan(upper):
+        return True
+    return lower <= 1.0 <= upper
 
 
 def _p(p: float | None) -> str:
