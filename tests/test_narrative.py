@@ -84,3 +84,26 @@ def test_an_interval_containing_one_is_not_read_as_an_effect():
     summary = narrative.executive_summary(_results())
     assert "p = 0.400), not clearly different from no effect." in summary
     assert "p < 0.001), not clearly" not in summary
+
+
+def test_snapshot_contact_gets_no_timing_advice():
+    # a flat table's TechSupport says nothing about months without contact
+    effects = [{"block": "contact", "covariate": "TechSupport[Yes]", "unit": "TechSupport[Yes]",
+                "hr": 0.69, "lower": 0.53, "upper": 0.90, "p": 0.006}]
+    text = narrative.executive_summary(_results(format="table", effects=effects,
+                                                rates_by_contact_band=None,
+                                                roles={"contact": ["TechSupport"]}))
+    action = text.split("**What management could do.**")[1]
+    assert "months" not in action and "waited longest" not in action
+    assert "TechSupport" in action
+
+
+def test_limits_mention_stated_reasons_only_when_there_are_some():
+    assert "Stated exit reasons" not in narrative.limits_reading({"reasons": {"available": False}})
+    assert "Stated exit reasons" in narrative.limits_reading({"reasons": {"available": True}})
+
+
+def test_guard_reading_without_events_is_a_sentence():
+    text = narrative.guard_reading({"robustness": {"available": False,
+                                                   "why": "a flat table has no dated events"}})
+    assert text[0].isupper() and text.endswith(".")

@@ -213,8 +213,29 @@ def _loyal_share(loyalty: dict) -> str | None:
             f"({last.get('mean_pct_above', float('nan')):.0f}% more on average).")
 
 
+#: The contact action when contact is a snapshot column: nothing says *when* to call.
+SNAPSHOT_CONTACT_ACTION = (
+    "Treat contact as a lever to test, not a proven one: here {contact} goes with "
+    "departures, but a single snapshot cannot say when contact should happen or whether it "
+    "causes customers to stay. Keep a dated record of every outbound contact and try "
+    "scheduled contact on part of the customers to see whether it keeps them.")
+
+
 def _action(results: dict) -> str:
-    text = ACTIONS.get(results["verdict"], ACTIONS["inconclusive"])
+    """What management could do; the timing advice only where time since contact was measured.
+
+    Examples
+    --------
+    >>> _action({"verdict": "contact", "roles": {"contact": ["TechSupport"]}})[:34]
+    'Treat contact as a lever to test, '
+    """
+    verdict = results["verdict"]
+    measured = any(e.get("covariate") == "months_since_contact"
+                   for e in results.get("effects") or [])
+    if verdict == "contact" and not measured:
+        contact = ", ".join((results.get("roles") or {}).get("contact") or []) or "contact"
+        return SNAPSHOT_CONTACT_ACTION.format(contact=contact)
+    text = ACTIONS.get(verdict, ACTIONS["inconclusive"])
     return text.format(band=_risk_threshold(results.get("rates_by_contact_band")))
 
 
@@ -357,14 +378,17 @@ def guard_reading(results: dict) -> str:
     """Why the notice guard matters: guarded against naive, side by side."""
     robust = results.get("robustness") or {}
     if not robust.get("available"):
-        return robust.get("why", "No robustness analysis was possible.")
+        why = robust.get("why")
+        if not why:
+            return "No robustness analysis was possible."
+        return f"No guard or lag check was possible: {why.rstrip('.')}."
     naive = robust["naive"]
     guarded = {e["covariate"]: e for e in results.get("effects") or []}
     bits = []
     for e in naive["effects"]:
         g = guarded.get(e["covariate"])
         if g and e.get("block") in ("contact", "price"):
-            bits.append(f"{e.get('unit', e['covariate'])}: {hr_text(g)} with the guard, "
+            bits.append(f"{g.get('unit', e['covariate'])}: {hr_text(g)} with the guard, "
                         f"{hr_text(e)} without")
     text = ("Customers often get a retention call and a discount right after they give "
             "notice. Those are consequences of the decision to leave, not its causes, so the "
@@ -413,13 +437,21 @@ def ph_reading(results: dict) -> str:
 
 LIMITS = ("Contact was not randomised: customers whom account managers call more may "
           "differ in ways the data does not show, so the hazard ratios are associations "
-          "adjusted for the measured controls, not proof of cause. Stated exit reasons are "
-          "what customers said, not necessarily why they left.")
+          "adjusted for the measured controls, not proof of cause.")
+REASONS_LIMIT = "Stated exit reasons are what customers said, not necessarily why they left."
 
 
 def limits_reading(results: dict) -> str:
-    """Limits, including what could not be measured and every problem met."""
+    """Limits, including what could not be measured and every problem met.
+
+    Examples
+    --------
+    >>> "Stated exit reasons" in limits_reading({"reasons": {"available": False}})
+    False
+    """
     items = [LIMITS]
+    if (results.get("reasons") or {}).get("available"):
+        items[0] += " " + REASONS_LIMIT
     items += [f"Not measured: {u}" for u in results.get("unmeasured") or []]
     items += [f"Check that did not pass: {p}" for p in results.get("problems") or []]
     return "\n".join(f"- {i}" for i in items)
