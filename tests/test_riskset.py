@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,8 @@ from lifelines import CoxPHFitter
 
 from retention_study.errors import AnalysisError
 from retention_study.riskset import RiskSetCox
+
+REF = Path(__file__).resolve().parent / "fixtures" / "r_reference"
 
 # Start/stop rows with tied times and late entry. Reference: R 4 / survival 3.5.3,
 # coxph(Surv(start, stop, event) ~ x + g, ties = "breslow"):
@@ -53,3 +57,50 @@ def test_segment_without_departures_stays_finite():
 def test_no_departures_is_an_analysis_error():
     with pytest.raises(AnalysisError, match="no departures"):
         RiskSetCox().fit(TIED.assign(event=0), ["x"])
+
+
+def _r_heart(model: str, quantity: str, term: str = "") -> float:
+    ref = pd.read_csv(REF / "reference.csv", keep_default_na=False)
+    hit = ref[(ref["model"] == model) & (ref["quantity"] == quantity) & (ref["term"] == term)]
+    return float(hit["value"].iloc[0])
+
+
+@pytest.mark.parametrize("ties, model", [("breslow", "heart_breslow"), ("efron", "heart")])
+def test_matches_r_coxph_on_the_heart_start_stop_data(ties, model):
+    """Stanford heart data (late entry via transplant rows, tied times), stored R fits."""
+    heart = pd.read_csv(REF / "heart.csv")
+    cols = ["age", "year", "surgery", "transplant"]
+    m = RiskSetCox(ridge=0.0, ties=ties).fit(heart, cols)
+    for c in cols:
+        assert m.params_[c] == pytest.approx(_r_heart(model, "coef", c), rel=1e-6)
+        assert m.summary.loc[c, "se(coef)"] == pytest.approx(_r_heart(model, "se", c), rel=1e-6)
+    assert m.log_likelihood_ == pytest.approx(_r_heart(model, "loglik"), rel=1e-9)
+
+
+def test_efron_matches_r_and_lifelines_with_ties_and_late_entry():
+    # R 4.2.2 / survival 3.5.3, coxph(Surv(start, stop, event) ~ x + g, ties = "efron"):
+    # coef 1.42656421926, -0.03911594295; se 0.6828026646, 0.8950755588; loglik -15.6530761937
+    m = RiskSetCox(ridge=0.0, ties="efron").fit(TIED, ["x", "g"])
+    assert m.params_.tolist() == pytest.approx([1.42656421926, -0.03911594295], abs=1e-6)
+    assert m.summary["se(coef)"].tolist() == pytest.approx([0.6828026646, 0.8950755588], abs=1e-6)
+    assert m.log_likelihood_ == pytest.approx(-15.6530761937, abs=1e-8)
+    ref = CoxPHFitter().fit(TIED, "stop", "event", entry_col="start")  # Efron too
+    assert m.params_.to_numpy() == pytest.approx(ref.params_[["x", "g"]].to_numpy(), abs=1e-5)
+    assert m.log_likelihood_ == pytest.approx(ref.log_likelihood_, abs=1e-8)
+
+
+def test_without_covariates_gives_the_null_likelihood():
+    heart = pd.read_csv(REF / "heart.csv")
+    m = RiskSetCox(ties="efron").fit(heart, [])
+    assert m.summary.empty
+    assert m.log_likelihood_ == pytest.approx(_r_heart("heart", "loglik_null"), rel=1e-9)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.drop(columns="g"), "absent"),
+    (lambda d: d.assign(x=d["x"].where(d.index != 3)), "1 rows have a missing value"),
+    (lambda d: d.assign(stop=d["stop"].where(d.index != 2, 2.0)), "1 rows end at or before"),
+])
+def test_bad_input_is_a_one_line_analysis_error(change, message):
+    with pytest.raises(AnalysisError, match=message):
+        RiskSetCox().fit(change(TIED), ["x", "g"])
