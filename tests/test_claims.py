@@ -260,3 +260,15 @@ def test_after_notice_not_available_without_notices_or_on_tables():
     t = pd.DataFrame({"customer_id": ["x"], "duration_days": [30.0], "event": [1]})
     out = after_notice_shares(StudyData("table", D("2021-01-01"), table=t))
     assert out["available"] is False and "table" in out["why"]
+
+
+def test_claim_1_reads_the_tests_at_the_verdicts_holm_level():
+    # raw p 0.03 and 0.04 would say "price still explains"; Holm gives 0.06 and 0.06,
+    # where the verdict sees neither block: the claim must not contradict it
+    r = {**_lr(0.04, 0.03), "verdict_evidence": {"p_price_given_contact_holm": 0.06,
+                                                 "p_contact_given_price_holm": 0.06}}
+    row = check_claims(r, CLAIMS_FILE).loc[0]
+    assert row["status"] == "not supported"
+    assert "neither block" in row["why"]
+    assert "Holm-adjusted: price p=0.060, contact p=0.060" in row["number"]
+    assert "neither block" not in check_claims(_lr(0.04, 0.03), CLAIMS_FILE).loc[0, "why"]

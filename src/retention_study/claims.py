@@ -6,6 +6,8 @@ each claim from a ``results`` dict (the report's results.json). Keys read:
 ``alpha`` : float, optional (default 0.05)
 ``lr_tests`` : ``{"price_given_contact": {"p": float}, "contact_given_price": {"p": float}}``
     Likelihood-ratio tests of each block given the other (claim 1).
+``verdict_evidence`` : optional ``{"p_price_given_contact_holm", "p_contact_given_price_holm"}``
+    The same tests Holm-adjusted, as the verdict reads them; used for claim 1 when present.
 ``effects`` : list of ``{"label", "hr", "lower", "upper", "p"}`` (optionally
     ``covariate`` and ``unit``, as :func:`retention_study.models.business_effects` gives)
     The adjusted model's effects; the contact-recency effect is covariate
@@ -119,6 +121,13 @@ def _claim_price(r: dict, alpha: float) -> dict:
                        "contributions cannot be weighed against each other")
     number = (f"price given contact {_lr_text(lr['price_given_contact'])}; "
               f"contact given price {_lr_text(lr['contact_given_price'])}")
+    # The verdict tests the two blocks together (Holm); the claim must not read the same
+    # two tests at a laxer level and contradict it.
+    ev = r.get("verdict_evidence") or {}
+    pc_holm, cp_holm = ev.get("p_price_given_contact_holm"), ev.get("p_contact_given_price_holm")
+    if pc_holm is not None and cp_holm is not None:
+        pc, cp = pc_holm, cp_holm
+        number += f" (Holm-adjusted: price {_p(pc)}, contact {_p(cp)})"
     if r.get("verdict"):
         number += f"; verdict: {r['verdict']}"
     verdict = _decide_price(pc, cp, alpha, number)
