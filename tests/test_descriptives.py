@@ -288,3 +288,14 @@ def test_table_shape_start_is_as_of_minus_tenure_and_late_entry():
     # a joined 185 days before the observation start (Jul-Dec + 1); b after it
     assert d["entry"].tolist() == pytest.approx([185 / DAYS_PER_MONTH, 0.0])
     assert d["duration"].tolist() == pytest.approx([365 / DAYS_PER_MONTH, 100 / DAYS_PER_MONTH])
+
+
+def test_km_by_cohort_uses_the_grouped_spans():
+    # eleven start years (2016-2026) make at most six curves: spans of two years
+    starts = pd.to_datetime([f"{y}-03-01" for y in range(2016, 2027)])
+    cust = pd.DataFrame({"customer_id": [f"c{i}" for i in range(11)], "start_date": starts,
+                         "end_date": pd.NaT, "notice_date": pd.NaT, "churned": 0})
+    data = StudyData(format="events", as_of=pd.Timestamp("2026-06-30"), customers=cust)
+    km = km_by_group(data, "cohort")
+    assert list(km.fitters) == ["2016-2017", "2018-2019", "2020-2021", "2022-2023",
+                                "2024-2025", "2026-2027"]

@@ -309,7 +309,7 @@ def customer_durations(data: StudyData, *, observation_start=None) -> pd.DataFra
     if obs is not None:
         entry = ((pd.Timestamp(obs) - start).dt.days / DAYS_PER_MONTH).clip(lower=0.0)
     out = frame.assign(entry=entry, duration=duration, event=event,
-                       cohort=_start_dates(data).dt.year)
+                       cohort=cohort_column(data))
     gone = out["duration"] <= out["entry"]
     if obs is not None and gone.any():
         log.info("Kaplan-Meier: %d customer(s) left before the observation start %s, "
