@@ -107,3 +107,40 @@ def test_guard_reading_without_events_is_a_sentence():
     text = narrative.guard_reading({"robustness": {"available": False,
                                                    "why": "a flat table has no dated events"}})
     assert text[0].isupper() and text.endswith(".")
+
+
+def _cv(ll, conc):
+    return {"k": 5, "differences": [
+        {"metric": "cv_loglik", "estimate": ll[0], "lower": ll[1], "upper": ll[2]},
+        {"metric": "concordance", "estimate": conc[0], "lower": conc[1], "upper": conc[2]}]}
+
+
+def test_comparison_reading_does_not_overstate_small_differences():
+    close = _results(aic=[{"model": "price", "aic": 100.0}, {"model": "contact", "aic": 98.5}],
+                     cv=_cv((3.0, -4.6, 8.7), (-0.0002, -0.0004, 0.001)))
+    text = narrative.comparison_reading(close)
+    assert "about equally well" in text and "model fits better" not in text
+    assert "positive favours contact), no clear difference." in text
+    assert "-0.000" not in text and "Concordance difference (contact minus price): 0.000" in text
+    clear = _results(aic=[{"model": "price", "aic": 100.0}, {"model": "contact", "aic": 90.0}],
+                     cv=_cv((12.0, 5.0, 19.0), (0.02, 0.01, 0.03)))
+    text = narrative.comparison_reading(clear)
+    assert "the contact model fits better" in text
+    assert "positive favours contact)." in text
+
+
+def test_loyalty_and_satisfaction_readings_say_when_an_interval_includes_one():
+    loyalty = {"summary": [{"band": "0-1 years", "mean_pct_above": 0.3, "share_paying_more": 0.1},
+                           {"band": "5+ years", "mean_pct_above": 19.0,
+                            "share_paying_more": 0.95}],
+               "hazard_ratio": {"label": "per +10% above the new-customer price", "hr": 1.06,
+                                "lower": 0.97, "upper": 1.15, "p": 0.2}}
+    text = narrative.loyalty_reading(_results(loyalty=loyalty))
+    assert "customers left 1.06 times as often per +10% above the new-customer price" in text
+    assert text.endswith("not clearly different from no effect.")
+    seg = {"satisfaction": {"summary": [
+        {"segment": "satisfied", "rate": 30.0, "oe": 1.05, "oe_lower": 0.95, "oe_upper": 1.16}]}}
+    assert "not clearly different from the trend" in narrative.segments_reading(
+        _results(segments=seg))
+    seg["satisfaction"]["summary"][0].update(oe=1.25, oe_lower=1.17, oe_upper=1.34)
+    assert "not clearly" not in narrative.segments_reading(_results(segments=seg))

@@ -290,6 +290,18 @@ def forest_reading(results: dict) -> str:
             "fixed. " + " ".join(sentences) + " A ratio of 1 means no difference.")
 
 
+def _num(value: float, digits: int = 3) -> str:
+    """A rounded number without a minus sign on zero ('-0.000' reads as a finding).
+
+    Examples
+    --------
+    >>> _num(-0.0002), _num(-0.0125)
+    ('0.000', '-0.013')
+    """
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text
+
+
 def comparison_reading(results: dict) -> str:
     """The head-to-head: LR tests, AIC, cross-validation."""
     lr = results.get("lr_tests") or {}
@@ -305,8 +317,11 @@ def comparison_reading(results: dict) -> str:
     aic = {r["model"]: r["aic"] for r in results.get("aic") or []}
     if aic.get("price") is not None and aic.get("contact") is not None:
         better = "contact" if aic["contact"] < aic["price"] else "price"
+        # the verdict rule's own threshold: AICs within 2 do not tell the models apart
+        reading = (f"the {better} model fits better" if abs(aic["contact"] - aic["price"]) > 2
+                   else "the two fit about equally well (less than 2 apart)")
         parts.append(f"AIC (lower is better): price model {aic['price']:.1f}, contact model "
-                     f"{aic['contact']:.1f}; the {better} model fits better.")
+                     f"{aic['contact']:.1f}; {reading}.")
     cv = results.get("cv")
     if cv:
         d = {r["metric"]: r for r in cv["differences"]}
@@ -315,11 +330,13 @@ def comparison_reading(results: dict) -> str:
         if ll and ll.get("estimate") is not None:
             parts.append(f"On customers held out of the fit ({cv['k']}-fold cross-validation), "
                          f"the contact model's log-likelihood minus the price model's is "
-                         f"{ll['estimate']:.1f} (CI {ll['lower']:.1f} to {ll['upper']:.1f}; "
-                         f"positive favours contact).")
+                         f"{_num(ll['estimate'], 1)} (CI {_num(ll['lower'], 1)} to "
+                         f"{_num(ll['upper'], 1)}; positive favours contact)"
+                         + (", no clear difference." if ll["lower"] <= 0 <= ll["upper"]
+                            else "."))
         if c and c.get("estimate") is not None:
-            parts.append(f"Concordance difference (contact minus price): {c['estimate']:.3f} "
-                         f"(CI {c['lower']:.3f} to {c['upper']:.3f}).")
+            parts.append(f"Concordance difference (contact minus price): {_num(c['estimate'])} "
+                         f"(CI {_num(c['lower'])} to {_num(c['upper'])}).")
     return " ".join(parts) or "The models could not be compared."
 
 
@@ -534,9 +551,13 @@ def segments_reading(results: dict) -> str:
         parts.append(f"Departure rates by satisfaction: {rates}.")
         s = rows.get("satisfied")
         if s and s.get("oe") is not None:
-            parts.append(f"Merely satisfied customers left {s['oe']:.2f} times as often as "
-                         f"their score alone predicts (observed/expected, CI "
-                         f"{s['oe_lower']:.2f}–{s['oe_upper']:.2f}).")
+            ci = {"lower": s["oe_lower"], "upper": s["oe_upper"]}
+            parts.append(f"Merely satisfied customers left {s['oe']:.2f} times as often as a "
+                         f"smooth trend in the score predicts (their departures against the "
+                         f"number the trend expects; {_level(results)}% CI "
+                         f"{s['oe_lower']:.2f}\u2013{s['oe_upper']:.2f})"
+                         + (", not clearly different from the trend." if _spans_one(ci)
+                            else "."))
     for col, res in (seg.get("by_column") or {}).items():
         rows = [r for r in res.get("summary") or [] if r.get("rate") is not None]
         if rows:
@@ -564,6 +585,8 @@ def loyalty_reading(results: dict) -> str:
                 f"{last['band']} band, {last['mean_pct_above']:.0f}% more, and "
                 f"{last['share_paying_more']:.0%} of them paid more.")
     hr = loyalty.get("hazard_ratio")
-    if hr:
-        text += f" Hazard ratio {hr['label']}: {hr_text(hr)}."
+    if hr and hr.get("hr") is not None:
+        row = {**hr, "covariate": "loyalty_penalty", "phrase": hr.get("label")}
+        sentence = effect_sentence(row, _level(results))
+        text += " With the other factors held fixed, " + sentence[0].lower() + sentence[1:]
     return text.strip()
