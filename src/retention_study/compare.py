@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from retention_study.models import MODELS, BlockModels, _records, fit_cox
+from retention_study.models import MODELS, BlockModels, fit_cox
+from retention_study.records import to_records
 
 log = logging.getLogger("retention_study")
 
@@ -212,7 +213,7 @@ class HeadToHead:
 
     def to_dict(self) -> dict:
         return {"k": self.k, "bootstrap": self.bootstrap, "seed": self.seed,
-                "summary": _records(self.summary), "differences": _records(self.differences),
+                "summary": to_records(self.summary), "differences": to_records(self.differences),
                 "problems": list(self.problems)}
 
 
@@ -356,7 +357,7 @@ def decide_verdict(block_models: BlockModels, head_to_head: HeadToHead | None = 
     evidence = {"p_price_given_contact": raw["price"], "p_contact_given_price": raw["contact"],
                 "p_price_given_contact_holm": p_price, "p_contact_given_price_holm": p_contact,
                 "alpha": alpha, "margin": margin, "measured": measured,
-                "headline_effects": _records(pd.DataFrame([r for r in heads.values()
+                "headline_effects": to_records(pd.DataFrame([r for r in heads.values()
                                                            if r is not None]))}
     if sig["price"] or sig["contact"]:
         label, conclusion = _positive_verdict(sig, measured, names, pvals, block_models,

@@ -30,6 +30,7 @@ from lifelines.statistics import proportional_hazard_test
 from scipy import stats
 
 from retention_study.errors import AnalysisError
+from retention_study.records import to_records
 from retention_study.schema import Timeline
 
 log = logging.getLogger("retention_study")
@@ -623,14 +624,14 @@ class BlockModels:
         if self.ph_remedy is not None:
             remedy = {k: v for k, v in self.ph_remedy.items() if k != "summary"}
             table = self.ph_remedy["summary"]
-            remedy["summary"] = _records(table) if table is not None else None
+            remedy["summary"] = to_records(table) if table is not None else None
         return {"alpha": self.alpha, "penalizer": self.penalizer,
                 "n_rows": int(len(self.data_)), "n_customers": int(self.data_["customer_id"]
                                                                    .nunique()),
                 "n_departures": int(self.data_["event"].sum()),
-                "columns": self.columns, "summary": _records(self.summary),
-                "lr_tests": _records(self.lr_tests), "aic": _records(self.aic),
-                "effects": _records(self.effects), "ph_check": _records(self.ph_check),
+                "columns": self.columns, "summary": to_records(self.summary),
+                "lr_tests": to_records(self.lr_tests), "aic": to_records(self.aic),
+                "effects": to_records(self.effects), "ph_check": to_records(self.ph_check),
                 "ph_remedy": remedy, "problems": list(self.problems)}
 
 
@@ -652,20 +653,3 @@ def _coef_table(fit: CoxFit) -> pd.DataFrame | None:
     return pd.DataFrame({"covariate": s.index, "coef": s["coef"].to_numpy(),
                          "se": s["se(coef)"].to_numpy(), "p": s["p"].to_numpy()})
 
-
-def _records(frame: pd.DataFrame) -> list:
-    """DataFrame -> list of dicts of plain Python scalars, NaN as None."""
-    out = []
-    for rec in frame.to_dict(orient="records"):
-        out.append({k: _plain(v) for k, v in rec.items()})
-    return out
-
-
-def _plain(value):
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else float(value)
-    return value

@@ -32,8 +32,10 @@ from retention_study.descriptives import (
     penalty_bands,
 )
 from retention_study.errors import AnalysisError
-from retention_study.models import BlockModels, _plain, _records
+from retention_study.models import BlockModels
 from retention_study.reasons import CumulativeIncidence, analyse_reasons, customer_reasons
+from retention_study.records import plain as _plain
+from retention_study.records import to_records as _records
 from retention_study.schema import StudyData, Timeline
 from retention_study.segments import LoyaltyPenalty, analyse_segments
 from retention_study.timeline import build_timeline

@@ -1,0 +1,38 @@
+"""Tables and scalars as plain JSON-safe Python (numpy scalars unwrapped, NaN/inf as None).
+
+The one home of this conversion for results.json: models, compare and pipeline use it
+(segments keeps a copy of its own, ``segments._records`` / ``segments._clean``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def plain(value):
+    """A numpy scalar as the Python one; NaN and inf as None; anything else unchanged.
+
+    Examples
+    --------
+    >>> plain(np.int64(3)), plain(np.float32(0.5)), plain(float("nan")), plain(np.bool_(1))
+    (3, 0.5, None, True)
+    """
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(value)
+    return value
+
+
+def to_records(frame: pd.DataFrame) -> list[dict]:
+    """A DataFrame as a list of dicts of :func:`plain` values (its index is dropped).
+
+    Examples
+    --------
+    >>> to_records(pd.DataFrame({"a": [1, 2], "b": [0.5, np.nan]}))
+    [{'a': 1, 'b': 0.5}, {'a': 2, 'b': None}]
+    """
+    return [{k: plain(v) for k, v in rec.items()} for rec in frame.to_dict(orient="records")]
