@@ -220,3 +220,20 @@ def test_holm_keeps_a_lone_borderline_block_from_deciding(worlds):
     bm.lr_tests["p"] = np.where(tests == "price | contact", 0.02,
                                 np.where(tests == "contact | price", 0.04, bm.lr_tests["p"]))
     assert decide_verdict(bm, alpha=0.05).label == "both"  # Holm: 0.04 and 0.04
+
+
+def test_per_departure_loglik_divides_by_departures_in_each_resample(worlds):
+    tl, _, h2h = worlds["contact"]
+    s = h2h.summary.set_index("model")
+    assert s.loc["contact", "cv_loglik_per_departure"] == pytest.approx(
+        s.loc["contact", "cv_loglik"] / tl.n_departures, rel=1e-12)
+    # every departure scoring -2 exactly: any resample of customers averages -2 per
+    # departure, whatever number of departures it happens to draw
+    n = 50
+    scores = pd.DataFrame({"pl": np.where(np.arange(n) < 20, -2.0, 0.0), "concordant": 1.0,
+                           "comparable": 2.0, "departures": (np.arange(n) < 20) * 1.0})
+    boot = HeadToHead(bootstrap=100, seed=1)
+    boot._weights = np.random.default_rng(0).multinomial(n, np.full(n, 1 / n), size=100)
+    row = boot._row("x", scores)
+    assert row["cv_loglik_per_departure_lower"] == pytest.approx(-2.0)
+    assert row["cv_loglik_per_departure_upper"] == pytest.approx(-2.0)

@@ -65,7 +65,7 @@ def held_out_scores(eps: pd.DataFrame, eta: np.ndarray) -> pd.DataFrame:
     -------
     DataFrame
         Indexed by customer_id: ``pl`` (sum of the customer's departure terms),
-        ``concordant`` (pairs won + 1/2 ties) and ``comparable`` (pairs).
+        ``concordant`` (pairs won + 1/2 ties), ``comparable`` (pairs) and ``departures``.
 
     Examples
     --------
@@ -97,7 +97,8 @@ def held_out_scores(eps: pd.DataFrame, eta: np.ndarray) -> pd.DataFrame:
         pairs[leaving] = others.size
     frame = pd.DataFrame({"pl": np.bincount(cust_index, pl, len(cust)),
                           "concordant": np.bincount(cust_index, won, len(cust)),
-                          "comparable": np.bincount(cust_index, pairs, len(cust))}, index=cust)
+                          "comparable": np.bincount(cust_index, pairs, len(cust)),
+                          "departures": np.bincount(cust_index, event, len(cust))}, index=cust)
     frame.index.name = "customer_id"
     return frame
 
@@ -181,9 +182,11 @@ class HeadToHead:
         return pd.concat(parts).sort_index()
 
     def _row(self, model, s) -> dict:
-        n_dep = max(int(s["comparable"].gt(0).sum()), 1)
-        pl, won, pairs = (s[c].to_numpy() for c in ("pl", "concordant", "comparable"))
-        boot_pl = self._weights @ pl / n_dep
+        pl, won, pairs, dep = (s[c].to_numpy() for c in ("pl", "concordant", "comparable",
+                                                           "departures"))
+        n_dep = max(dep.sum(), 1)
+        # a ratio per resample: the number of departures drawn varies with the customers
+        boot_pl = (self._weights @ pl) / np.maximum(self._weights @ dep, 1)
         boot_c = (self._weights @ won) / np.maximum(self._weights @ pairs, 1)
         lo, hi = self._percentiles(boot_pl)
         c_lo, c_hi = self._percentiles(boot_c)
