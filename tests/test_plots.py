@@ -212,3 +212,14 @@ def test_plot_model_comparison_differences_table_of_head_to_head():
     assert "favours contact" in ax.get_xlabel()
     ax = plot_model_comparison(diff, metric="cv_loglik")
     np.testing.assert_allclose([seg[:, 0].tolist() for seg in _error_extents(ax)], [[3, 20]])
+
+
+def test_forest_labels_of_snapshot_columns_stay_short():
+    # a table's definitions are sentences: the axis shows the column, the unit once
+    eff = pd.DataFrame({"block": ["contact"], "covariate": ["TechSupport[Yes]"],
+                        "label": ["1 if TechSupport is 'Yes', else 0 (reference: 'No') "
+                                  "(contact: contact by the supplier, measured once)"],
+                        "unit": ["TechSupport[Yes] yes vs no"], "hr": [0.69],
+                        "lower": [0.53], "upper": [0.9]})
+    ticks = [t.get_text() for t in plot_forest(eff).get_yticklabels()]
+    assert ticks == ["TechSupport[Yes]\n(yes vs no)"]

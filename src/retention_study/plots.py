@@ -205,12 +205,29 @@ def _change_text(hr: float, lower: float, upper: float) -> str:
     return f"{pct(hr)} ({pct(lower)} to {pct(upper)})"
 
 
+#: A definition longer than this is the methods table's job; the axis shows the name.
+MAX_LABEL = 60
+
+
 def _row_label(row: pd.Series) -> str:
-    """Effect label over its business unit: "per 6 months without outbound contact"."""
+    """Effect label over its business unit: "per 6 months without outbound contact".
+
+    Examples
+    --------
+    >>> _row_label(pd.Series({"covariate": "TechSupport[Yes]", "unit": "TechSupport[Yes] "
+    ...     "yes vs no", "label": "1 if TechSupport is 'Yes', else 0 (reference: 'No') "
+    ...     "(contact: contact by the supplier, measured once at the snapshot)"})).splitlines()
+    ['TechSupport[Yes]', '(yes vs no)']
+    """
     unit = str(row.get("unit", "") or "")
+    covariate = str(row.get("covariate", "") or "")
+    if covariate and unit.startswith(covariate + " "):
+        unit = unit[len(covariate) + 1:]  # the name is already the label
     if unit[:1].isdigit():
         unit = f"per {unit}"
-    label = SHORT_LABELS.get(row.get("covariate"), row["label"])
+    label = SHORT_LABELS.get(covariate, row["label"])
+    if covariate and len(str(label)) > MAX_LABEL:
+        label = covariate
     return _wrap(label, 40) + (f"\n({_wrap(unit, 40)})" if unit else "")
 
 
