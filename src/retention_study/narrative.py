@@ -215,10 +215,20 @@ def _loyal_share(loyalty: dict) -> str | None:
 
 #: The contact action when contact is a snapshot column: nothing says *when* to call.
 SNAPSHOT_CONTACT_ACTION = (
-    "Treat contact as a lever to test, not a proven one: here {contact} goes with "
+    "Treat contact as a lever to test, not a proven one: here {contact} {goes} "
     "departures, but a single snapshot cannot say when contact should happen or whether it "
     "causes customers to stay. Keep a dated record of every outbound contact and try "
     "scheduled contact on part of the customers to see whether it keeps them.")
+
+
+def _contact_direction(results: dict) -> str:
+    """'goes with fewer' / 'goes with more' from the clearest contact effect, else 'explains'."""
+    clear = [e for e in results.get("effects") or [] if e.get("block") == "contact"
+             and e.get("hr") is not None and not _spans_one(e)]
+    if not clear:
+        return "explains"
+    hr = min(clear, key=lambda e: e.get("p") if e.get("p") is not None else 1.0)["hr"]
+    return "goes with fewer" if hr < 1 else "goes with more"
 
 
 def _action(results: dict) -> str:
@@ -234,7 +244,7 @@ def _action(results: dict) -> str:
                    for e in results.get("effects") or [])
     if verdict == "contact" and not measured:
         contact = ", ".join((results.get("roles") or {}).get("contact") or []) or "contact"
-        return SNAPSHOT_CONTACT_ACTION.format(contact=contact)
+        return SNAPSHOT_CONTACT_ACTION.format(contact=contact, goes=_contact_direction(results))
     text = ACTIONS.get(verdict, ACTIONS["inconclusive"])
     return text.format(band=_risk_threshold(results.get("rates_by_contact_band")))
 
