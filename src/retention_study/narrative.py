@@ -132,9 +132,10 @@ def executive_summary(results: dict) -> str:
     bands = _worst_best_band(results.get("rates_by_contact_band"))
     if bands:
         first, last = bands
+        # the measure counts from joining when a customer was never contacted
         lines.append(f"- Departures per 100 customer-years: {first['rate']:.1f} among customers "
                      f"contacted in the last {first['band']}, {last['rate']:.1f} among those "
-                     f"last contacted {last['band']} ago.")
+                     f"last contacted (or, if never, joined) {last['band']} ago.")
     loyalty = results.get("loyalty") or {}
     share = _loyal_share(loyalty)
     if share:
@@ -529,8 +530,10 @@ def reasons_reading(results: dict) -> str:
         text += (f" Customers who said they left over price had gone "
                  f"{price['months_since_contact_mean']:.1f} months without outbound contact "
                  f"when they left, against {stayed['months_since_contact_mean']:.1f} for "
-                 f"customers who stayed (at their last observation; Mann-Whitney "
-                 f"{_p_phrase(price.get('months_since_contact_p'))}).")
+                 f"customers who stayed (at their last observation; rank test "
+                 f"{_p_phrase(price.get('months_since_contact_p'))}). This raw comparison "
+                 "does not hold tenure fixed; the claims table's check of 'Ask why they "
+                 "leave' uses a model that does.")
     return text
 
 
