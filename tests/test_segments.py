@@ -260,3 +260,15 @@ def test_analyse_segments_on_a_table_is_json_safe():
     assert "same" in out["skipped"]
     ax = plot_departure_rates(pd.DataFrame(out["satisfaction"]["summary"]))
     assert [t.get_text() for t in ax.get_yticklabels()] == ["unhappy", "satisfied", "delighted"]
+
+
+def test_columns_without_usable_values_are_skipped_not_a_traceback():
+    t = pd.DataFrame({"customer_id": list("abcdef"), "duration_days": [100.0, 200, 300, 400,
+                                                                       500, 600],
+                      "event": [1, 0, 1, 0, 1, 0], "sat": ["good", "bad", "ok"] * 2,
+                      "seg": [np.nan] * 6})
+    data = StudyData("table", AS_OF, table=t, roles={"satisfaction": "sat", "segments": ["seg"]})
+    out = analyse_segments(data)
+    assert out["satisfaction"] is None and out["by_column"] == {}
+    assert "no numeric scores" in out["skipped"]["sat"]
+    assert "no values" in out["skipped"]["seg"]

@@ -171,6 +171,8 @@ def segment_hazard_ratios(frame: pd.DataFrame, by: str, reference=None,
     True
     """
     f = frame.dropna(subset=[by])
+    if f.empty:
+        raise AnalysisError(f"segment column {by} has no values")
     levels = f[by].astype(str)
     if reference is None or str(reference) not in set(levels):
         if reference is not None:
@@ -295,6 +297,8 @@ class SatisfactionAnalysis:
         """Fit on a :func:`customer_frame`; rows without a score are left out."""
         f = frame.assign(_score=pd.to_numeric(frame[score_col], errors="coerce"))
         f = f.dropna(subset=["_score"]).reset_index(drop=True)
+        if f.empty:
+            raise AnalysisError(f"satisfaction column {score_col} holds no numeric scores")
         f["segment"] = satisfaction_segment(f["_score"], self.thresholds).values
         self.column = score_col
         self.n_left_out = int(len(frame) - len(f))
