@@ -144,3 +144,16 @@ def test_loyalty_and_satisfaction_readings_say_when_an_interval_includes_one():
         _results(segments=seg))
     seg["satisfaction"]["summary"][0].update(oe=1.25, oe_lower=1.17, oe_upper=1.34)
     assert "not clearly" not in narrative.segments_reading(_results(segments=seg))
+
+
+def test_contact_that_goes_with_more_departures_is_not_advised():
+    # months without contact with HR 0.5: the longer without contact, the FEWER leave
+    backwards = [dict(EFFECTS[0], hr=0.5, lower=0.4, upper=0.6), EFFECTS[1]]
+    text = narrative.executive_summary(_results(effects=backwards))
+    action = text.split("**What management could do.**")[1]
+    assert "Do not scale up contact" in action and "Make contact a routine" not in action
+    more_calls = [{"block": "contact", "covariate": "outbound_12m", "hr": 1.3, "lower": 1.1,
+                   "upper": 1.5, "p": 0.01}]
+    assert "Do not scale up contact" in narrative.executive_summary(
+        _results(effects=more_calls, verdict="both"))
+    assert "Make contact a routine" in narrative.executive_summary(_results())

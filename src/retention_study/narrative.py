@@ -232,6 +232,32 @@ def _contact_direction(results: dict) -> str:
     return "goes with fewer" if hr < 1 else "goes with more"
 
 
+#: Contact measures whose hazard ratio above 1 means *less* attention goes with leaving (+1)
+#: or *more* contact does (-1).
+CONTACT_SIGN = {"months_since_contact": 1, "outbound_12m": -1}
+
+BACKWARDS_CONTACT_ACTION = (
+    "Do not scale up contact on this evidence: here more supplier contact goes with more "
+    "departures, not fewer. That usually means contacts are reactions to customers already "
+    "on their way out; check how contacts are triggered before drawing a lesson from them.")
+
+
+def _contact_backwards(results: dict) -> bool:
+    """A clear contact effect says attention goes with MORE departures.
+
+    Examples
+    --------
+    >>> _contact_backwards({"effects": [{"covariate": "months_since_contact", "hr": 0.5,
+    ...                                  "lower": 0.4, "upper": 0.6}]})
+    True
+    """
+    for e in results.get("effects") or []:
+        sign = CONTACT_SIGN.get(e.get("covariate"))
+        if sign and e.get("hr") is not None and not _spans_one(e):
+            return (e["hr"] < 1) == (sign > 0)
+    return False
+
+
 def _action(results: dict) -> str:
     """What management could do; the timing advice only where time since contact was measured.
 
@@ -241,6 +267,8 @@ def _action(results: dict) -> str:
     'Treat contact as a lever to test, '
     """
     verdict = results["verdict"]
+    if verdict in ("contact", "both") and _contact_backwards(results):
+        return BACKWARDS_CONTACT_ACTION
     measured = any(e.get("covariate") == "months_since_contact"
                    for e in results.get("effects") or [])
     if verdict == "contact" and not measured:
