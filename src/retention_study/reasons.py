@@ -23,9 +23,10 @@ import pandas as pd
 from scipy import stats
 
 from retention_study.errors import AnalysisError, ConfigError
+from retention_study.records import to_records
 from retention_study.riskset import RiskSetCox
 from retention_study.schema import StudyData, Timeline
-from retention_study.segments import _clean, _hr_table, _records, customer_frame
+from retention_study.segments import _clean, _hr_table, customer_frame
 
 log = logging.getLogger("retention_study")
 
@@ -241,8 +242,8 @@ class CumulativeIncidence:
 
     def to_dict(self) -> dict:
         """JSON-safe: horizons, summary, curve (monthly records: time and one key per group)."""
-        return {"horizons": self.horizons, "summary": _records(self.summary.reset_index()),
-                "curve": _records(self.curve().reset_index())}
+        return {"horizons": self.horizons, "summary": to_records(self.summary.reset_index()),
+                "curve": to_records(self.curve().reset_index())}
 
 
 def plot_cumulative_incidence(result: CumulativeIncidence, ax=None):
@@ -365,7 +366,7 @@ class CauseSpecificCox:
         return self
 
     def to_dict(self) -> dict:
-        return {"summary": _records(self.summary), "skipped": dict(self.skipped)}
+        return {"summary": to_records(self.summary), "skipped": dict(self.skipped)}
 
 
 # --------------------------------------------------------------------------- stated vs revealed
@@ -460,7 +461,7 @@ def analyse_reasons(data: StudyData, timeline: Timeline | None = None,
     if len(unmapped):
         log.info("reasons: %d departures with an unmapped reason counted as 'other'", len(unmapped))
     ci = CumulativeIncidence().fit(frame["duration"], frame["reason_group"], frame["entry"])
-    out = {"available": True, "counts": _records(reason_counts(mapped)),
+    out = {"available": True, "counts": to_records(reason_counts(mapped)),
            "unmapped": int(len(unmapped)),
            "unmapped_examples": unmapped["reason"].astype(str).value_counts().head(10).to_dict(),
            "cumulative_incidence": ci.to_dict(), "cause_specific": None,
@@ -469,5 +470,5 @@ def analyse_reasons(data: StudyData, timeline: Timeline | None = None,
         by_id = frame.set_index(frame["customer_id"].astype(str))["reason_group"].dropna()
         csc = CauseSpecificCox(min_departures=min_departures, alpha=alpha).fit(timeline, by_id)
         out["cause_specific"] = csc.to_dict()
-        out["stated_vs_revealed"] = _records(stated_vs_revealed(timeline, by_id))
+        out["stated_vs_revealed"] = to_records(stated_vs_revealed(timeline, by_id))
     return _clean(out)

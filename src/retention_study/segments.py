@@ -19,6 +19,7 @@ import pandas as pd
 
 from retention_study.descriptives import poisson_ci
 from retention_study.errors import AnalysisError
+from retention_study.records import plain, to_records
 from retention_study.riskset import RiskSetCox
 from retention_study.schema import DAYS_PER_MONTH, StudyData
 
@@ -328,7 +329,7 @@ class SatisfactionAnalysis:
         """JSON-safe result: column, thresholds, reference, summary, per_point, satisfied_excess."""
         return {"column": self.column, "thresholds": self.thresholds, "reference": self.reference,
                 "n_left_out": self.n_left_out,
-                "summary": _records(self.summary.reset_index()),
+                "summary": to_records(self.summary.reset_index()),
                 "per_point": _clean(self.per_point),
                 "satisfied_excess": _clean(self.satisfied_excess)}
 
@@ -367,24 +368,16 @@ class SegmentAnalysis:
 
     def to_dict(self) -> dict:
         return {"column": self.column, "reference": self.reference,
-                "summary": _records(self.summary.reset_index())}
+                "summary": to_records(self.summary.reset_index())}
 
 
 def _clean(value):
-    """Plain Python numbers (NaN/inf -> None) in nested dicts and lists, for JSON."""
+    """:func:`~retention_study.records.plain` through nested dicts and lists, for JSON."""
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return [_clean(r) for r in frame.to_dict(orient="records")]
+    return plain(value)
 
 
 def analyse_segments(data: StudyData, thresholds: Sequence[float] = (2, 4),
@@ -528,7 +521,7 @@ class LoyaltyPenalty:
 
     def to_dict(self) -> dict:
         """JSON-safe: summary, trend (pct points, last band minus first), hazard_ratio."""
-        return {"summary": _records(self.summary.reset_index()), "trend": _clean(self.trend),
+        return {"summary": to_records(self.summary.reset_index()), "trend": _clean(self.trend),
                 "hazard_ratio": _clean(self.hazard_ratio) if self.hazard_ratio else None}
 
 
