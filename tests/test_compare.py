@@ -237,3 +237,14 @@ def test_per_departure_loglik_divides_by_departures_in_each_resample(worlds):
     row = boot._row("x", scores)
     assert row["cv_loglik_per_departure_lower"] == pytest.approx(-2.0)
     assert row["cv_loglik_per_departure_upper"] == pytest.approx(-2.0)
+
+
+def test_failed_final_model_gives_inconclusive_without_nan_in_the_sentence(worlds):
+    import copy
+
+    bm = copy.copy(worlds["contact"][1])
+    bm.effects = bm.effects.iloc[0:0]  # what business_effects gives when the fit failed
+    bm.lr_tests = bm.lr_tests.assign(p=np.nan)
+    verdict = decide_verdict(bm)
+    assert verdict.label == "inconclusive"
+    assert "nan" not in verdict.sentence and "gave no hazard ratios" in verdict.sentence

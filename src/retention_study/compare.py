@@ -317,13 +317,14 @@ def decide_verdict(block_models: BlockModels, head_to_head: HeadToHead | None = 
     The rule (also returned as ``Verdict.rule``):
 
     1. p_price = likelihood-ratio p of the price block given contact, p_contact = that of
-       the contact block given price (final model against the model without the block).
+       the contact block given price (final model against the model without the block),
+       both Holm-adjusted.
     2. Both < ``alpha``: "both"; which explains more comes from the cross-validated
        partial likelihood (bootstrap CI excluding 0), else AIC (difference > 2).
     3. Only one < ``alpha``: that one ("contact" or "price").
-    4. None < ``alpha``: "neither" when both blocks were measured and every business-unit
-       HR CI lies within [1/``margin``, ``margin``] (evidence of absence), else
-       "inconclusive".
+    4. None < ``alpha``: "neither" when both blocks were measured and the CI of each
+       block's headline business-unit HR (the one the sentence states) lies within
+       [1/``margin``, ``margin``] (evidence of absence), else "inconclusive".
 
     Parameters
     ----------
@@ -355,8 +356,8 @@ def decide_verdict(block_models: BlockModels, head_to_head: HeadToHead | None = 
     eff = block_models.effects
     heads = {b: _headline(eff, b) for b in ("contact", "price")}
     effect_texts = [_effect_text(r, alpha, level) for r in heads.values() if r is not None]
-    pvals = (f"likelihood-ratio p = {p_contact:.2g} for contact given price, {p_price:.2g} "
-             "for price given contact, Holm-adjusted")
+    pvals = (f"likelihood-ratio p = {_p_text(p_contact)} for contact given price, "
+             f"{_p_text(p_price)} for price given contact, Holm-adjusted")
     evidence = {"p_price_given_contact": raw["price"], "p_contact_given_price": raw["contact"],
                 "p_price_given_contact_holm": p_price, "p_contact_given_price_holm": p_contact,
                 "alpha": alpha, "margin": margin, "measured": measured,
@@ -419,10 +420,19 @@ def _null_verdict(heads, measured, margin, pvals, evidence, names):
     widest = float(np.exp(np.abs(np.log(rows[["lower", "upper"]].to_numpy())).max())) \
         if len(rows) else float("nan")
     missing = [b for b, ok in measured.items() if not ok]
-    why = f"{' and '.join(missing)} not measured" if missing else \
-        f"effects up to a hazard ratio of {widest:.2f} are not ruled out"
+    if missing:
+        why = f"{' and '.join(missing)} not measured"
+    elif np.isfinite(widest):
+        why = f"effects up to a hazard ratio of {widest:.2f} are not ruled out"
+    else:  # the final model failed: no interval to read
+        why = "the final model gave no hazard ratios"
     return "inconclusive", (f"The data cannot tell whether {names['price']} or "
                             f"{names['contact']} explains departures ({pvals}; {why}).")
+
+
+def _p_text(p: float) -> str:
+    """A p-value for the sentence; a test that could not be run says so, not 'nan'."""
+    return f"{p:.2g}" if np.isfinite(p) else "not computed"
 
 
 def _capital(text: str) -> str:
