@@ -371,3 +371,32 @@ def test_ph_check_equals_lifelines_own_test_on_untied_static_data():
                                    time_transform="rank").summary
     for c in ("z", "w"):
         assert ours.loc[c, "statistic"] == pytest.approx(ref.loc[c, "test_statistic"], rel=1e-5)
+
+
+@pytest.mark.parametrize("column, value", [("stop", None), ("stop", np.inf), ("start", np.nan)])
+def test_broken_episode_times_are_an_analysis_error_not_four_failed_fits(column, value):
+    tl = simulate_timeline(n=100, seed=1)
+    eps = tl.episodes
+    eps.loc[5, column] = eps.loc[5, "start"] if value is None else value  # None: zero length
+    with pytest.raises(AnalysisError, match="1 episodes .* the timeline is broken"):
+        BlockModels().fit(tl)
+
+
+def test_infinite_and_text_covariates():
+    tl = simulate_timeline(n=300, hr_contact_6m=1.5, seed=7)
+    tl.episodes.loc[:3, "inbound_calls"] = np.inf
+    bm = BlockModels().fit(tl)
+    assert any("4 episodes with an infinite covariate value" in p for p in bm.problems)
+    assert len(bm.data_) == len(tl.episodes) - 4
+    tl.episodes["age"] = "old"
+    with pytest.raises(AnalysisError, match=r"covariates \['age'\] are not numeric"):
+        BlockModels().fit(tl)
+
+
+def test_few_departures_counted_after_rows_with_missing_values_are_left_out():
+    tl = simulate_timeline(n=300, hr_contact_6m=1.5, seed=7)
+    eps = tl.episodes
+    departed = eps.index[eps["event"] == 1]
+    eps.loc[departed[5:], "age"] = np.nan  # 5 departures keep a full row
+    bm = BlockModels(min_departures=10).fit(tl)
+    assert any(p.startswith("Only 5 departures (fewer than 10)") for p in bm.problems)

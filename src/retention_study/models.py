@@ -54,9 +54,9 @@ BUSINESS_UNITS = {
     "price_increase_recent": (1.0, "a recent price increase (vs none)",
                               "after a recent price increase"),
 }
-SEPARATION_COEF = 8.0  # |log-HR| per business unit beyond which a fit is implausible
-COLLINEAR_TOL = 1e-6
-MAX_STRATA = 2  # binary controls stratified on when they break proportional hazards  # share of a column's variance left after regressing on the others
+SEPARATION_COEF = 8.0  # |log-HR| per SD of the covariate beyond which a fit is implausible
+COLLINEAR_TOL = 1e-6  # share of a column's variance left after regressing on the others
+MAX_STRATA = 2  # binary controls stratified on when they break proportional hazards
 
 
 @dataclass
@@ -154,6 +154,14 @@ def _prepare(timeline: Timeline) -> pd.DataFrame:
     missing = [c for c in ("customer_id", "start", "stop", "event") if c not in eps]
     if missing:
         raise AnalysisError(f"the timeline lacks the columns {missing}; cannot fit models")
+    times = eps[["start", "stop", "event"]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    broken = ~np.isfinite(times).all(axis=1) | (times[:, 1] <= times[:, 0])
+    if broken.any():
+        # lifelines would fail on every model and say "no convergence"; name the cause
+        first = eps["customer_id"].iloc[int(np.argmax(broken))]
+        raise AnalysisError(f"{int(broken.sum())} episodes have a missing or infinite start, "
+                            f"stop or event, or stop at or before start (first: customer "
+                            f"{first}); the timeline is broken, cannot fit models")
     # Row order matters for the rank time transform of the PH test: fix it here.
     eps = eps.sort_values(["customer_id", "start"], kind="stable").reset_index(drop=True)
     if int(eps["event"].sum()) == 0:
@@ -163,18 +171,33 @@ def _prepare(timeline: Timeline) -> pd.DataFrame:
 
 
 def _drop_missing(eps: pd.DataFrame, blocks: dict, problems: list) -> pd.DataFrame:
-    """Leave out rows with a missing covariate (the Timeline contract says there are none)."""
+    """Leave out rows with a missing or infinite covariate, counted in ``problems``.
+
+    The Timeline contract says there are none; a ledger is not at hand here, so the count
+    goes to the models' problems (and from there to the report).
+    """
     cols = [c for b in blocks.values() for c in b]
     absent = [c for c in cols if c not in eps]
     if absent:
         problems.append(f"Columns named in the blocks but absent from the episodes: {absent}; "
                         "left out.")
     present = [c for c in cols if c in eps]
-    bad = eps[present].isna().any(axis=1).to_numpy()
+    text = [c for c in present if not pd.api.types.is_numeric_dtype(eps[c])]
+    if text:
+        raise AnalysisError(f"covariates {text} are not numeric (categoricals must be "
+                            "dummy-coded in the timeline); cannot fit models")
+    values = eps[present].to_numpy(float)
+    missing = np.isnan(values).any(axis=1)
+    infinite = np.isinf(values).any(axis=1) & ~missing
+    bad = missing | infinite
     if not bad.any():
         return eps
-    problems.append(f"{int(bad.sum())} episodes with a missing covariate value were left out "
-                    "of all models.")
+    if missing.any():
+        problems.append(f"{int(missing.sum())} episodes with a missing covariate value were "
+                        "left out of all models.")
+    if infinite.any():
+        problems.append(f"{int(infinite.sum())} episodes with an infinite covariate value "
+                        "were left out of all models.")
     kept = eps.loc[~bad].reset_index(drop=True)
     if int(kept["event"].sum()) == 0:
         raise AnalysisError("no departure left once episodes with missing covariates are "
@@ -520,12 +543,12 @@ class BlockModels:
         self.problems: list[str] = []
         self.data_ = _prepare(timeline)
         self.definitions = dict(timeline.definitions)
-        n_dep = int(self.data_["event"].sum())
+        self.data_ = _drop_missing(self.data_, timeline.blocks, self.problems)
+        n_dep = int(self.data_["event"].sum())  # the departures the models see
         if n_dep < self.min_departures:
             self.problems.append(f"Only {n_dep} departure{'s' * (n_dep != 1)} (fewer than "
                                  f"{self.min_departures}): estimates are fragile and tests "
                                  "have little power.")
-        self.data_ = _drop_missing(self.data_, timeline.blocks, self.problems)
         self.blocks = _drop_unusable(self.data_, timeline.blocks, self.problems)
         base = [c for b in BASE_BLOCKS for c in self.blocks[b]]
         self.columns = {m: base + [c for b in extra for c in self.blocks[b]]
