@@ -248,3 +248,11 @@ def test_failed_final_model_gives_inconclusive_without_nan_in_the_sentence(world
     verdict = decide_verdict(bm)
     assert verdict.label == "inconclusive"
     assert "nan" not in verdict.sentence and "gave no hazard ratios" in verdict.sentence
+
+
+@pytest.mark.parametrize("kw", [dict(k=1), dict(k=0), dict(k=2.5), dict(bootstrap=0)])
+def test_bad_fold_or_bootstrap_counts_are_config_errors(kw):
+    from retention_study.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="must be a whole number"):
+        HeadToHead(**kw)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from retention_study.errors import ConfigError
 from retention_study.models import MODELS, BlockModels, fit_cox
 from retention_study.records import to_records
 
@@ -135,6 +136,11 @@ class HeadToHead:
 
     def __init__(self, k: int = 5, bootstrap: int = 200, seed: int = 20260630,
                  alpha: float = 0.05):
+        # the pipeline passes analysis.cv_folds / analysis.bootstrap straight from the config
+        if not (isinstance(k, int | np.integer) and k >= 2):
+            raise ConfigError(f"cv_folds must be a whole number of at least 2, not {k!r}")
+        if not (isinstance(bootstrap, int | np.integer) and bootstrap >= 1):
+            raise ConfigError(f"bootstrap must be a whole number of at least 1, not {bootstrap!r}")
         self.k = k
         self.bootstrap = bootstrap
         self.seed = seed
