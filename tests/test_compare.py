@@ -256,3 +256,16 @@ def test_bad_fold_or_bootstrap_counts_are_config_errors(kw):
 
     with pytest.raises(ConfigError, match="must be a whole number"):
         HeadToHead(**kw)
+
+
+@pytest.mark.parametrize("stronger, kw", [
+    ("contact", dict(hr_contact_6m=2.0, hr_price_10pct=1.3)),
+    ("price", dict(hr_contact_6m=1.3, hr_price_10pct=2.0)),
+])
+def test_both_names_the_block_with_the_planted_larger_effect(stronger, kw):
+    """Both blocks matter, one far more: the verdict must say which (cv log-likelihood)."""
+    tl = simulate_timeline(n=2000, seed=21, **kw)
+    bm = BlockModels(check_ph=False).fit(tl)
+    verdict = decide_verdict(bm, HeadToHead(k=3, bootstrap=200, seed=2).fit(tl, bm))
+    assert verdict.label == "both"
+    assert verdict.evidence["explains_more"] == stronger
