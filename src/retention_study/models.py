@@ -10,6 +10,10 @@ All four models are fitted on identical rows (the same episodes, the same custom
 Start/stop episodes are fitted with :class:`lifelines.CoxPHFitter` (``entry_col="start"``,
 duration ``stop``, Efron ties), which equals the counting-process fit of
 :class:`lifelines.CoxTimeVaryingFitter` on the same rows and gives residual diagnostics.
+Segments and reasons fit their Cox models with :class:`retention_study.riskset.RiskSetCox`
+instead (Breslow ties by default): lifelines' late-entry path slows with the number of
+distinct event times, and segments' customer frames have continuous times (see that
+module). Both fitters are checked against R's ``coxph`` with their own ``ties``.
 Problems the data cause (no departures in a block, collinear blocks, non-convergence,
 separation, too few departures) become plain-words entries of ``problems``;
 :class:`~retention_study.errors.AnalysisError` is raised only when nothing can be said.
