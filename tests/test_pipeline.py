@@ -15,6 +15,7 @@ import pytest
 
 from retention_study import pipeline
 from retention_study.config import resolve_config
+from retention_study.errors import AnalysisError
 from retention_study.load import load_study_data
 from retention_study.simulate import simulate, write_simulation
 from retention_study.timeline import build_timeline
@@ -124,17 +125,34 @@ def test_results_are_json_safe_and_complete(small_sample, tmp_path):
 
 
 def test_notebook_opened_in_its_own_folder_finds_the_data(monkeypatch, tmp_path):
-    """JupyterLab runs the kernel in notebooks/: relative data paths still resolve."""
-    from retention_study.config import PROJECT_ROOT
+    """JupyterLab runs the kernel in notebooks/: repo-relative data paths still resolve."""
+    root = tmp_path / "project"
+    (root / "data" / "raw").mkdir(parents=True)
+    (root / "data" / "raw" / "c.csv").write_text("x\n1\n")
+    monkeypatch.setattr(pipeline, "PROJECT_ROOT", root)
+    monkeypatch.chdir(tmp_path)
+    cfg = pipeline.config_from_parameters("t", {"customers": "data/raw/c.csv",
+                                                "contact_events": "nowhere.csv"}, {}, {})
+    assert cfg["data"]["customers"] == str(root / "data" / "raw" / "c.csv")
+    assert cfg["data"]["contact_events"] == "nowhere.csv"  # left for the loader to report
 
-    (PROJECT_ROOT / "data" / "raw").mkdir(parents=True, exist_ok=True)
-    marker = PROJECT_ROOT / "data" / "raw" / "_probe.csv"
-    marker.write_text("x\n1\n")
-    try:
-        monkeypatch.chdir(tmp_path)
-        cfg = pipeline.config_from_parameters("t", {"customers": "data/raw/_probe.csv",
-                                                    "contact_events": "nowhere.csv"}, {}, {})
-        assert cfg["data"]["customers"] == str(marker)
-        assert cfg["data"]["contact_events"] == "nowhere.csv"  # left for the loader to report
-    finally:
-        marker.unlink()
+
+def test_a_failing_sensitivity_refit_does_not_sink_the_run(monkeypatch, small_sample):
+    cfg = resolve_config({"data": {
+        "customers": str(small_sample / "customers.csv"),
+        "price_events": str(small_sample / "price_events.csv"),
+        "contact_events": str(small_sample / "contact_events.csv"),
+        "observation_start": "2023-06-30", "controls": ["plan"]}})
+    data = load_study_data(cfg)
+    real = pipeline.build_timeline
+
+    def flaky(d, **opts):
+        if opts.get("lag_days") == 30:
+            raise AnalysisError("nobody at risk")
+        return real(d, **opts)
+
+    monkeypatch.setattr(pipeline, "build_timeline", flaky)
+    robust = pipeline.robustness(data, cfg)
+    assert [lag["lag_days"] for lag in robust["lags"]] == [0, 60]
+    assert robust["problems"] == ["lag 30 days could not be analysed: nobody at risk"]
+    assert robust["naive"]["effects"]

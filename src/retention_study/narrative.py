@@ -433,7 +433,7 @@ def ledger_table(results: dict) -> pd.DataFrame:
 def guard_reading(results: dict) -> str:
     """Why the notice guard matters: guarded against naive, side by side."""
     robust = results.get("robustness") or {}
-    if not robust.get("available"):
+    if not robust.get("available") or not robust.get("naive"):
         why = robust.get("why")
         if not why:
             return "No robustness analysis was possible."
@@ -489,6 +489,45 @@ def ph_reading(results: dict) -> str:
     if remedy:
         text += f" {remedy.get('description', remedy.get('what', ''))}".rstrip()
     return text
+
+
+def ph_remedy_table(results: dict) -> pd.DataFrame:
+    """The refit that allows for a failed PH check, for the price and contact measures.
+
+    Rows are the price and contact covariates of the refit (and their ``:log_t``
+    interaction terms: the change of the log hazard ratio per unit of log tenure).
+
+    Examples
+    --------
+    >>> r = {"alpha": 0.05, "blocks": {"contact": ["c"], "price": []},
+    ...      "ph_check": {"remedy": {"summary": [
+    ...          {"covariate": "c", "coef": 0.0, "se": 0.1, "p": 1.0},
+    ...          {"covariate": "c:log_t", "coef": 0.1, "se": 0.05, "p": 0.04},
+    ...          {"covariate": "plan[x]", "coef": 1.0, "se": 0.1, "p": 0.0}]}}}
+    >>> ph_remedy_table(r)["Measure"].tolist()
+    ['c', 'c x log(tenure)']
+    """
+    remedy = (results.get("ph_check") or {}).get("remedy") or {}
+    rows = remedy.get("summary") or []
+    blocks = results.get("blocks") or {}
+    wanted = set(blocks.get("price", [])) | set(blocks.get("contact", []))
+    z = _z(results)
+    out = []
+    for r in rows:
+        base = str(r["covariate"]).split(":")[0]
+        if base not in wanted or r.get("coef") is None or r.get("se") is None:
+            continue
+        name = r["covariate"].replace(":log_t", " x log(tenure)")
+        out.append({"Measure": name, "Hazard ratio": math.exp(r["coef"]),
+                    "CI low": math.exp(r["coef"] - z * r["se"]),
+                    "CI high": math.exp(r["coef"] + z * r["se"]), "p": r["p"]})
+    return pd.DataFrame(out)
+
+
+def _z(results: dict) -> float:
+    from scipy import stats
+
+    return float(stats.norm.ppf(1 - float(results.get("alpha", 0.05)) / 2))
 
 
 LIMITS = ("Contact was not randomised: customers whom account managers call more may "

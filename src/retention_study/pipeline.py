@@ -33,7 +33,7 @@ from retention_study.descriptives import (
 )
 from retention_study.errors import AnalysisError
 from retention_study.models import BlockModels
-from retention_study.reasons import CumulativeIncidence, analyse_reasons, customer_reasons
+from retention_study.reasons import analyse_reasons
 from retention_study.records import plain as _plain
 from retention_study.records import to_records as _records
 from retention_study.schema import StudyData, Timeline
@@ -130,15 +130,25 @@ def robustness(data: StudyData, cfg: dict) -> dict:
     if data.format != "events":
         return {"available": False,
                 "why": "a flat table has no dated events, so there is nothing to lag or guard"}
-    lags = []
+    lags, problems = [], []
     for lag in SENSITIVITY_LAGS:
-        tl = build_timeline(data, **timeline_options(cfg, lag_days=lag))
-        step = fit_models(tl, cfg, cross_validate=False, check_ph=False)
+        try:
+            tl = build_timeline(data, **timeline_options(cfg, lag_days=lag))
+            step = fit_models(tl, cfg, cross_validate=False, check_ph=False)
+        except AnalysisError as exc:
+            # One variant that cannot be fitted must not sink the main analysis.
+            problems.append(f"lag {lag} days could not be analysed: {exc}")
+            continue
         lags.append({"lag_days": lag, "verdict": step.verdict.label,
                      "effects": _effects_row(step)})
-    naive_tl = build_timeline(data, **timeline_options(cfg, notice_guard=False))
-    naive = fit_models(naive_tl, cfg, cross_validate=False, check_ph=False)
-    return {"available": True, "lags": lags,
+    try:
+        naive_tl = build_timeline(data, **timeline_options(cfg, notice_guard=False))
+        naive = fit_models(naive_tl, cfg, cross_validate=False, check_ph=False)
+    except AnalysisError as exc:
+        problems.append(f"the naive analysis could not be run: {exc}")
+        return {"available": bool(lags), "lags": lags, "naive": None, "problems": problems,
+                "why": "the naive analysis could not be run"}
+    return {"available": True, "lags": lags, "problems": problems,
             "naive": {"verdict": naive.verdict.label, "sentence": naive.verdict.sentence,
                       "effects": _effects_row(naive),
                       "n_departures": naive_tl.n_departures}}
@@ -155,7 +165,6 @@ class Descriptives:
     reasons: dict
     loyalty: LoyaltyPenalty | None
     after_notice: dict | None
-    reasons_detail: CumulativeIncidence | None = None
     notes: list = field(default_factory=list)
 
 
@@ -190,12 +199,7 @@ def describe(data: StudyData, timeline: Timeline, step: ModelStep, cfg: dict) ->
     reasons = analyse_reasons(data, timeline, groups=s["reason_groups"],
                               min_departures=max(5, s["min_departures"] // 2), alpha=s["alpha"])
     after = after_notice_shares(data, alpha=s["alpha"]) if data.format == "events" else None
-    detail = None
-    if reasons.get("available"):
-        frame = customer_reasons(data, s["reason_groups"])
-        detail = CumulativeIncidence().fit(frame["duration"], frame["reason_group"],
-                                           frame["entry"])
-    return Descriptives(contact, penalty, km, segments, reasons, loyalty, after, detail, notes)
+    return Descriptives(contact, penalty, km, segments, reasons, loyalty, after, notes)
 
 
 def _loyalty_hr(step: ModelStep) -> dict | None:
@@ -240,10 +244,11 @@ def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: Model
         "loyalty": desc.loyalty.to_dict() if desc.loyalty is not None else None,
         "after_notice": desc.after_notice, "reversals": None,
         "robustness": robust,
-        "naive": robust["naive"]["effects"] if robust.get("available") else None,
+        "naive": (robust.get("naive") or {}).get("effects"),
         "definitions": dict(timeline.definitions), "blocks": dict(timeline.blocks),
         "roles": dict(data.roles), "unmeasured": list(timeline.unmeasured),
-        "problems": list(m["problems"]) + step.problems + desc.notes,
+        "problems": (list(m["problems"]) + step.problems + desc.notes
+                     + list(robust.get("problems", []))),
         "ledger": data.ledger.to_dict(),
         "parameters": {k: cfg[k] for k in ("name", "data", "study")},
         "timeline_params": dict(timeline.params),
