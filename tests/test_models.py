@@ -400,3 +400,14 @@ def test_few_departures_counted_after_rows_with_missing_values_are_left_out():
     eps.loc[departed[5:], "age"] = np.nan  # 5 departures keep a full row
     bm = BlockModels(min_departures=10).fit(tl)
     assert any(p.startswith("Only 5 departures (fewer than 10)") for p in bm.problems)
+
+
+@pytest.mark.parametrize("ties", ["breslow", "efron"])
+def test_partial_likelihood_matches_r_with_ties_and_late_entry(ties):
+    from test_riskset import TIED
+
+    beta = [_r(f"tied_{ties}", "coef", c) for c in ("x", "g")]
+    assert partial_log_likelihood(TIED, ["x", "g"], beta, ties=ties) == pytest.approx(
+        _r(f"tied_{ties}", "loglik"), rel=1e-9)
+    assert partial_log_likelihood(TIED, [], [], ties=ties) == pytest.approx(
+        _r(f"tied_{ties}", "loglik_null"), rel=1e-9)
