@@ -288,6 +288,30 @@ def test_notice_guard_with_a_notice_on_a_month_start():
     assert ep["stop"].max() == 2 and ep["outbound_12m"].max() == 0
 
 
+def test_notice_on_a_month_start_ends_the_previous_month_without_a_leak():
+    # Days are right-closed: interval (k-1, k] holds tenure days floor((k-1)DPM)+1 ..
+    # floor(k DPM), so a notice on the day month 3 begins (day 91, 2024-04-01) ends
+    # (2, 3]. Its covariates are read on day 60 (2024-03-01) from events dated strictly
+    # before it: older than anything in the interval, so this is a one-day-earlier
+    # reading, never a leak. (The simulator's month k starts a day earlier: see
+    # test_simulate.py::test_departures_meet_the_builders_rows_except_on_a_month_start.)
+    contacts = [("a", "2024-02-29", "outbound"), ("a", "2024-03-01", "outbound"),
+                ("a", "2024-03-31", "outbound")]
+    prices = [("a", "2024-01-01", 30, 30), ("a", "2024-03-01", 36, 30)]
+    data = _data([("a", "2024-01-01", None, "2024-04-01")], prices=prices, contacts=contacts,
+                 as_of="2024-06-30")
+    last = _ep(data).iloc[-1]
+    assert (last["start"], last["stop"], last["event"]) == (2, 3, 1)
+    assert last["outbound_12m"] == 1  # day 59 only
+    assert last["months_since_contact"] == pytest.approx(1 / DPM)
+    assert last["loyalty_penalty"] == 0 and last["price_increase_recent"] == 0
+    # one day later the notice is in month 3: (3, 4] reads everything dated before day 91
+    later = _ep(_data([("a", "2024-01-01", None, "2024-04-02")], prices=prices,
+                      contacts=contacts, as_of="2024-06-30")).iloc[-1]
+    assert (later["start"], later["stop"], later["event"]) == (3, 4, 1)
+    assert later["outbound_12m"] == 3 and later["price_increase_recent"] == 1
+
+
 # --------------------------------------------------------------------------- reference
 
 

@@ -7,6 +7,12 @@ the time resolution (``grid``): ``"month"`` keeps only whole tenure months (few
 distinct event times, fast fits), ``"week"`` whole weeks of tenure, ``"day"`` the day
 after each event.
 
+Days are right-closed: interval ``(k-1, k]`` holds tenure days ``floor((k-1)*DPM) + 1``
+to ``floor(k*DPM)``, so a departure dated on the day month ``k`` begins ends
+``(k-1, k]``, whose covariates are read on day ``floor((k-1)*DPM)``: a day earlier than
+its first day at risk, never later (no leak). A customer who joins on ``as_of`` has no
+time at risk.
+
 The notice guard: a departure is dated at the notice (the decision), and covariates
 of an interval use only what is dated strictly before the interval begins (less
 ``lag_days``), so retention calls and win-back discounts that *follow* a notice never
