@@ -611,12 +611,31 @@ def test_ledger_counts_the_main_analysis_once():
     data = _data([("a", "2024-03-31"), ("b", "2023-01-01", "2023-03-01"),
                   ("c", "2023-01-01")], obs="2023-06-01")
     data.ledger.rows_in("customers", 3)
+    data.ledger.rows_in("price_events", 3)
     naive = build_timeline(data, notice_guard=False)
-    assert data.ledger.entries == [] and len(naive.params["excluded"]) == 2
+    excluded = [e for e in naive.params["excluded"] if e["table"] == "customers"]
+    assert data.ledger.entries == [] and len(excluded) == 2
     for grid in ("month", "week", "month"):
         build_timeline(data, grid=grid)
-    assert [e.rows for e in data.ledger.entries] == [1, 1]
+    assert [e.rows for e in data.ledger.entries if e.table == "customers"] == [1, 1]
     assert data.ledger.rows_analysed("customers") == 1
+    # their sign-up prices leave with them, counted once too
+    assert data.ledger.rows_analysed("price_events") == 1
+
+
+def test_event_rows_of_excluded_customers_are_counted():
+    # a: no time at risk (out of scope); b: missing plan (excluded); c: analysed
+    customers = [("a", "2024-03-31", None, None, "basic"), ("b", "2024-01-01", None, None, None),
+                 ("c", "2024-01-01", None, None, "basic")]
+    contacts = [("a", "2024-03-31", "outbound"), ("b", "2024-01-05", "outbound"),
+                ("b", "2024-01-06", "inbound"), ("c", "2024-01-05", "outbound"),
+                ("x", "2024-01-05", "inbound")]  # x: not a customer at all
+    data = _data(customers, contacts=contacts, controls=["plan"])
+    assert set(_ep(data).customer_id) == {"c"}
+    got = {(e.table, e.kind): e.rows for e in data.ledger.entries}
+    assert got == {("customers", "out_of_scope"): 1, ("customers", "invalid"): 1,
+                   ("price_events", "out_of_scope"): 1, ("price_events", "invalid"): 1,
+                   ("contact_events", "out_of_scope"): 2, ("contact_events", "invalid"): 2}
 
 
 def test_a_block_can_be_replaced(monkeypatch):

@@ -27,7 +27,7 @@ Everything is vectorised: one global sort of each event table by (customer, day)
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -439,10 +439,13 @@ class Events:
     within the customer; None when the data never has one), ``rose`` (the price went
     up from the customer's previous price). ``contact``: ``cust``, ``day``,
     ``outbound`` (bool). Either is None when the table is missing or empty.
+    ``outside``: table name -> rows left out because their customer is not on the
+    timeline (the ledger counts them).
     """
 
     price: dict | None
     contact: dict | None
+    outside: dict = field(default_factory=dict)
 
 
 def _sorted_events(frame: pd.DataFrame | None, date_col: str, ids: pd.Index) -> dict | None:
@@ -452,7 +455,8 @@ def _sorted_events(frame: pd.DataFrame | None, date_col: str, ids: pd.Index) -> 
     day = _day_number(frame[date_col])
     keep = np.flatnonzero(c >= 0)  # events of customers outside the study
     order = keep[np.argsort(_pack(c[keep], day[keep]), kind="stable")]
-    return {"cust": c[order].astype(np.int64), "day": day[order], "_order": order}
+    return {"cust": c[order].astype(np.int64), "day": day[order], "_order": order,
+            "_outside": len(c) - len(keep)}
 
 
 def _ffill_within(cust: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -468,8 +472,10 @@ def _ffill_within(cust: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def prepare_events(data: StudyData, ids: pd.Index) -> Events:
     """Map and sort the price and contact events of the customers in ``ids`` once."""
+    outside = {}
     price = _sorted_events(data.price_events, "effective_date", ids)
     if price is not None:
+        outside["price_events"] = price.pop("_outside")
         pe, order = data.price_events, price.pop("_order")
         price["price"] = pe["monthly_price"].to_numpy(dtype=np.float64)[order]
         ncp = (pe["new_customer_price"].to_numpy(dtype=np.float64)[order]
@@ -479,9 +485,10 @@ def prepare_events(data: StudyData, ids: pd.Index) -> Events:
         price["rose"] = same & (price["price"] > np.r_[np.inf, price["price"][:-1]])
     contact = _sorted_events(data.contact_events, "contact_date", ids)
     if contact is not None:
+        outside["contact_events"] = contact.pop("_outside")
         order = contact.pop("_order")
         contact["outbound"] = (data.contact_events["direction"].to_numpy()[order] == "outbound")
-    return Events(price, contact)
+    return Events(price, contact, outside)
 
 
 def _event_split_days(events: Events, params: dict):
@@ -548,6 +555,9 @@ def _rows(data: StudyData, params: dict) -> Rows:
     spans, customers = spans[~no_time].reset_index(drop=True), customers[~no_time].reset_index(
         drop=True)
     events = prepare_events(data, pd.Index(spans[CUSTOMER_ID]))
+    for table, n in events.outside.items():
+        _exclude(data, params, table, "customer not at risk on the timeline (see customers)", n,
+                 kind="out_of_scope")
     split_c, split_d = (None, None) if grid == "month" else _event_split_days(events, params)
     cust, b_u, e_u = intervals(spans, grid, split_c, split_d)
     start_day = spans["start_day"].to_numpy()[cust]
@@ -757,6 +767,7 @@ def _build_events(data: StudyData, params: dict) -> Timeline:
                             "data-quality ledger)")
     blocks = {name: BLOCK_BUILDERS[name](data, rows, params) for name in BLOCKS}
     keep = _drop_bad(blocks, rows, data, params, "customers")
+    _exclude_events_of_dropped(data, params, rows, keep)
     episodes = _assemble(rows, blocks, keep)
     params["n_rows"] = len(episodes)
     cust = rows.cust[keep]
@@ -765,6 +776,16 @@ def _build_events(data: StudyData, params: dict) -> Timeline:
              n_cust, len(episodes), int(episodes["event"].sum()), params["grid"],
              params["notice_guard"])
     return _timeline(episodes, blocks, params)
+
+
+def _exclude_events_of_dropped(data: StudyData, params: dict, rows: Rows, keep: np.ndarray) -> None:
+    """Count the event rows of customers :func:`_drop_bad` excluded: they leave with them."""
+    dropped = np.zeros(len(rows.customers), dtype=bool)
+    dropped[rows.cust[~keep]] = True
+    for table, ev in (("price_events", rows.events.price), ("contact_events", rows.events.contact)):
+        if ev is not None:
+            _exclude(data, params, table, "customer excluded on the timeline (see customers)",
+                     int(dropped[ev["cust"]].sum()))
 
 
 #: The function that builds each block of shape A, ``f(data, rows, params) -> Block``.
