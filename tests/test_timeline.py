@@ -232,6 +232,14 @@ def test_new_customer_price_never_known_for_a_customer_excludes_it():
     assert any("new-customer price" in e.reason and e.rows == 1 for e in data.ledger.entries)
 
 
+def test_a_price_of_zero_excludes_the_customer_instead_of_a_nan_covariate():
+    prices = [("a", "2024-01-01", 0, 25), ("b", "2024-01-01", 30, 25)]
+    data = _data([("a", "2024-01-01"), ("b", "2024-01-01")], prices=prices)
+    ep = _ep(data, include_price_level=True)
+    assert set(ep.customer_id) == {"b"} and np.isfinite(ep["log_price"]).all()
+    assert any("not above 0" in e.reason and e.rows == 1 for e in data.ledger.entries)
+
+
 def test_dummy_coding_drops_most_common_level():
     customers = [("a", "2024-01-01", None, None, "basic"), ("b", "2024-01-01", None, None, "basic"),
                  ("c", "2024-01-01", None, None, "premium"),

@@ -613,8 +613,11 @@ def price_block(data: StudyData, rows: Rows, params: dict) -> Block:
     pos = np.where((pos < 0) & signup, first, pos)
     no_price = pos < 0
     price = ix.values["price"][np.maximum(pos, 0)]
-    cols, defs, unmeasured, bad = {}, {}, [], {"no price on record at the start of an "
-                                              "interval": no_price}
+    # The loader guarantees prices > 0; a StudyData built by hand may not, and a log
+    # of 0 or NaN must not reach the model unnoticed.
+    cols, defs, unmeasured, bad = {}, {}, [], {
+        "no price on record at the start of an interval": no_price,
+        "monthly price missing or not above 0": ~no_price & ~(price > 0)}
     if ncp_known:
         ncp = ix.values["ncp"][np.maximum(pos, 0)]
         bad["new-customer price unknown even after carrying the last known one forward"] = (
