@@ -1,7 +1,7 @@
 """Tables and scalars as plain JSON-safe Python (numpy scalars unwrapped, NaN/inf as None).
 
-The one home of this conversion for results.json: models, compare and pipeline use it
-(segments keeps a copy of its own, ``segments._records`` / ``segments._clean``).
+The one home of this conversion for results.json (models, compare, segments, reasons and
+pipeline use it).
 """
 
 from __future__ import annotations
