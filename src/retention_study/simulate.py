@@ -28,6 +28,12 @@ days; covariates of month ``k`` use only events dated strictly before that day):
              * hr_price_gap_10pct ** (loyalty_penalty / log(1.1))
              * hr_price_increase ** price_increase_recent
 
+One day differs from the builder: month ``k``'s notices are dated on tenure days
+``floor(k * 365.25/12)`` to ``floor((k + 1) * 365.25/12) - 1``, while the builder's days
+are right-closed, so a notice on the day month ``k`` begins (about 1 in 30) ends its
+interval ``(k-1, k]`` and meets month ``k-1``'s covariates: older information, never a
+leak, but a slight dilution of effects that change at a month start.
+
 Month 0 is the exception the definitions cannot cover (nothing is dated before the
 start): the welcome call and the first price event are on ``start_date`` and month 0
 uses ``months_since_contact = 0``, ``loyalty_penalty = 0`` (the first price *is* the
