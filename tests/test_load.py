@@ -453,6 +453,24 @@ def test_header_only_and_configured_delimiter(tmp_path):
     assert read_frame(str(path), delimiter="|")["b"].tolist() == ["2"]
 
 
+def test_a_column_name_twice_after_trimming_is_named_not_a_traceback(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("customer_id,plan, plan\nC1,a,b\n")
+    with pytest.raises(DataContractError) as info:
+        read_frame(str(path))
+    err = info.value
+    assert err.kind == "duplicate_column" and err.column == "plan"
+    assert str(err) == f"{path}: column plan: column name appears twice (after trimming spaces)"
+
+
+def test_an_upper_case_duckdb_suffix_is_read_as_duckdb(tmp_path):
+    db = tmp_path / "CRM.DUCKDB"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS a")
+    frame = read_frame(f"{db}::t")
+    assert frame["a"].tolist() == [1] and frame["_file"].iat[0] == f"{db}::t"
+
+
 def _canonical(data):
     return [data.customers, data.price_events, data.contact_events]
 

@@ -106,7 +106,7 @@ def _read_database(path: Path, table: str | None) -> pd.DataFrame:
         raise DataContractError("a database file needs a table: use FILE::TABLE or data.table",
                                 file=where, kind="missing_table")
     quoted = '"' + table.replace('"', '""') + '"'
-    if path.suffix == ".duckdb":
+    if path.suffix.lower() == ".duckdb":
         import duckdb
 
         try:
@@ -145,8 +145,8 @@ def read_frame(spec: str, *, table: str | None = None, delimiter: str | None = N
     Raises
     ------
     DataContractError
-        ``kind`` is ``missing_file``, ``empty_file``, ``header_only``, ``missing_table``
-        or ``unreadable``.
+        ``kind`` is ``missing_file``, ``empty_file``, ``header_only``, ``missing_table``,
+        ``duplicate_column`` or ``unreadable``.
 
     Examples
     --------
@@ -157,7 +157,7 @@ def read_frame(spec: str, *, table: str | None = None, delimiter: str | None = N
     [['1', 'Zoë', 1]]
     """
     path, table = split_spec(spec, table)
-    where = f"{path}::{table}" if table and path.suffix in DB_SUFFIXES else str(path)
+    where = f"{path}::{table}" if table and path.suffix.lower() in DB_SUFFIXES else str(path)
     if not path.is_file():
         raise DataContractError("file not found", file=str(path), kind="missing_file")
     if path.stat().st_size == 0:
@@ -176,6 +176,12 @@ def read_frame(spec: str, *, table: str | None = None, delimiter: str | None = N
     if frame.empty:
         raise DataContractError("no data rows (header only)", file=where, kind="header_only")
     frame.columns = [str(c).strip() for c in frame.columns]
+    # "plan" and " plan" are one column once stripped: which one a check read would be
+    # a guess (and pandas would hand a frame where a column is expected).
+    twice = frame.columns[frame.columns.duplicated()]
+    if len(twice):
+        raise DataContractError("column name appears twice (after trimming spaces)",
+                                file=where, column=twice[0], kind="duplicate_column")
     frame = frame.reset_index(drop=True)
     frame[FILE_COL] = where
     frame[ROW_COL] = range(1, len(frame) + 1)
