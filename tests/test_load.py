@@ -505,6 +505,27 @@ def test_events_round_trip_through_formats(tmp_path, fmt):
     assert data.ledger.to_dict() == reference.ledger.to_dict()
 
 
+def test_a_native_date_pandas_cannot_hold_is_an_unreadable_cell(tmp_path):
+    # an open end written as 9999-12-31 in a Parquet date column (row 5 is C5)
+    frames = _frames(EVENT_FILES)
+    cfg = events_config(tmp_path, frames)
+    customers = frames[C].copy()
+    for col in ("start_date", "end_date", "notice_date"):
+        customers[col] = pd.to_datetime(customers[col].replace("", None)).astype(
+            "datetime64[us]")
+    customers.loc[4, "end_date"] = np.datetime64("9999-12-31", "us")
+    customers.to_parquet(tmp_path / "customers.parquet")
+    cfg["data"]["customers"] = str(tmp_path / "customers.parquet")
+    with pytest.raises(DataContractError) as info:
+        load_study_data(cfg)
+    err = info.value
+    assert (err.kind, err.column, err.rows) == ("bad_date", "end_date", [5])
+    cfg["data"]["on_invalid"] = "exclude"
+    data = load_study_data(cfg)
+    assert _ledger(data)[(C, "unreadable date in end_date", "invalid")] == 1
+    assert "C5" not in set(data.customers["customer_id"])
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "sqlite"])
 def test_table_with_native_dtypes(tmp_path, fmt):
     frame = _frames({T: TABLE})[T]

@@ -73,7 +73,11 @@ def _dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse ISO dates; return (midnight timestamps, unreadable mask)."""
     if pd.api.types.is_datetime64_any_dtype(s):
         out = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
-        return out.astype("datetime64[ns]").dt.normalize(), pd.Series(False, index=s.index)
+        # Parquet and databases hold dates pandas cannot (an open end as 9999-12-31):
+        # unreadable, like the same text in a CSV, not an OutOfBoundsDatetime traceback.
+        outside = out.notna() & ((out < pd.Timestamp.min) | (out > pd.Timestamp.max))
+        out = out.where(~outside)
+        return out.astype("datetime64[ns]").dt.normalize(), outside
     txt = _text(s)
     parsed = pd.to_datetime(txt.astype(str).where(txt.notna(), None), errors="coerce",
                             format="ISO8601")
