@@ -41,8 +41,8 @@ import pandas as pd
 from scipy import stats
 
 from retention_study.errors import AnalysisError
+from retention_study.records import json_safe
 from retention_study.schema import DAYS_PER_MONTH, StudyData
-from retention_study.segments import _clean
 
 log = logging.getLogger("retention_study")
 
@@ -469,4 +469,4 @@ def after_notice_shares(data: StudyData, alpha: float = 0.05) -> dict:
                                            alpha)
     if out["outbound_contacts"] is None and out["price_cuts"] is None:
         return {"available": False, "why": "the data has neither contact nor price histories"}
-    return _clean(out)
+    return json_safe(out)

@@ -34,7 +34,7 @@ from retention_study.descriptives import (
 from retention_study.errors import AnalysisError
 from retention_study.models import BlockModels
 from retention_study.reasons import analyse_reasons
-from retention_study.records import plain as _plain
+from retention_study.records import json_safe
 from retention_study.records import to_records as _records
 from retention_study.schema import StudyData, Timeline
 from retention_study.segments import LoyaltyPenalty, analyse_segments
@@ -260,17 +260,6 @@ def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: Model
         results["claims"] = []
         results["problems"].append(f"claims file {claims_path} not found: claims not checked")
     return json_safe(results)
-
-
-def json_safe(value: Any) -> Any:
-    """Nested results with NaN/inf as None and numpy scalars as Python ones."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return _plain(value)
 
 
 def write_results(results: dict, path: str | Path | None) -> Path | None:

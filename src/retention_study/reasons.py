@@ -23,10 +23,10 @@ import pandas as pd
 from scipy import stats
 
 from retention_study.errors import AnalysisError, ConfigError
-from retention_study.records import to_records
+from retention_study.records import json_safe, to_records
 from retention_study.riskset import RiskSetCox
 from retention_study.schema import StudyData, Timeline
-from retention_study.segments import _clean, _hr_table, customer_frame
+from retention_study.segments import _hr_table, customer_frame
 
 log = logging.getLogger("retention_study")
 
@@ -354,7 +354,7 @@ class CauseSpecificCox:
                 continue
             df = ep[["start", "stop", *covs]].assign(event=(group == name) * 1)
             try:
-                ctv = RiskSetCox(alpha=self.alpha).fit(df, covs)
+                ctv = RiskSetCox(alpha=self.alpha, ties="efron").fit(df, covs)
             except (AnalysisError, np.linalg.LinAlgError) as exc:
                 self.skipped[name] = f"model did not converge ({exc})"
                 continue
@@ -471,4 +471,4 @@ def analyse_reasons(data: StudyData, timeline: Timeline | None = None,
         csc = CauseSpecificCox(min_departures=min_departures, alpha=alpha).fit(timeline, by_id)
         out["cause_specific"] = csc.to_dict()
         out["stated_vs_revealed"] = to_records(stated_vs_revealed(timeline, by_id))
-    return _clean(out)
+    return json_safe(out)

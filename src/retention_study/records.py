@@ -1,7 +1,7 @@
 """Tables and scalars as plain JSON-safe Python (numpy scalars unwrapped, NaN/inf as None).
 
-The one home of this conversion for results.json (models, compare, segments, reasons and
-pipeline use it).
+The one home of this conversion for results.json (models, compare, segments, reasons,
+claims and pipeline use it).
 """
 
 from __future__ import annotations
@@ -36,3 +36,22 @@ def to_records(frame: pd.DataFrame) -> list[dict]:
     [{'a': 1, 'b': 0.5}, {'a': 2, 'b': None}]
     """
     return [{k: plain(v) for k, v in rec.items()} for rec in frame.to_dict(orient="records")]
+
+
+def json_safe(value):
+    """:func:`plain` through nested dicts, lists and Series; timestamps as ISO strings.
+
+    Examples
+    --------
+    >>> json_safe({"a": [np.float64(1.5), float("inf")], 2: pd.Timestamp("2026-06-30")})
+    {'a': [1.5, None], '2': '2026-06-30T00:00:00'}
+    """
+    if isinstance(value, pd.Series):
+        value = value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return plain(value)

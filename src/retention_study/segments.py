@@ -19,7 +19,7 @@ import pandas as pd
 
 from retention_study.descriptives import poisson_ci
 from retention_study.errors import AnalysisError
-from retention_study.records import plain, to_records
+from retention_study.records import json_safe, to_records
 from retention_study.riskset import RiskSetCox
 from retention_study.schema import DAYS_PER_MONTH, StudyData
 
@@ -330,8 +330,8 @@ class SatisfactionAnalysis:
         return {"column": self.column, "thresholds": self.thresholds, "reference": self.reference,
                 "n_left_out": self.n_left_out,
                 "summary": to_records(self.summary.reset_index()),
-                "per_point": _clean(self.per_point),
-                "satisfied_excess": _clean(self.satisfied_excess)}
+                "per_point": json_safe(self.per_point),
+                "satisfied_excess": json_safe(self.satisfied_excess)}
 
 
 class SegmentAnalysis:
@@ -369,15 +369,6 @@ class SegmentAnalysis:
     def to_dict(self) -> dict:
         return {"column": self.column, "reference": self.reference,
                 "summary": to_records(self.summary.reset_index())}
-
-
-def _clean(value):
-    """:func:`~retention_study.records.plain` through nested dicts and lists, for JSON."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return plain(value)
 
 
 def analyse_segments(data: StudyData, thresholds: Sequence[float] = (2, 4),
@@ -521,8 +512,8 @@ class LoyaltyPenalty:
 
     def to_dict(self) -> dict:
         """JSON-safe: summary, trend (pct points, last band minus first), hazard_ratio."""
-        return {"summary": to_records(self.summary.reset_index()), "trend": _clean(self.trend),
-                "hazard_ratio": _clean(self.hazard_ratio) if self.hazard_ratio else None}
+        return {"summary": to_records(self.summary.reset_index()), "trend": json_safe(self.trend),
+                "hazard_ratio": json_safe(self.hazard_ratio) if self.hazard_ratio else None}
 
 
 def loyalty_hazard_ratio(episodes: pd.DataFrame, covariate: str = "loyalty_penalty",
@@ -549,7 +540,7 @@ def loyalty_hazard_ratio(episodes: pd.DataFrame, covariate: str = "loyalty_penal
     df[covariate] = df[covariate] / np.log1p(pct / 100.0)
     ctv = RiskSetCox(alpha=alpha).fit(df, [covariate, *controls])
     row = _hr_table(ctv).set_index("term").loc[covariate]
-    return {"label": f"per {pct:g}% above the new-customer price", **_clean(row.to_dict())}
+    return {"label": f"per {pct:g}% above the new-customer price", **json_safe(row.to_dict())}
 
 
 def plot_loyalty(result: LoyaltyPenalty, ax=None):
