@@ -181,6 +181,17 @@ def test_inbound_contacts_exist_and_follow_price_increases(both):
     inbound = ce[ce["direction"] == "inbound"]
     assert set(inbound["topic"]) >= {"question", "complaint", "billing", "cancellation"}
     assert not set(inbound["topic"]) & {"welcome", "check-in", "retention"}
+    # ... and follow price increases: customer-months within 60 days of an increase draw
+    # about three times the calls of the others (planted: rate x (1 + 2 x recent)).
+    calls = inbound[inbound["topic"] != "cancellation"]
+    start = calls["customer_id"].map(both.customers.set_index("customer_id")["start_date"])
+    day = (calls["contact_date"] - start).dt.days.to_numpy()
+    month = np.ceil((day + 1) / DPM).astype(int) - 1  # floor(k DPM) <= day < floor((k+1) DPM)
+    n = pd.DataFrame({"customer_id": calls["customer_id"].to_numpy(), "month": month})
+    panel = both.panel.set_index(["customer_id", "month"])
+    per_month = n.value_counts().reindex(panel.index, fill_value=0)
+    rate = per_month.groupby(panel["price_increase_recent"].to_numpy()).mean()
+    assert rate[1.0] > 2 * rate[0.0], rate
 
 
 def test_stated_reasons_overstate_price(both):
