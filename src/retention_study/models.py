@@ -57,6 +57,11 @@ BUSINESS_UNITS = {
     "log_price": (math.log(1.1), "+10% price level", "for a 10% higher price"),
     "price_increase_recent": (1.0, "a recent price increase (vs none)",
                               "after a recent price increase"),
+    # Counts are read per contact, not per SD: "one more call" is what a manager can plan.
+    "outbound_12m": (1.0, "1 more outbound contact in the last 12 months",
+                     "for each extra outbound contact in the last 12 months"),
+    "inbound_12m": (1.0, "1 more contact by the customer in the last 12 months",
+                    "for each contact the customer made in the last 12 months"),
 }
 SEPARATION_COEF = 8.0  # |log-HR| per SD of the covariate beyond which a fit is implausible
 COLLINEAR_TOL = 1e-6  # share of a column's variance left after regressing on the others
