@@ -54,7 +54,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from retention_study.config import LOGGER_NAME, parse_date
+from retention_study.config import DEFAULTS, LOGGER_NAME, parse_date
 from retention_study.errors import ConfigError
 from retention_study.schema import (
     CONTACT_COLUMNS,
@@ -74,8 +74,9 @@ PRESETS: dict[str, dict[str, float]] = {
 }
 EFFECTS = ("hr_no_contact_6m", "hr_price_gap_10pct", "hr_price_increase")
 
-CONTACT_CAP_MONTHS = 24
-PRICE_INCREASE_WINDOW_DAYS = 60
+# The study's own defaults: the planted covariates are the ones a default run measures.
+CONTACT_CAP_MONTHS = DEFAULTS["study"]["contact_cap_months"]
+PRICE_INCREASE_WINDOW_DAYS = DEFAULTS["study"]["price_increase_window_days"]
 NOTICE_PERIOD_DAYS = 30
 HISTORY_YEARS = 10  # customers joined up to this long before as_of
 WINDOW_YEARS = 3  # observation_start = as_of - WINDOW_YEARS
@@ -126,12 +127,13 @@ STATED_GIVEN_TRUE = np.array([
 DEFINITIONS = {
     "tenure_month": "tenure month k of a customer begins on start_date + floor(k * 365.25/12) "
                     "days; covariates of month k use only events dated strictly before it",
-    "months_since_contact": "min(24, days since the last outbound contact (the welcome call "
-                            "on start_date counts) / (365.25/12)); 0 in month 0",
+    "months_since_contact": f"min({CONTACT_CAP_MONTHS}, days since the last outbound contact "
+                            "(the welcome call on start_date counts) / (365.25/12)); 0 in "
+                            "month 0",
     "loyalty_penalty": "log(monthly_price / new_customer_price) of the latest price event "
                        "with effective_date before the month begins; 0 in month 0",
-    "price_increase_recent": "1 if a price event dated in [begin - 60 days, begin) raised the "
-                             "price above the previous one",
+    "price_increase_recent": f"1 if a price event dated in [begin - {PRICE_INCREASE_WINDOW_DAYS}"
+                             " days, begin) raised the price above the previous one",
     "departure": "dated at notice_date (the decision); end_date = notice_date + 30 days",
     "late_entry": "customers whose service ended before observation_start are not in the "
                   "extract; those who joined earlier enter the study late",
