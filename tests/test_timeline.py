@@ -252,6 +252,17 @@ def test_dummy_coding_drops_most_common_level():
     assert "reference: 'basic'" in tl.definitions["plan[premium]"]
 
 
+def test_an_unknown_control_names_the_file_and_column():
+    from retention_study.errors import DataContractError
+
+    data = _data([("a", "2024-01-01")])
+    data.sources = {"customers": "crm/customers.csv"}
+    with pytest.raises(DataContractError) as info:
+        build_timeline(data, controls=["plann"])
+    assert str(info.value) == ("crm/customers.csv: column plann: control column 'plann' is "
+                               "not in the data")
+
+
 def test_bad_options_are_config_errors():
     data = _data([("a", "2024-01-01")])
     with pytest.raises(ConfigError, match="grid"):

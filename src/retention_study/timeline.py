@@ -742,7 +742,9 @@ def controls_block(data: StudyData, rows: Rows, params: dict) -> Block:
     >>> build_timeline(example_data()).blocks["controls"]
     ['plan[premium]']
     """
-    cols, defs, missing = dummy_code(rows.customers, params["controls"], "customers")
+    # named by the file it came from, so an error says where to look
+    source = data.sources.get("customers", "customers")
+    cols, defs, missing = dummy_code(rows.customers, params["controls"], source)
     cols = {k: v[rows.cust] for k, v in cols.items()}
     bad = {k: v[rows.cust] for k, v in missing.items()}
     return Block(cols, defs, [], bad)
@@ -763,7 +765,8 @@ def _drop_bad(blocks: dict, rows: Rows, data: StudyData, params: dict, table: st
 
 def _build_events(data: StudyData, params: dict) -> Timeline:
     if data.customers is None:
-        raise DataContractError("shape A data has no customers table", kind="missing_table")
+        raise DataContractError("shape A data has no customers table", file="customers",
+                                kind="missing_table")
     rows = _rows(data, params)
     if not len(rows.customers):
         raise AnalysisError("no customer has any time at risk: nothing to analyse (see the "
@@ -832,9 +835,10 @@ def _timeline(episodes: pd.DataFrame, blocks: dict, params: dict) -> Timeline:
 # --------------------------------------------------------------------------- shape B
 
 
-def table_block(table: pd.DataFrame, columns: list[str], what: str, note: str) -> Block:
+def table_block(table: pd.DataFrame, columns: list[str], what: str, note: str,
+                source: str = "table") -> Block:
     """A block of a flat table: the mapped columns, dummy-coded where categorical."""
-    cols, defs, missing = dummy_code(table, columns, "table")
+    cols, defs, missing = dummy_code(table, columns, source)
     defs = {k: f"{v} ({note})" if k in table else f"{v} ({what}: {note})" for k, v in defs.items()}
     return Block(cols, defs, [], missing)
 
@@ -842,7 +846,7 @@ def table_block(table: pd.DataFrame, columns: list[str], what: str, note: str) -
 def _build_table(data: StudyData, params: dict) -> Timeline:
     table = data.table
     if table is None:
-        raise DataContractError("shape B data has no table", kind="missing_table")
+        raise DataContractError("shape B data has no table", file="table", kind="missing_table")
     roles = data.roles
     stop = table["duration_days"].to_numpy(dtype=np.float64) / DAYS_PER_MONTH
     no_time = ~(stop > 0)
@@ -859,7 +863,8 @@ def _build_table(data: StudyData, params: dict) -> Timeline:
                              "a price proxy, measured once at the snapshot"),
         "contact": table_block(table, list(roles.get("contact", [])), "contact", contact_note),
         "service": Block({}, {}, [], {}),
-        "controls": table_block(table, params["controls"], "control", "adjusted for"),
+        "controls": table_block(table, params["controls"], "control", "adjusted for",
+                                data.sources.get("table", "table")),
     }
     if not blocks["price"].columns:
         blocks["price"].unmeasured.append("price: no price column mapped")
