@@ -676,6 +676,21 @@ def test_where_studies_one_segment_and_counts_the_rest(small_sample):
     assert data.contact_events["customer_id"].isin(data.customers["customer_id"]).all()
 
 
+@pytest.mark.parametrize("wanted", [1, "1", [1.0]])
+def test_where_matches_a_native_float_column(tmp_path, wanted):
+    # Parquet keeps a 0/1 column with a gap as float: 1.0 must match where: {senior: 1}
+    frame = _frames({T: TABLE})[T].assign(senior=[1.0, 0.0, 1.0, 1.0, np.nan, 0.0],
+                                          months=lambda f: f["months"].astype(float))
+    frame.to_parquet(tmp_path / "t.parquet")
+    cfg = table_config(tmp_path, None, path=str(tmp_path / "t.parquet"),
+                       where={"senior": wanted})
+    data = load_study_data(cfg)
+    assert data.table["customer_id"].tolist() == ["T1", "T4"]  # T3: no time at risk
+    assert _ledger(data)[("table", f"not in the segment studied (senior = "
+                          f"{', '.join(str(v) for v in np.atleast_1d(wanted))})",
+                          "out_of_scope")] == 3
+
+
 def test_where_names_an_unknown_column(small_sample):
     cfg = resolve_config({"data": {
         "customers": str(small_sample / "customers.csv"),

@@ -516,8 +516,13 @@ def _apply_where(chk: _Checker, where: dict) -> None:
     """Keep one segment (``data.where``); the other customers are out of scope, counted."""
     for col, wanted in where.items():
         chk.require([col], what="data.where column")
-        values = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
-        keep = _text(chk.frame[col]).isin(values)
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        values = [str(v) for v in wanted]
+        cells = chk.frame[col]
+        keep = _text(cells).isin(values)
+        if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
+            # a Parquet/database float column holds 1.0, which "1" would never match
+            keep |= cells.isin(pd.to_numeric(pd.Series(wanted), errors="coerce").dropna())
         chk.flag(~keep, kind="out_of_scope", column=col,
                  message=f"not in the segment studied ({col} = {', '.join(values)})",
                  out_of_scope=True)
