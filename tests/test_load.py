@@ -676,6 +676,24 @@ def test_where_studies_one_segment_and_counts_the_rest(small_sample):
     assert data.contact_events["customer_id"].isin(data.customers["customer_id"]).all()
 
 
+def test_float_ids_with_a_gap_meet_the_integer_ids_of_the_event_files(tmp_path):
+    # pandas writes an integer id column with a missing cell to Parquet as float
+    frames = _frames(EVENT_FILES)
+    for key in frames:
+        frames[key]["customer_id"] = frames[key]["customer_id"].str[1:]
+    cfg = events_config(tmp_path, frames, on_invalid="exclude")
+    customers = frames[C].assign(customer_id=[1.0, 2.0, 3.0, 4.0, np.nan, 6.0])
+    customers.to_parquet(tmp_path / "customers.parquet")
+    cfg["data"]["customers"] = str(tmp_path / "customers.parquet")
+    data = load_study_data(cfg)
+    assert data.customers["customer_id"].tolist() == ["1", "2", "3", "4"]
+    assert _ledger(data) == {
+        (C, "missing customer_id", "invalid"): 1, (C, "joined after as_of", "out_of_scope"): 1,
+        (P, "customer_id not in customers", "invalid"): 2,  # C5's events: its id is gone
+        (P, "customer out of scope", "out_of_scope"): 1,
+        (K, "customer_id not in customers", "invalid"): 1}
+
+
 @pytest.mark.parametrize("wanted", [1, "1", [1.0]])
 def test_where_matches_a_native_float_column(tmp_path, wanted):
     # Parquet keeps a 0/1 column with a gap as float: 1.0 must match where: {senior: 1}

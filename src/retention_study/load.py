@@ -56,6 +56,22 @@ def _text(s: pd.Series) -> pd.Series:
     return out.astype(object).where(out.fillna("").ne(""), np.nan)
 
 
+def _id_text(s: pd.Series) -> pd.Series:
+    """Ids as text; a native float id column (ints with a gap, as Parquet stores them)
+    reads 7.0 as "7", so that it meets the "7" of another table.
+
+    Examples
+    --------
+    >>> _id_text(pd.Series([7.0, None, 7.5])).tolist()
+    ['7', nan, '7.5']
+    """
+    out = _text(s)
+    if pd.api.types.is_float_dtype(s):
+        whole = s.notna() & np.isfinite(s) & (np.floor(s) == s)
+        out[whole] = s[whole].astype(np.int64).astype(str)
+    return out
+
+
 def _blank(s: pd.Series) -> pd.Series:
     return _text(s).isna()
 
@@ -197,7 +213,7 @@ class _Checker:
                                   else "unknown_column")
 
     def check_ids(self, column: str) -> None:
-        ids = _text(self.frame[column])
+        ids = _id_text(self.frame[column])
         self.flag(ids.isna(), kind="missing_values", column=column,
                   message=f"missing {column}")
         dup = ids.notna() & ids.duplicated(keep=False)
@@ -250,7 +266,7 @@ def _load_customers(data: dict, as_of: pd.Timestamp, start: pd.Timestamp | None,
     if start is not None:
         chk.flag(n.fillna(e) < start, kind="out_of_scope", column="end_date",
                  message="left before observation_start", out_of_scope=True)
-    out = raw.assign(customer_id=_text(raw["customer_id"]), start_date=s, end_date=e,
+    out = raw.assign(customer_id=_id_text(raw["customer_id"]), start_date=s, end_date=e,
                      notice_date=n, churned=derived)
     out["exit_reason"] = _text(raw["exit_reason"]) if "exit_reason" in raw else np.nan
     for col in _unique(controls + list(data["segments"])
@@ -263,7 +279,7 @@ def _load_customers(data: dict, as_of: pd.Timestamp, start: pd.Timestamp | None,
     chk.check_variance(clean, controls)
     others = [c for c in raw.columns if c not in CUSTOMER_COLUMNS and c not in _HELPERS]
     return (clean[CUSTOMER_COLUMNS + others].reset_index(drop=True),
-            set(_text(raw["customer_id"]).dropna()), _drop_reasons(chk))
+            set(_id_text(raw["customer_id"]).dropna()), _drop_reasons(chk))
 
 
 def _customer_dates(raw: pd.DataFrame, chk: _Checker) -> list[pd.Series]:
@@ -305,7 +321,7 @@ def _churned(raw: pd.DataFrame, chk: _Checker) -> pd.Series:
 def _drop_reasons(chk: _Checker) -> pd.DataFrame:
     """Each dropped customer row: its id and whether it was out of scope or invalid."""
     kind = np.where(chk.scope, "out_of_scope", "invalid")
-    frame = pd.DataFrame({"customer_id": _text(chk.frame["customer_id"]), "kind": kind})
+    frame = pd.DataFrame({"customer_id": _id_text(chk.frame["customer_id"]), "kind": kind})
     return frame.loc[chk.bad]
 
 
@@ -317,7 +333,7 @@ def _load_events(data: dict, key: str, customers: pd.DataFrame, known: set,
     chk = _Checker(raw, key, data["on_invalid"] == "exclude", ledger)
     chk.require(["customer_id", date_col] + (["monthly_price"] if key == "price_events"
                                              else ["direction"]))
-    ids = _text(raw["customer_id"])
+    ids = _id_text(raw["customer_id"])
     chk.flag(ids.isna(), kind="missing_values", column="customer_id", message="missing customer_id")
     chk.flag(~ids.isin(known), kind="unknown_customer", column="customer_id",
              message="customer_id not in customers")
@@ -474,7 +490,7 @@ def _load_table_shape(data: dict, as_of: pd.Timestamp, ledger: Ledger) -> StudyD
     _apply_where(chk, data["where"])
     if data["id"]:
         chk.check_ids(data["id"])
-        ids = _text(raw[data["id"]])
+        ids = _id_text(raw[data["id"]])
     else:
         ids = pd.Series(np.arange(1, len(raw) + 1).astype(str), index=raw.index)
     duration, bad = _numbers(raw[data["duration"]])
