@@ -223,3 +223,15 @@ def test_forest_labels_of_snapshot_columns_stay_short():
                         "lower": [0.53], "upper": [0.9]})
     ticks = [t.get_text() for t in plot_forest(eff).get_yticklabels()]
     assert ticks == ["TechSupport[Yes]\n(yes vs no)"]
+
+
+def test_inbound_contact_is_not_called_supplier_contact():
+    eff = pd.DataFrame({"block": ["contact", "price"], "covariate": ["calls", "bill"],
+                        "label": ["calls", "bill"], "unit": ["+1", "+1"], "hr": [1.5, 1.1],
+                        "lower": [1.2, 0.9], "upper": [1.8, 1.3], "p": [0.01, 0.3]})
+    ax = plot_forest(eff, contact_kind="inbound")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "Customer-initiated contact" in labels and "Supplier contact" not in labels
+    comp = pd.DataFrame({"model": ["price", "contact"], "concordance": [0.6, 0.7]})
+    ax = plot_model_comparison(comp, contact_kind="inbound")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Price", "Customer-initiated contact"]

@@ -267,6 +267,8 @@ def _action(results: dict) -> str:
     'Treat contact as a lever to test, '
     """
     verdict = results["verdict"]
+    if results.get("format") == "table" and verdict in ("contact", "price", "both"):
+        return _table_action(results)
     if verdict in ("contact", "both") and _contact_backwards(results):
         return BACKWARDS_CONTACT_ACTION
     measured = any(e.get("covariate") == "months_since_contact"
@@ -276,6 +278,42 @@ def _action(results: dict) -> str:
         return SNAPSHOT_CONTACT_ACTION.format(contact=contact, goes=_contact_direction(results))
     text = ACTIONS.get(verdict, ACTIONS["inconclusive"])
     return text.format(band=_risk_threshold(results.get("rates_by_contact_band")))
+
+
+INBOUND_CONTACT_ACTION = (
+    "Treat a customer's repeated calls as an early warning: here {contact} {goes} "
+    "departures. These are contacts the customer started, so follow up on them quickly "
+    "and find out what made customers call.")
+TABLE_PRICE_ACTION = (
+    "Check whether the customers with the highest {price} pay more than they need to "
+    "against current offers; a snapshot cannot say whether the bill itself drives "
+    "departures, so try a price review on part of them first.")
+
+
+def _table_action(results: dict) -> str:
+    """Actions for a flat table: proxies, so tests to run rather than levers to pull.
+
+    Examples
+    --------
+    >>> r = {"verdict": "contact", "format": "table", "effects": [],
+    ...      "roles": {"contact": ["Calls"], "contact_kind": "inbound"}}
+    >>> _table_action(r)[:46]
+    "Treat a customer's repeated calls as an early "
+    """
+    verdict, roles = results["verdict"], results.get("roles") or {}
+    parts = []
+    if verdict in ("contact", "both"):
+        contact = ", ".join(roles.get("contact") or []) or "contact"
+        template = (INBOUND_CONTACT_ACTION if roles.get("contact_kind") == "inbound"
+                    else SNAPSHOT_CONTACT_ACTION)
+        parts.append(template.format(contact=contact, goes=_contact_direction(results)))
+    if verdict in ("price", "both"):
+        if direction_note(results):
+            parts.append("No price action follows: higher bills here go with staying.")
+        else:
+            price = ", ".join(roles.get("price") or []) or "bills"
+            parts.append(TABLE_PRICE_ACTION.format(price=price))
+    return " ".join(parts)
 
 
 def _risk_threshold(bands: list[dict] | None) -> str:

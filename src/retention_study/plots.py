@@ -240,7 +240,16 @@ def _log_ticks(ax, lo: float, hi: float) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None):
+def _names(names: dict, contact_kind: str) -> dict:
+    """Plain names, with 'contact' as the customer's own when the data's contact is inbound."""
+    if contact_kind != "inbound":
+        return names
+    return {k: (v.replace("Supplier contact", "Customer-initiated contact")
+                if isinstance(v, str) else v) for k, v in names.items()}
+
+
+def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None,
+                contact_kind: str = "outbound"):
     """Hazard ratios with confidence intervals on a log axis, 1 = no effect.
 
     Parameters
@@ -279,7 +288,7 @@ def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None):
         err = [hr - rows["lower"].to_numpy(float), rows["upper"].to_numpy(float) - hr]
         ax.errorbar(hr, y[rows.index], xerr=err, fmt="o",
                     color=_colour(block), capsize=4,
-                    label=BLOCK_NAMES.get(block, block) or None)
+                    label=_names(BLOCK_NAMES, contact_kind).get(block, block) or None)
     ax.set_xscale("log")
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     lo = min(float(eff.loc[finite, "lower"].min()) if finite.any() else 1.0, 1.0) / 1.2
@@ -325,7 +334,7 @@ def _long_comparison(df: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def plot_model_comparison(comparison_df: pd.DataFrame, ax=None, metric: str = "concordance",
-                          title: str | None = None):
+                          title: str | None = None, contact_kind: str = "outbound"):
     """How well each model predicts who leaves: one point and interval per model.
 
     Parameters
@@ -368,7 +377,8 @@ def plot_model_comparison(comparison_df: pd.DataFrame, ax=None, metric: str = "c
                   "(right of 0 favours contact, left of 0 favours price)")
     elif metric == "concordance":
         ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
-    ax.set_yticks(y, [MODEL_NAMES.get(m, str(m)) for m in table["model"]])
+    names = _names(MODEL_NAMES, contact_kind)
+    ax.set_yticks(y, [names.get(m, str(m)) for m in table["model"]])
     ax.set_ylim(-0.7, len(table) - 0.3)
     ax.set_xlabel(xlabel)
     sns.despine(ax=ax, left=True)
