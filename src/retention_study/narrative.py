@@ -352,7 +352,9 @@ def rates_reading(rates: list[dict] | None, what: str) -> str:
     else:
         text += " The intervals overlap, so this picture alone does not settle it."
     text += (" Each customer's time counts in the band they were in at that moment, so "
-             "these rates are not biased by customers moving between bands.")
+             "these rates are not biased by customers moving between bands. They are raw "
+             "rates, not adjusted for tenure, plan or the other measure: the hazard ratios "
+             "under 'Price and contact, each adjusted for the other' are.")
     return text
 
 
