@@ -312,8 +312,9 @@ def test_notice_on_a_month_start_ends_the_previous_month_without_a_leak():
     # floor(k DPM), so a notice on the day month 3 begins (day 91, 2024-04-01) ends
     # (2, 3]. Its covariates are read on day 60 (2024-03-01) from events dated strictly
     # before it: older than anything in the interval, so this is a one-day-earlier
-    # reading, never a leak. (The simulator's month k starts a day earlier: see
-    # test_simulate.py::test_departures_meet_the_builders_rows_except_on_a_month_start.)
+    # reading, never a leak. (The simulator dates month k's notices on these same days,
+    # floor(k DPM) + 1 .. floor((k+1) DPM): see
+    # test_simulate.py::test_every_departure_meets_the_builders_row_for_its_month.)
     contacts = [("a", "2024-02-29", "outbound"), ("a", "2024-03-01", "outbound"),
                 ("a", "2024-03-31", "outbound")]
     prices = [("a", "2024-01-01", 30, 30), ("a", "2024-03-01", 36, 30)]

@@ -28,11 +28,12 @@ days; covariates of month ``k`` use only events dated strictly before that day):
              * hr_price_gap_10pct ** (loyalty_penalty / log(1.1))
              * hr_price_increase ** price_increase_recent
 
-One day differs from the builder: month ``k``'s notices are dated on tenure days
-``floor(k * 365.25/12)`` to ``floor((k + 1) * 365.25/12) - 1``, while the builder's days
-are right-closed, so a notice on the day month ``k`` begins (about 1 in 30) ends its
-interval ``(k-1, k]`` and meets month ``k-1``'s covariates: older information, never a
-leak, but a slight dilution of effects that change at a month start.
+Days are right-closed, as the builder counts them: a departure drawn from month ``k``'s
+hazard is dated on tenure days ``floor(k * 365.25/12) + 1`` to ``floor((k + 1) * 365.25/12)``,
+so the builder files every notice in interval ``(k, k+1]`` with month ``k``'s covariates
+(a notice dated on the day month ``k`` begins would meet month ``k-1``'s and dilute the
+planted effects). Routine events are dated from the day a month begins, so they reach
+the covariates of the next month, never their own.
 
 Month 0 is the exception the definitions cannot cover (nothing is dated before the
 start): the welcome call and the first price event are on ``start_date`` and month 0
@@ -134,7 +135,9 @@ DEFINITIONS = {
                        "with effective_date before the month begins; 0 in month 0",
     "price_increase_recent": f"1 if a price event dated in [begin - {PRICE_INCREASE_WINDOW_DAYS}"
                              " days, begin) raised the price above the previous one",
-    "departure": "dated at notice_date (the decision); end_date = notice_date + 30 days",
+    "departure": "dated at notice_date (the decision); end_date = notice_date + 30 days; "
+                 "days are right-closed: a notice drawn in month k falls on tenure days "
+                 "floor(k * 365.25/12) + 1 to floor((k + 1) * 365.25/12)",
     "late_entry": "customers whose service ended before observation_start are not in the "
                   "extract; those who joined earlier enter the study late",
 }
@@ -355,9 +358,11 @@ def _simulate_month(rng, pool, ev, book, effects, k, active, as_of, keep_panel) 
     hazard = _baseline(k) * pool.static_hr[active] * np.exp(log_contact + log_price)
     p_leave = -np.expm1(-hazard)
     u = rng.random(len(active))
-    # Constant hazard within the month: the notice falls where the exponential puts it.
+    # Constant hazard within the month: the notice falls where the exponential puts it,
+    # on days begin + 1 .. begin + length. Right-closed like the builder's intervals: a
+    # notice on day `begin` would be filed under month k-1 and meet its covariates.
     frac = -np.log1p(-np.minimum(u, p_leave)) / hazard
-    notice = begin + np.minimum(frac * length, length - 1).astype(np.int64)
+    notice = begin + 1 + np.minimum(frac * length, length - 1).astype(np.int64)
     leaves = (u < p_leave) & (notice <= as_of)
     # Routine events of the month; a leaver's routine stops at the notice.
     cutoff = np.where(leaves, notice, np.minimum(begin + length, as_of + 1))
@@ -540,9 +545,12 @@ def _panel_frame(pool, ev, pos_of, ids, as_of, obs_start) -> pd.DataFrame:
     idx, month, msc, gap, recent, event, notice, where = (
         a[keep] for a in (idx, month, msc, gap, recent, event, notice, where))
     start_day = pool.start[idx]
+    # Right-closed days, as the builder counts them: tenure day d ends at time d / DPM, a
+    # late entrant is at risk after its observation_start day (a notice on it: no time at
+    # risk) and everyone is censored at the end of as_of.
     entry = np.maximum(0.0, (obs_start - start_day) / DAYS_PER_MONTH)
-    full = np.minimum(month + 1.0, (as_of + 1 - start_day) / DAYS_PER_MONTH)
-    stop = np.where(event, (notice + 1 - start_day) / DAYS_PER_MONTH, full)
+    full = np.minimum(month + 1.0, (as_of - start_day) / DAYS_PER_MONTH)
+    stop = np.where(event, (notice - start_day) / DAYS_PER_MONTH, full)
     begin_t = np.maximum(month.astype(float), entry)
     at_risk = stop > begin_t
     panel = pd.DataFrame({
