@@ -411,3 +411,15 @@ def test_partial_likelihood_matches_r_with_ties_and_late_entry(ties):
         _r(f"tied_{ties}", "loglik"), rel=1e-9)
     assert partial_log_likelihood(TIED, [], [], ties=ties) == pytest.approx(
         _r(f"tied_{ties}", "loglik_null"), rel=1e-9)
+
+
+def test_business_units_of_unknown_columns():
+    """Binary: yes vs no; a small count: per +1; anything else: per SD (unit named)."""
+    from retention_study.models import _business_unit
+
+    assert _business_unit("Partner", pd.Series([0.0, 1.0, 1.0]))[0] == 1.0
+    scale, unit, _ = _business_unit("Customer service calls", pd.Series([0.0, 1, 3, 9]))
+    assert (scale, unit) == (1.0, "+1 Customer service calls")
+    charge = pd.Series([10.5, 20.25, 30.0])
+    scale, unit, _ = _business_unit("Total day charge", charge)
+    assert scale == pytest.approx(charge.std()) and unit.startswith("+1 SD of Total day charge")

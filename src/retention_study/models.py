@@ -440,6 +440,9 @@ def _business_unit(col: str, x: pd.Series) -> tuple[float, str, str]:
     values = np.unique(x.to_numpy(float))
     if set(values) <= {0.0, 1.0}:
         return 1.0, f"{col} yes vs no", f"with {col} (vs without)"
+    # A small count (calls, visits) reads best per one more; an SD of a count is jargon.
+    if np.all(values == np.round(values)) and values.max() - values.min() <= 20:
+        return 1.0, f"+1 {col}", f"per +1 {col}"
     sd = float(x.std())
     return sd, f"+1 SD of {col} ({sd:.3g} units)", f"per SD of {col} ({sd:.3g} units)"
 
