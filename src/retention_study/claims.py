@@ -171,6 +171,14 @@ def _rates_trend(rates) -> tuple[str, int] | None:
     return text, direction
 
 
+def _by_interval(lower: float, upper: float, number: str, above: str, below: str,
+                 spans: str) -> dict:
+    """Supported when the interval lies above 1; not supported below 1 or across it."""
+    if lower > 1:
+        return _verdict(SUPPORTED, number, above)
+    return _verdict(NOT_SUPPORTED, number, below if upper < 1 else spans)
+
+
 def _claim_attention(r: dict, alpha: float) -> dict:
     effect = _find_effect(r.get("effects"))
     trend = _rates_trend(r.get("rates_by_contact_band"))
@@ -186,14 +194,13 @@ def _claim_attention(r: dict, alpha: float) -> dict:
     number = _effect_text(effect)
     if trend is not None:
         number += f"; {trend[0]}"
-    if effect["lower"] > 1:
-        return _verdict(SUPPORTED, number, "the longer since the supplier's last contact, the "
-                        "likelier a customer leaves, with price and the controls held fixed")
-    if effect["upper"] < 1:
-        return _verdict(NOT_SUPPORTED, number, "customers long without contact leave less, "
-                        "not more")
-    return _verdict(NOT_SUPPORTED, number, "no detectable rise in departures with time since "
-                    "the last contact (the interval includes no effect)")
+    return _by_interval(
+        effect["lower"], effect["upper"], number,
+        above="the longer since the supplier's last contact, the likelier a customer leaves, "
+              "with price and the controls held fixed",
+        below="customers long without contact leave less, not more",
+        spans="no detectable rise in departures with time since the last contact (the "
+              "interval includes no effect)")
 
 
 def _claim_satisfied(r: dict, alpha: float) -> dict:
@@ -208,14 +215,12 @@ def _claim_satisfied(r: dict, alpha: float) -> dict:
     rates = ", ".join(f"{k} {v['rate']:.1f}" for k, v in rows.items() if v.get("rate") is not None)
     number = (f"satisfied: observed/expected under a straight-line score effect "
               f"{_ci(s, 'oe', 'oe_lower', 'oe_upper')}; rates per 100 customer-years: {rates}")
-    if s["oe_lower"] > 1:
-        return _verdict(SUPPORTED, number, "merely satisfied customers leave more often than "
-                        "their score predicts")
-    if s["oe_upper"] < 1:
-        return _verdict(NOT_SUPPORTED, number, "satisfied customers leave less often than "
-                        "their score predicts")
-    return _verdict(NOT_SUPPORTED, number, "satisfied customers leave about as often as their "
-                    "score predicts; departures fall or rise smoothly with the score")
+    return _by_interval(
+        s["oe_lower"], s["oe_upper"], number,
+        above="merely satisfied customers leave more often than their score predicts",
+        below="satisfied customers leave less often than their score predicts",
+        spans="satisfied customers leave about as often as their score predicts; departures "
+              "fall or rise smoothly with the score")
 
 
 def _claim_loyalty(r: dict, alpha: float) -> dict:
