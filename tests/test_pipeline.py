@@ -159,3 +159,26 @@ def test_a_failing_sensitivity_refit_does_not_sink_the_run(monkeypatch, small_sa
     assert [lag["lag_days"] for lag in robust["lags"]] == [0, 60]
     assert robust["problems"] == ["lag 30 days could not be analysed: nobody at risk"]
     assert robust["naive"]["effects"]
+
+
+def test_robustness_reuses_the_main_fit_for_its_own_lag(monkeypatch, small_sample):
+    cfg = resolve_config({"data": {
+        "customers": str(small_sample / "customers.csv"),
+        "price_events": str(small_sample / "price_events.csv"),
+        "contact_events": str(small_sample / "contact_events.csv"),
+        "observation_start": "2023-06-30", "controls": ["plan"]}})
+    data = load_study_data(cfg)
+    main = pipeline.fit_models(build_timeline(data, **pipeline.timeline_options(cfg)), cfg,
+                               cross_validate=False)
+    lags_built = []
+    real = pipeline.build_timeline
+
+    def spy(d, **opts):
+        lags_built.append((opts["lag_days"], opts.get("notice_guard", True)))
+        return real(d, **opts)
+
+    monkeypatch.setattr(pipeline, "build_timeline", spy)
+    robust = pipeline.robustness(data, cfg, main=main)
+    assert lags_built == [(30, True), (60, True), (0, False)]  # lag 0 is the main fit
+    fresh = pipeline.robustness(data, cfg)
+    assert robust["lags"][0] == fresh["lags"][0]  # reusing it changes nothing

@@ -120,18 +120,23 @@ def _effects_row(step: ModelStep) -> list[dict]:
     return _records(step.models.effects)
 
 
-def robustness(data: StudyData, cfg: dict) -> dict:
+def robustness(data: StudyData, cfg: dict, main: ModelStep | None = None) -> dict:
     """Lag sensitivity (0/30/60 days) and the naive analysis without the notice guard.
 
     Shape A only: a flat table has no dated events to lag and no notice to guard.
     Each variant is refitted on its own timeline (no cross-validation: the point is
-    how the effects and the verdict move).
+    how the effects and the verdict move). ``main``, the run's own fit, stands in for
+    the lag it was built with instead of being fitted a second time.
     """
     if data.format != "events":
         return {"available": False,
                 "why": "a flat table has no dated events, so there is nothing to lag or guard"}
     lags, problems = [], []
     for lag in SENSITIVITY_LAGS:
+        if main is not None and lag == int(cfg["study"]["lag_days"]):
+            lags.append({"lag_days": lag, "verdict": main.verdict.label,
+                         "effects": _effects_row(main)})
+            continue
         try:
             tl = build_timeline(data, **timeline_options(cfg, lag_days=lag))
             step = fit_models(tl, cfg, cross_validate=False, check_ph=False)
