@@ -42,7 +42,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     failed = [o for o in outcomes if not o.ok]
     for o in outcomes:
         stream = sys.stdout if o.ok else sys.stderr
-        print(o.line(), file=stream)
+        print("\n".join(o.lines()), file=stream)
     if failed:
         return max(o.exit_status for o in failed)
     return 0
@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     except RetentionStudyError as exc:
         if args.debug:
             log.exception("failed")
-        print(f"retention-study: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"retention-study: error: {line}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("retention-study: interrupted", file=sys.stderr)

@@ -16,9 +16,29 @@ class RetentionStudyError(Exception):
 
 
 class ConfigError(RetentionStudyError):
-    """The run configuration (YAML or ``-p key=value``) is wrong."""
+    """The run configuration (YAML or ``-p key=value``) is wrong.
+
+    Parameters
+    ----------
+    problems : str or sequence of str
+        One problem, or every problem found (each one line, naming the key).
+
+    Examples
+    --------
+    >>> e = ConfigError(["study.alpha must be in (0, 1)", "study.grid must be month"])
+    >>> e.problems
+    ['study.alpha must be in (0, 1)', 'study.grid must be month']
+    >>> str(e).splitlines()[1]
+    'study.grid must be month'
+    """
 
     exit_status = 2
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        items = [problems] if isinstance(problems, str) else list(problems)
+        # One line per problem, whatever a value held (cron mails read line by line).
+        self.problems = [" ".join(str(p).split()) for p in items]
+        super().__init__("\n".join(self.problems))
 
 
 class DataContractError(RetentionStudyError):

@@ -186,3 +186,61 @@ def read_frame(spec: str, *, table: str | None = None, delimiter: str | None = N
     frame[FILE_COL] = where
     frame[ROW_COL] = range(1, len(frame) + 1)
     return frame
+
+
+def read_header(spec: str, *, table: str | None = None, delimiter: str | None = None,
+                encoding: str | None = None) -> list[str] | None:
+    """The column names of a CSV, Parquet file or database table, reading only the header.
+
+    Returns None when the file cannot be opened or parsed here: :func:`read_frame`
+    says why, as a data contract error, when the data is read.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "c.csv")
+    >>> _ = open(p, "w").write("id; plan \\n1;a\\n")
+    >>> read_header(p)
+    ['id', 'plan']
+    """
+    path, table = split_spec(spec, table)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        suffix = path.suffix.lower()
+        if suffix in DB_SUFFIXES:
+            names = _database_header(path, table) if table else None
+        elif suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            names = list(pq.read_schema(path).names)
+        else:
+            names = _csv_header(path, delimiter, encoding)
+    except Exception as exc:  # noqa: BLE001 - the loader reports unreadable files
+        log.debug("%s: cannot read the header: %s", spec, exc)
+        return None
+    return None if names is None else [str(n).strip() for n in names]
+
+
+def _csv_header(path: Path, delimiter: str | None, encoding: str | None) -> list[str] | None:
+    with path.open("rb") as fh:
+        raw = fh.read(_SNIFF_BYTES)
+    # Whole lines only: a cut through a UTF-8 character would look like latin-1.
+    raw = raw[: raw.rfind(b"\n") + 1] or raw
+    encoding = encoding or sniff_encoding(raw)
+    sample = raw.decode(encoding, errors="replace")
+    delimiter = delimiter or sniff_delimiter(sample)
+    # The first record, not the first line: a quoted header name may hold a newline.
+    rows = csv.reader(sample.lstrip("\ufeff").splitlines(keepends=True), delimiter=delimiter)
+    return next(rows, None)
+
+
+def _database_header(path: Path, table: str) -> list[str]:
+    quoted = '"' + table.replace('"', '""') + '"'
+    if path.suffix.lower() == ".duckdb":
+        import duckdb
+
+        with duckdb.connect(str(path), read_only=True) as con:
+            return [d[0] for d in con.execute(f"SELECT * FROM {quoted} LIMIT 0").description]
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+        return [d[0] for d in con.execute(f"SELECT * FROM {quoted} LIMIT 0").description]

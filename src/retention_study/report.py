@@ -95,12 +95,23 @@ class RunOutcome:
     verdict: str | None = None
 
     def line(self) -> str:
-        """One line: where the report is, or why there is none."""
+        """One line: where the report is, or why there is none (the first problem)."""
+        return self.lines()[0]
+
+    def lines(self) -> list[str]:
+        """One line per problem (a config may have several), each naming the run.
+
+        Examples
+        --------
+        >>> RunOutcome("demo", ok=False, exit_status=2, reason="a\\nb").lines()
+        ['demo: FAILED (exit 2): a', 'demo: FAILED (exit 2): b']
+        """
         if self.ok:
             verdict = f" ({self.verdict})" if self.verdict else ""
-            return f"{self.name}: {self.run_dir / 'report.html'}{verdict}"
+            return [f"{self.name}: {self.run_dir / 'report.html'}{verdict}"]
         where = f" [{self.run_dir}]" if self.run_dir else ""
-        return f"{self.name}: FAILED (exit {self.exit_status}): {self.reason}{where}"
+        return [f"{self.name}: FAILED (exit {self.exit_status}): {problem}{where}"
+                for problem in self.reason.splitlines() or [""]]
 
 
 class _RunFailed(Exception):
