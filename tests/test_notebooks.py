@@ -47,6 +47,8 @@ def test_one_parameters_cell_with_commented_typed_defaults(path):
              for t in ([node.target] if isinstance(node, ast.AnnAssign) else node.targets)]
     assert names, "the parameters cell assigns nothing"
     for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "retention_study.config":
+            continue  # notebook_parameters: the defaults a partial papermill dict merges with
         assert isinstance(node, ast.AnnAssign), (
             f"{path.name}: parameter on line {node.lineno} has no type annotation")
     for line in src.splitlines():

@@ -24,7 +24,7 @@ import pandas as pd
 from retention_study import __version__
 from retention_study.claims import after_notice_shares, check_claims
 from retention_study.compare import HeadToHead, Verdict, decide_verdict
-from retention_study.config import LOGGER_NAME, PROJECT_ROOT, resolve_config
+from retention_study.config import LOGGER_NAME, PROJECT_ROOT, notebook_config
 from retention_study.descriptives import (
     KMResult,
     contact_bands,
@@ -49,12 +49,14 @@ SENSITIVITY_LAGS = (0, 30, 60)
 def config_from_parameters(name: str, data: dict, study: dict, report: dict) -> dict:
     """Turn the notebook's papermill parameters back into a checked config.
 
+    Each section given merges with the notebook's own defaults (its parameters cell,
+    :func:`retention_study.config.notebook_parameters`), then with the package's: a
+    partial ``-y '{"data": {"on_invalid": "exclude"}}'`` changes that key only.
     Relative data paths are meant from the project root (where the CLI and the Makefile
     run). JupyterLab starts a kernel in the notebook's own folder, so a relative path
     that does not exist from there is read from the project root instead.
     """
-    cfg = resolve_config({"name": name, "data": data or {}, "study": study or {},
-                          "report": report or {}}, where="notebook parameters")
+    cfg = notebook_config(name, data, study, report)
     for key in ("customers", "price_events", "contact_events", "path"):
         value = cfg["data"].get(key)
         if isinstance(value, list):
