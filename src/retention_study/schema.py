@@ -126,3 +126,17 @@ class Timeline:
     @property
     def n_departures(self) -> int:
         return int(self.episodes["event"].sum())
+
+
+def contact_lever_days(months: float) -> int:
+    """Days after the last outbound contact at which the contact lever calls.
+
+    One definition for the study's what-if (:mod:`retention_study.whatif`) and the
+    simulator's counterfactual world, so the two levers are the same lever.
+
+    Examples
+    --------
+    >>> contact_lever_days(6)
+    183
+    """
+    return int(round(float(months) * DAYS_PER_MONTH))

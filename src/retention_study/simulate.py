@@ -62,6 +62,7 @@ from retention_study.schema import (
     CUSTOMER_COLUMNS,
     DAYS_PER_MONTH,
     PRICE_COLUMNS,
+    contact_lever_days,
 )
 
 log = logging.getLogger(LOGGER_NAME)
@@ -309,8 +310,115 @@ class _Events:
         self.prices.append((idx, day, price, ncp))
 
 
-def _channels(rng: np.random.Generator, plan: np.ndarray, inbound: bool) -> np.ndarray:
-    u = rng.random(len(plan))
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser: a well-mixed 64-bit hash of each (uint64) key."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+class _Draws:
+    """The month loop's random draws, from the generator's stream or keyed by customer.
+
+    Without ``key`` every call takes the next numbers of ``rng`` (the original data for
+    a seed, byte for byte). With ``key`` (common random numbers) the draw of a customer
+    in tenure month ``k`` at the ``site``-th call of that month is a hash of (key,
+    customer, k, site): it does not depend on who else is still a customer, so a world
+    under a lever and the world without it share every draw of the same customer.
+    """
+
+    def __init__(self, rng: np.random.Generator, key: int | None = None) -> None:
+        self.rng = rng
+        self.key = None if key is None else np.uint64(key & _MASK64)
+        self.k = 0
+        self.site = 0
+
+    def month(self, k: int) -> None:
+        self.k, self.site = int(k), 0
+
+    def _u(self, who: np.ndarray) -> np.ndarray:
+        self.site += 1
+        tag = np.uint64((self.k << 8) + self.site)
+        with np.errstate(over="ignore"):
+            x = (_splitmix64(np.asarray(who, np.uint64) ^ self.key)
+                 + tag * np.uint64(0xD1B54A32D192ED03))
+        return (_splitmix64(x) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+    def random(self, who: np.ndarray) -> np.ndarray:
+        return self.rng.random(len(who)) if self.key is None else self._u(who)
+
+    def integers(self, who: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        if self.key is None:
+            return self.rng.integers(lo, hi, size=len(who))
+        return lo + np.floor(self._u(who) * (hi - lo)).astype(np.int64)
+
+    def uniform(self, who: np.ndarray, lo, hi, sized: bool = True) -> np.ndarray:
+        if self.key is None:
+            return self.rng.uniform(lo, hi, len(who)) if sized else self.rng.uniform(lo, hi)
+        return lo + self._u(who) * (np.asarray(hi) - np.asarray(lo))
+
+    def choice(self, who: np.ndarray, options: list) -> np.ndarray:
+        if self.key is None:
+            return self.rng.choice(options, size=len(who))
+        pick = np.minimum((self._u(who) * len(options)).astype(np.int64), len(options) - 1)
+        return np.asarray(options)[pick]
+
+
+@dataclass
+class Lever:
+    """What management would change from ``window_start`` (a day number) on.
+
+    ``contact_days``: an outbound contact whenever a customer reaches that many days
+    since the last one (or since joining); ``price``: every customer pays the
+    new-customer price (no loyalty penalty, no recent increase). ``record`` keeps, per
+    pool customer, what the truth needs: departure in the window, months served in it
+    and the revenue (monthly price x months) earned in it.
+    """
+
+    window_start: int
+    contact_days: int | None = None
+    price: bool = False
+
+    def start(self, m: int) -> None:
+        self.departed = np.zeros(m, dtype=bool)
+        self.months = np.zeros(m)
+        self.revenue = np.zeros(m)
+
+    def record(self, pool, active, begin, length, as_of, leaves, notice) -> None:
+        inside = begin >= self.window_start
+        a = active[inside]
+        end = np.minimum(begin + length, as_of + 1)
+        end = np.where(leaves, notice, end)[inside]
+        months = (end - begin[inside]) / length[inside]
+        price = pool.price_ncp[a] if self.price else pool.price[a]
+        self.months[a] += months
+        self.revenue[a] += months * price
+        self.departed[a[leaves[inside]]] = True
+
+
+def _lever_contacts(pool, ev, idx, begin, day, out, cutoff, lever: Lever) -> None:
+    """The contact lever's calls this month: due ``contact_days`` after the last contact.
+
+    A routine contact before the due day restarts the clock; the lever never calls
+    before ``window_start`` nor on or after the cutoff (a notice, the month's end).
+    Forced calls draw no random numbers, so common random numbers stay aligned.
+    """
+    due = np.maximum(np.maximum(pool.last_out[idx] + lever.contact_days, lever.window_start),
+                     begin)
+    due = np.where(out & (day < due), day + lever.contact_days, due)
+    forced = due < cutoff
+    f = idx[forced]
+    ev.contact(f, due[forced], _OUT, _CHECKIN, np.zeros(len(f), np.int8))
+    pool.last_out[f] = due[forced]
+
+
+def _channels(draws: _Draws, who: np.ndarray, plan: np.ndarray, inbound: bool) -> np.ndarray:
+    u = draws.random(who)
     if inbound:  # phone, email or chat
         return np.where(u < 0.5, 0, np.where(u < 0.8, 1, 3)).astype(np.int8)
     visit = np.where(plan == 2, 0.35, 0.05)  # account managers visit premium customers
@@ -331,7 +439,7 @@ def _covariates(pool: _Pool, idx: np.ndarray, begin: np.ndarray, k: int):
     return msc, gap, recent
 
 
-def _attribute_reason(rng, log_contact, log_price) -> np.ndarray:
+def _attribute_reason(draws, who, log_contact, log_price) -> np.ndarray:
     """Draw a departure's true reason from the hazard's attributable fractions.
 
     The share ``1 - 1/HR`` of the hazard is due to the covariates (those raising it); it
@@ -343,21 +451,26 @@ def _attribute_reason(rng, log_contact, log_price) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         p_contact = np.where(total > 0, excess * lc / total, 0.0)
     p_price = excess - p_contact
-    u = rng.random(len(lc))
+    u = draws.random(who)
     return np.where(u < p_price, 0, np.where(u < p_price + p_contact, 1, 2)).astype(np.int8)
 
 
-def _simulate_month(rng, pool, ev, book, effects, k, active, as_of, keep_panel) -> np.ndarray:
+def _simulate_month(draws, pool, ev, book, effects, k, active, as_of, keep_panel,
+                    lever: Lever | None = None) -> np.ndarray:
     """Simulate tenure month ``k`` for the customers ``active``; return those still at risk."""
     begin = pool.start[active] + int(np.floor(k * DAYS_PER_MONTH))
     length = pool.start[active] + int(np.floor((k + 1) * DAYS_PER_MONTH)) - begin
     msc, gap, recent = _covariates(pool, active, begin, k)
+    if lever is not None and lever.price:  # in the window everyone pays the new-customer price
+        inside = begin >= lever.window_start
+        gap, recent = np.where(inside, 0.0, gap), np.where(inside, 0.0, recent)
     log_contact = np.log(effects["hr_no_contact_6m"]) * msc / 6
     log_price = (np.log(effects["hr_price_gap_10pct"]) * gap / np.log(1.1)
                  + np.log(effects["hr_price_increase"]) * recent)
     hazard = _baseline(k) * pool.static_hr[active] * np.exp(log_contact + log_price)
     p_leave = -np.expm1(-hazard)
-    u = rng.random(len(active))
+    draws.month(k)
+    u = draws.random(active)
     # Constant hazard within the month: the notice falls where the exponential puts it,
     # on days begin + 1 .. begin + length. Right-closed like the builder's intervals: a
     # notice on day `begin` would be filed under month k-1 and meet its covariates.
@@ -366,54 +479,61 @@ def _simulate_month(rng, pool, ev, book, effects, k, active, as_of, keep_panel) 
     leaves = (u < p_leave) & (notice <= as_of)
     # Routine events of the month; a leaver's routine stops at the notice.
     cutoff = np.where(leaves, notice, np.minimum(begin + length, as_of + 1))
-    _routine_contacts(rng, pool, ev, book, active, begin, length, cutoff, recent, k)
-    _routine_prices(rng, pool, ev, book, active, begin, length, cutoff, k)
+    _routine_contacts(draws, pool, ev, book, active, begin, length, cutoff, recent, k, lever)
+    _routine_prices(draws, pool, ev, book, active, begin, length, cutoff, k)
+    if lever is not None:
+        lever.record(pool, active, begin, length, as_of, leaves, notice)
     if keep_panel:
         ev.panel.append((active, np.full(len(active), k, np.int16), begin, msc, gap, recent,
                          leaves, notice))
     gone = active[leaves]
     pool.notice[gone] = notice[leaves]
-    pool.true_reason[gone] = _attribute_reason(rng, log_contact[leaves], log_price[leaves])
-    _departure_events(rng, pool, ev, book, gone, as_of)
+    pool.true_reason[gone] = _attribute_reason(draws, gone, log_contact[leaves],
+                                               log_price[leaves])
+    _departure_events(draws, pool, ev, book, gone, as_of)
     nxt = begin + length
     return active[~leaves & (nxt <= as_of)]
 
 
-def _routine_contacts(rng, pool, ev, book, idx, begin, length, cutoff, recent, k) -> None:
-    day = begin + (rng.random(len(idx)) * length).astype(np.int64)
-    out = (rng.random(len(idx)) < pool.contact_rate[idx]) & (day < cutoff)
+def _routine_contacts(draws, pool, ev, book, idx, begin, length, cutoff, recent, k,
+                      lever=None) -> None:
+    day = begin + (draws.random(idx) * length).astype(np.int64)
+    out = (draws.random(idx) < pool.contact_rate[idx]) & (day < cutoff)
     if k == 0:  # the welcome call on start_date
-        ev.contact(idx, begin, _OUT, _WELCOME, _channels(rng, pool.plan[idx], False))
+        ev.contact(idx, begin, _OUT, _WELCOME, _channels(draws, idx, pool.plan[idx], False))
     o = idx[out]
-    ev.contact(o, day[out], _OUT, _CHECKIN, _channels(rng, pool.plan[o], False))
-    pool.last_out[o] = day[out]
+    ev.contact(o, day[out], _OUT, _CHECKIN, _channels(draws, o, pool.plan[o], False))
+    if lever is not None and lever.contact_days:
+        _lever_contacts(pool, ev, idx, begin, day, out, cutoff, lever)
+    pool.last_out[o] = np.maximum(pool.last_out[o], day[out])
     # A recent price increase and low satisfaction make customers call in.
     rate = INBOUND_RATE * (1 + 2 * recent) * np.where(pool.satisfaction[idx] <= 2, 2.0, 1.0)
-    day_in = begin + (rng.random(len(idx)) * length).astype(np.int64)
-    inb = (rng.random(len(idx)) < rate) & (day_in < cutoff)
+    day_in = begin + (draws.random(idx) * length).astype(np.int64)
+    inb = (draws.random(idx) < rate) & (day_in < cutoff)
     i = idx[inb]
-    topic = rng.choice([_QUESTION, _COMPLAINT, _BILLING], size=len(i)).astype(np.int8)
-    ev.contact(i, day_in[inb], _IN, topic, _channels(rng, pool.plan[i], True))
+    topic = draws.choice(i, [_QUESTION, _COMPLAINT, _BILLING]).astype(np.int8)
+    ev.contact(i, day_in[inb], _IN, topic, _channels(draws, i, pool.plan[i], True))
     # The account manager sometimes moves a contacted customer to a current deal.
-    deal = out & (rng.random(len(idx)) < REPRICE_ON_CONTACT) & (k % 12 != 0)
+    deal = out & (draws.random(idx) < REPRICE_ON_CONTACT) & (k % 12 != 0)
     d = idx[deal]
     ncp = book.new_customer(pool.plan[d], day[deal])
-    _set_price(pool, ev, d, day[deal], np.round(ncp * rng.uniform(1.0, 1.15, len(d)), 2), ncp)
+    _set_price(pool, ev, d, day[deal], np.round(ncp * draws.uniform(d, 1.0, 1.15), 2), ncp)
 
 
-def _routine_prices(rng, pool, ev, book, idx, begin, length, cutoff, k) -> None:
+def _routine_prices(draws, pool, ev, book, idx, begin, length, cutoff, k) -> None:
     if k == 0:
         ev.price(idx, begin, pool.price[idx], pool.price_ncp[idx])
     if k < 12 or k % 12:
         return
-    day = begin + (rng.random(len(idx)) * length).astype(np.int64)
+    day = begin + (draws.random(idx) * length).astype(np.int64)
     ok = day < cutoff
     i, day = idx[ok], day[ok]
     plan = pool.plan[i]
     if k == 12:  # the promotion ends: back to (at least) the list price
         new = np.maximum(pool.price[i], book.list_price(plan, day))
     else:  # annual increase, larger for premium customers
-        new = pool.price[i] * (1 + rng.uniform(pool.increase_lo[i], pool.increase_hi[i]))
+        new = pool.price[i] * (1 + draws.uniform(i, pool.increase_lo[i], pool.increase_hi[i],
+                                                 sized=False))
     _set_price(pool, ev, i, day, np.round(new, 2), book.new_customer(plan, day))
 
 
@@ -425,35 +545,39 @@ def _set_price(pool, ev, idx, day, new, ncp) -> None:
     ev.price(idx, day, new, ncp)
 
 
-def _departure_events(rng, pool, ev, book, gone, as_of) -> None:
+def _departure_events(draws, pool, ev, book, gone, as_of) -> None:
     """Cancellation call, retention call and win-back offer: caused by the decision."""
     notice = pool.notice[gone]
     end = notice + NOTICE_PERIOD_DAYS
     last = np.minimum(end, as_of)
-    n = len(gone)
-    cancel = rng.random(n) < CANCELLATION_CALL_SHARE
+    cancel = draws.random(gone) < CANCELLATION_CALL_SHARE
     ev.contact(gone[cancel], notice[cancel], _IN, _CANCEL,
-               _channels(rng, pool.plan[gone[cancel]], True))
-    call_day = notice + rng.integers(1, 6, size=n)
-    call = (rng.random(n) < RETENTION_CALL_SHARE) & (call_day <= last)
+               _channels(draws, gone[cancel], pool.plan[gone[cancel]], True))
+    call_day = notice + draws.integers(gone, 1, 6)
+    call = (draws.random(gone) < RETENTION_CALL_SHARE) & (call_day <= last)
     c = gone[call]
     ev.contact(c, call_day[call], _OUT, _RETENTION, np.zeros(len(c), np.int8))
-    offer_day = call_day + rng.integers(0, 5, size=n)
-    offer = call & (rng.random(n) < WINBACK_SHARE) & (offer_day <= last)
+    offer_day = call_day + draws.integers(gone, 0, 5)
+    offer = call & (draws.random(gone) < WINBACK_SHARE) & (offer_day <= last)
     o = gone[offer]
-    price = np.round(pool.price[o] * rng.uniform(0.80, 0.90, len(o)), 2)
+    price = np.round(pool.price[o] * draws.uniform(o, 0.80, 0.90), 2)
     ev.price(o, offer_day[offer], price, book.new_customer(pool.plan[o], offer_day[offer]))
 
 
-def _run_pool(rng, m: int, as_of: int, effects: dict, keep_panel: bool):
+def _run_pool(rng, m: int, as_of: int, effects: dict, keep_panel: bool,
+              lever: Lever | None = None, crn_key: int | None = None):
     first_day = as_of - int(round(HISTORY_YEARS * 365.25))
     book = _PriceBook(rng, first_day, as_of)
     pool = _draw_pool(rng, m, as_of, book)
     ev = _Events()
+    draws = _Draws(rng, crn_key)
+    if lever is not None:
+        lever.start(m)
     active = np.flatnonzero(pool.start <= as_of)
     k = 0
     while len(active):
-        active = _simulate_month(rng, pool, ev, book, effects, k, active, as_of, keep_panel)
+        active = _simulate_month(draws, pool, ev, book, effects, k, active, as_of, keep_panel,
+                                 lever)
         k += 1
     return pool, ev
 
@@ -627,6 +751,59 @@ def _truth(pool, pos, customers, prices, contacts, effects, preset, seed, as_of,
     }
 
 
+def parse_levers(specs, window_start: int) -> Lever | None:
+    """``["contact:6", "price"]`` as a :class:`Lever` acting from ``window_start``.
+
+    Examples
+    --------
+    >>> lv = parse_levers(["contact:6", "price"], 0)
+    >>> lv.contact_days, lv.price
+    (183, True)
+    >>> parse_levers([], 0) is None
+    True
+    """
+    if isinstance(specs, str):
+        specs = [specs]
+    if not specs:
+        return None
+    lever = Lever(window_start)
+    for spec in specs:
+        name, _, arg = str(spec).strip().partition(":")
+        if name == "price" and not arg:
+            lever.price = True
+        elif name == "contact":
+            try:
+                months = float(arg or 6)
+            except ValueError:
+                months = float("nan")
+            if not (np.isfinite(months) and months >= 1):
+                raise ConfigError(f"lever {spec!r}: months between contacts must be a number "
+                                  "of at least 1 (e.g. contact:6)")
+            lever.contact_days = contact_lever_days(months)
+        else:
+            raise ConfigError(f"unknown lever {spec!r}; valid: contact:MONTHS, price")
+    return lever
+
+
+def _what_if_truth(factual: Lever, lever: Lever, pos: np.ndarray, specs) -> dict:
+    """Both worlds' departures, months and revenue in the window, for the extract."""
+    d0, d1 = int(factual.departed[pos].sum()), int(lever.departed[pos].sum())
+    m0, m1 = factual.months[pos], lever.months[pos]
+    r0, r1 = factual.revenue[pos], lever.revenue[pos]
+    price1 = np.divide(r1, m1, out=np.zeros_like(r1), where=m1 > 0)
+    return {
+        "levers": [str(s) for s in ([specs] if isinstance(specs, str) else specs)],
+        "contact_every_days": lever.contact_days, "price": lever.price,
+        "departures_factual": d0, "departures_under_lever": d1,
+        "change": (d1 - d0) / d0 if d0 else float("nan"),
+        "customers_kept": d0 - d1,
+        "months_factual": float(m0.sum()), "months_under_lever": float(m1.sum()),
+        "revenue_factual": float(r0.sum()), "revenue_under_lever": float(r1.sum()),
+        "revenue_kept": float((price1 * (m1 - m0)).sum()),
+        "window": "tenure months beginning on or after observation_start, to as_of",
+    }
+
+
 def _n_winbacks(customers: pd.DataFrame, prices: pd.DataFrame) -> int:
     notice = prices["customer_id"].map(customers.set_index("customer_id")["notice_date"])
     return int((prices["effective_date"] > notice).sum())
@@ -640,6 +817,7 @@ def simulate(
     *,
     keep_panel: bool = False,
     satisfaction: bool = True,
+    levers: tuple[str, ...] | list[str] = (),
     **effects: float | None,
 ) -> Simulation:
     """Simulate a customer base with planted effects of contact and price on departures.
@@ -658,6 +836,15 @@ def simulate(
         Also return the true customer-month panel (large for big ``n_customers``).
     satisfaction : bool
         Include the 1-5 satisfaction score column.
+    levers : sequence of str, optional
+        ``"contact:6"`` (an outbound contact whenever a customer reaches 6 months without
+        one) and/or ``"price"`` (everyone pays the new-customer price), both acting from
+        ``observation_start``. The world is then simulated twice with common random
+        numbers (every draw keyed by customer, month and call: the same customer gets
+        the same draws in both worlds), the returned data are the world without the
+        lever, and ``truth["what_if"]`` holds both worlds' departures, months and revenue
+        in the window: the counterfactual truth a what-if estimate must cover. With
+        common random numbers the data differ from those of the same seed without levers.
     **effects : float, optional
         ``hr_no_contact_6m``, ``hr_price_gap_10pct``, ``hr_price_increase`` overriding
         the preset (1 = no effect).
@@ -679,14 +866,24 @@ def simulate(
     as_of_day = int(parse_date(as_of, "as_of").to_datetime64().astype("datetime64[D]")
                     .astype(np.int64))
     obs_start = as_of_day - int(round(WINDOW_YEARS * 365.25))
+    lever = parse_levers(levers, obs_start)
+    crn_key = None if lever is None else int(seed) * 0x2545F4914F6CDD1D + 0x51ED27
+    factual = None if lever is None else Lever(obs_start)
     m = int(n * 1.9) + 50  # about half the customers who ever joined are still served
     while True:
         rng = np.random.default_rng([int(seed), m])
-        pool, ev = _run_pool(rng, m, as_of_day, effects, keep_panel)
+        pool, ev = _run_pool(rng, m, as_of_day, effects, keep_panel, factual, crn_key)
         pos = _extract(pool, n, obs_start)
         if pos is not None:
             break
         m = int(m * 1.5)
+    what_if = None
+    if lever is not None:
+        # the same pool and draws, the lever acting from observation_start: the same
+        # customers are in the extract (nothing before the window changes)
+        _run_pool(np.random.default_rng([int(seed), m]), m, as_of_day, effects, False, lever,
+                  crn_key)
+        what_if = _what_if_truth(factual, lever, pos, levers)
     pos_of = np.full(m, -1, dtype=np.int64)
     pos_of[pos] = np.arange(n)
     customers = _customers_frame(rng, pool, pos, as_of_day, satisfaction)
@@ -696,6 +893,8 @@ def simulate(
     panel = _panel_frame(pool, ev, pos_of, ids, as_of_day, obs_start) if keep_panel else None
     truth = _truth(pool, pos, customers, prices, contacts, effects, preset, seed, as_of_day,
                    obs_start)
+    if what_if is not None:
+        truth["what_if"] = what_if
     log.info("simulated %d customers (%d departures), preset %s", n,
              truth["counts"]["churned"], preset)
     return Simulation(customers, prices, contacts, truth, panel)
