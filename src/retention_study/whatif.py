@@ -1,0 +1,518 @@
+"""What if management pulled a lever? Departures and revenue under a contact or price policy.
+
+The fitted final Cox model (price + contact + base) is used as the parametric g-formula
+with deterministic covariate paths: every customer in the model keeps their own history
+(start, plan, prices, contacts up to their departure), a lever rewrites that history
+from the customer's entry into the study on, the episode builder recomputes every
+measure along the new path, and the model turns each path into the probability of
+leaving within the observation window. Summed over customers (standardisation), this
+gives the expected departures as observed and under the lever.
+
+Levers (:data:`LEVERS`):
+
+- ``contact``: whenever a customer reaches ``contact_every_months`` months since the
+  last outbound contact (or since joining), an outbound contact happens that day
+  (:func:`retention_study.schema.contact_lever_days`); months since contact *and* the
+  12-month contact count follow from the new path;
+- ``price``: existing customers pay the new-customer price: no loyalty penalty, no
+  recent increase (the price level, when modelled, becomes the new-customer price);
+- ``both``: the two together.
+
+A customer who left has no history after leaving. Their path beyond the departure is
+continued deterministically: prices stay as they were, and their own contact history
+(outbound and inbound) inside the window is replayed, so a customer the supplier called
+every two months keeps being called every two months (a neglected one keeps being
+neglected). Events caused by the departure (retention calls, win-back offers on or after
+the notice) are not part of any path.
+
+The confidence interval is a customer-level bootstrap: each resample reweights the
+customers (multinomial counts); the coefficients move by the one-step update
+``V @ sum(w_i * U_i)`` with the customers' score contributions ``U_i`` at the fit (the
+linearised bootstrap, asymptotically the refitted one, without B refits), the Breslow
+baseline is re-estimated with the weights, and the standardisation is redone with the
+weights. The interval covers the estimation error of the model, not a wrong model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from retention_study.errors import AnalysisError
+from retention_study.models import FINAL_MODEL, BlockModels
+from retention_study.records import to_records
+from retention_study.schema import CUSTOMER_ID, StudyData, contact_lever_days
+from retention_study.timeline import build_timeline
+
+log = logging.getLogger("retention_study")
+
+LEVERS = ("contact", "price", "both")
+#: Fewer days than this between entry and departure: the history is too short to replay.
+MIN_REPLAY_DAYS = 30
+_MISSING = np.iinfo(np.int64).min // 4
+_PRICE_COLS = ("loyalty_penalty", "price_increase_recent", "log_price")
+
+
+def _days(values) -> np.ndarray:
+    arr = np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]")
+    out = arr.astype(np.int64)
+    out[np.isnat(arr)] = _MISSING
+    return out
+
+
+def _dates(days: np.ndarray) -> np.ndarray:
+    return np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[ns]")
+
+
+@dataclass
+class Paths:
+    """The customers' follow-up as day numbers: entry into the study, departure, as_of."""
+
+    ids: pd.Index
+    start: np.ndarray
+    entry: np.ndarray  # first day of the window (start, or observation_start if later)
+    depart: np.ndarray  # departure day (notice, else end), _MISSING if still a customer
+    as_of: int
+
+
+def _paths(data: StudyData, ids: pd.Index) -> Paths:
+    cust = data.customers.set_index(CUSTOMER_ID).loc[ids]
+    start = _days(cust["start_date"])
+    end = _days(cust["end_date"])
+    notice = _days(cust["notice_date"]) if "notice_date" in cust else np.full(len(ids), _MISSING)
+    depart = np.where(notice != _MISSING, notice, end)
+    both = (notice != _MISSING) & (end != _MISSING)
+    depart = np.where(both, np.minimum(notice, end), depart)
+    as_of = int(_days([pd.Timestamp(data.as_of)])[0])
+    depart = np.where(depart > as_of, _MISSING, depart)
+    entry = start.copy()
+    if data.observation_start is not None:
+        entry = np.maximum(start, int(_days([pd.Timestamp(data.observation_start)])[0]))
+    return Paths(ids, start, entry, depart, as_of)
+
+
+def natural_course(data: StudyData, ids: pd.Index) -> StudyData:
+    """The customers ``ids`` followed to as_of without leaving, on their own paths.
+
+    Events dated on or after a customer's departure (caused by it) are dropped; a
+    customer who left has their contacts inside the window replayed after the departure
+    (period: the days from entry to departure, when at least :data:`MIN_REPLAY_DAYS`).
+    Prices stay as they were at the departure.
+    """
+    p = _paths(data, ids)
+    left = p.depart != _MISSING
+    cut = np.where(left, p.depart, p.as_of + 1)
+    customers = data.customers.set_index(CUSTOMER_ID).loc[ids].rename_axis(CUSTOMER_ID)
+    customers = customers.reset_index()
+    customers["end_date"] = pd.NaT
+    customers["notice_date"] = pd.NaT
+    customers["churned"] = 0
+    prices = _before(data.price_events, "effective_date", ids, cut)
+    contacts = _before(data.contact_events, "contact_date", ids, cut)
+    if contacts is not None and len(contacts):
+        contacts = pd.concat([contacts, _replay(contacts, ids, p)], ignore_index=True)
+    return StudyData("events", data.as_of, customers, prices, contacts, roles=dict(data.roles),
+                     sources=dict(data.sources), observation_start=data.observation_start)
+
+
+def _before(frame: pd.DataFrame | None, col: str, ids: pd.Index, cut: np.ndarray):
+    if frame is None:
+        return None
+    pos = ids.get_indexer(frame[CUSTOMER_ID])
+    day = _days(frame[col])
+    keep = (pos >= 0) & (day < cut[np.maximum(pos, 0)])
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def _replay(contacts: pd.DataFrame, ids: pd.Index, p: Paths) -> pd.DataFrame:
+    pos = ids.get_indexer(contacts[CUSTOMER_ID])
+    day = _days(contacts["contact_date"])
+    left = p.depart[pos] != _MISSING
+    period = np.where(left, p.depart[pos] - p.entry[pos], 0)
+    ok = left & (period >= MIN_REPLAY_DAYS) & (day >= p.entry[pos])
+    reps = np.where(ok, (p.as_of - day) // np.maximum(period, 1), 0)
+    row = np.repeat(np.flatnonzero(ok), reps[ok])
+    if not len(row):
+        return contacts.iloc[:0]
+    nth = np.arange(len(row)) - np.repeat(np.cumsum(reps[ok]) - reps[ok], reps[ok]) + 1
+    out = contacts.iloc[row].reset_index(drop=True)
+    out["contact_date"] = _dates(day[row] + nth * period[row])
+    return out
+
+
+def with_contact_lever(data: StudyData, months: float) -> StudyData:
+    """``data`` (a natural course) plus the outbound contacts the contact lever makes.
+
+    From each customer's entry on, a contact falls due ``contact_lever_days(months)``
+    after the last outbound contact (or the start); an outbound contact before the due
+    day restarts the clock, else the lever calls on the due day (up to as_of).
+    """
+    gap = contact_lever_days(months)
+    ids = pd.Index(data.customers[CUSTOMER_ID])
+    p = _paths(data, ids)
+    ce = data.contact_events
+    out = ce[ce["direction"] == "outbound"]
+    c = ids.get_indexer(out[CUSTOMER_ID]).astype(np.int64)
+    day = _days(out["contact_date"])
+    order = np.lexsort((day, c))
+    c, day = c[order], day[order]
+    key = (c << 32) + day  # day numbers since 1970 are positive and fit in 32 bits
+    n = len(ids)
+    # last outbound contact before the entry day, else the start (the "since joining" rule)
+    before = np.searchsorted(key, (np.arange(n) << 32) + p.entry, "left") - 1
+    has = before >= 0
+    has[has] = c[before[has]] == np.arange(n)[has]
+    last = np.where(has, day[np.maximum(before, 0)], p.start)
+    last = np.maximum(last, p.start)
+    who = np.arange(n)
+    forced_c, forced_d = [], []
+    while len(who):
+        due = np.maximum(last[who] + gap, p.entry[who])
+        nxt = np.searchsorted(key, (who << 32) + last[who], "right")
+        has = nxt < len(key)
+        has[has] = c[nxt[has]] == who[has]
+        nat = np.where(has, day[np.minimum(nxt, len(key) - 1)], np.iinfo(np.int64).max)
+        natural = nat < due
+        forced = ~natural & (due <= p.as_of)
+        forced_c.append(who[forced])
+        forced_d.append(due[forced])
+        last[who] = np.where(natural, nat, np.where(forced, due, last[who]))
+        who = who[natural | forced]
+    fc, fd = np.concatenate(forced_c), np.concatenate(forced_d)
+    extra = pd.DataFrame({CUSTOMER_ID: ids.to_numpy()[fc], "contact_date": _dates(fd),
+                          "direction": "outbound", "channel": "lever", "topic": "lever"})
+    contacts = pd.concat([ce, extra], ignore_index=True)
+    return StudyData("events", data.as_of, data.customers, data.price_events, contacts,
+                     roles=data.roles, sources=data.sources,
+                     observation_start=data.observation_start)
+
+
+def with_price_lever(episodes: pd.DataFrame) -> pd.DataFrame:
+    """Episodes where everyone pays the new-customer price (no penalty, no increase)."""
+    out = episodes.copy()
+    if "log_price" in out and "loyalty_penalty" in out:
+        out["log_price"] = out["log_price"] - out["loyalty_penalty"]
+    for col in ("loyalty_penalty", "price_increase_recent"):
+        if col in out:
+            out[col] = 0.0
+    return out
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass
+class _Fit:
+    """The final model's rows, coefficients, score contributions and risk-set layout."""
+
+    cols: list
+    beta: np.ndarray
+    variance: np.ndarray
+    x: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+    event: np.ndarray
+    cust: np.ndarray  # customer position of each row
+    ids: pd.Index
+    times: np.ndarray = field(default=None)
+    score: np.ndarray = field(default=None)  # customers x covariates
+
+    def __post_init__(self):
+        self.times = np.unique(self.stop[self.event == 1])
+        self.by_stop = np.argsort(self.stop, kind="stable")
+        self.by_start = np.argsort(self.start, kind="stable")
+        self.i_stop = np.searchsorted(self.stop[self.by_stop], self.times, "left")
+        self.i_start = np.searchsorted(self.start[self.by_start], self.times, "left")
+        self.t_of_event = np.searchsorted(self.times, self.stop[self.event == 1])
+
+    def risk_sums(self, w: np.ndarray) -> np.ndarray:
+        """Sum of ``w`` (rows x k) over the rows at risk at each event time."""
+        zero = np.zeros((1, w.shape[1]))
+        cs = np.vstack([zero, np.cumsum(w[self.by_stop][::-1], axis=0)])[::-1]
+        cb = np.vstack([zero, np.cumsum(w[self.by_start][::-1], axis=0)])[::-1]
+        return cs[self.i_stop] - cb[self.i_start]
+
+    def hazard(self, betas: np.ndarray, cust_w: np.ndarray) -> np.ndarray:
+        """Breslow baseline hazard increments at ``times``, one column per replicate.
+
+        ``betas`` is covariates x replicates, ``cust_w`` replicates x customers.
+        """
+        w = cust_w[:, self.cust].T
+        s0 = self.risk_sums(w * np.exp(self.x @ betas))
+        d = np.zeros((len(self.times), w.shape[1]))
+        np.add.at(d, self.t_of_event, w[self.event == 1])
+        return np.divide(d, s0, out=np.zeros_like(d), where=s0 > 0)
+
+
+def _fit_of(block_models: BlockModels) -> _Fit:
+    fit = block_models.fits[FINAL_MODEL]
+    if fit.fitter is None:
+        raise AnalysisError("the final model could not be fitted, so no what-if can be computed")
+    eps = block_models.data_
+    cols = list(fit.columns)
+    ids = pd.Index(pd.unique(eps[CUSTOMER_ID]))
+    f = _Fit(cols, fit.fitter.params_.loc[cols].to_numpy(float),
+             fit.fitter.variance_matrix_.loc[cols, cols].to_numpy(float),
+             eps[cols].to_numpy(float), eps["start"].to_numpy(float),
+             eps["stop"].to_numpy(float), eps["event"].to_numpy(int),
+             ids.get_indexer(eps[CUSTOMER_ID]), ids)
+    f.score = _score(f)
+    return f
+
+
+def _score(f: _Fit) -> np.ndarray:
+    """Each customer's contribution to the Cox score at the fit (Breslow form).
+
+    Row r contributes ``d_r (x_r - xbar(t_r)) - exp(x_r b) int_(start, stop] (x_r - xbar) dL0``;
+    summed over a customer's rows, and over customers it is ~0 at the estimate.
+    """
+    risk = np.exp(f.x @ f.beta)
+    sums = f.risk_sums(np.column_stack([risk, risk[:, None] * f.x]))
+    s0 = sums[:, 0]
+    xbar = sums[:, 1:] / s0[:, None]
+    d = np.bincount(f.t_of_event, minlength=len(f.times))
+    dl = d / s0
+    cum_l = np.r_[0.0, np.cumsum(dl)]
+    cum_a = np.vstack([np.zeros((1, f.x.shape[1])), np.cumsum(xbar * dl[:, None], axis=0)])
+    hi = np.searchsorted(f.times, f.stop, "right")
+    lo = np.searchsorted(f.times, f.start, "right")
+    u = -risk[:, None] * (f.x * (cum_l[hi] - cum_l[lo])[:, None] - (cum_a[hi] - cum_a[lo]))
+    ev = f.event == 1
+    u[ev] += f.x[ev] - xbar[f.t_of_event]
+    out = np.zeros((len(f.ids), f.x.shape[1]))
+    np.add.at(out, f.cust, u)
+    return out
+
+
+@dataclass
+class _Regime:
+    """One covariate path for every customer: rows, covariates and the price paid."""
+
+    x: np.ndarray
+    cust: np.ndarray
+    lo: np.ndarray  # index into the cumulative baseline at each row's start
+    hi: np.ndarray
+    length: np.ndarray
+    price: np.ndarray | None
+
+    def __post_init__(self):
+        # rows are sorted by customer: one segment per customer for reduceat
+        self.first = np.flatnonzero(np.r_[True, self.cust[1:] != self.cust[:-1]])
+        self.seg_cust = self.cust[self.first]
+
+
+def _regime(episodes: pd.DataFrame, f: _Fit) -> _Regime:
+    cust = f.ids.get_indexer(episodes[CUSTOMER_ID])
+    eps = episodes[cust >= 0]
+    cust = cust[cust >= 0]
+    missing = [c for c in f.cols if c not in eps]
+    if missing:
+        raise AnalysisError(f"the lever's path lacks the model's measures {missing}")
+    price = np.exp(eps["log_price"].to_numpy(float)) if "log_price" in eps else None
+    start, stop = eps["start"].to_numpy(float), eps["stop"].to_numpy(float)
+    return _Regime(np.ascontiguousarray(eps[f.cols].to_numpy(float)), cust,
+                   np.searchsorted(f.times, start, "right"),
+                   np.searchsorted(f.times, stop, "right"), stop - start, price)
+
+
+def _expected_departures(r: _Regime, betas, cum_l, cust_w) -> np.ndarray:
+    """Sum over customers of weight x P(leaving in the window), one value per replicate."""
+    h = np.exp(r.x @ betas) * (cum_l[r.hi] - cum_l[r.lo])
+    p_leave = -np.expm1(-np.add.reduceat(h, r.first, axis=0))
+    return np.einsum("sc,cs->c", p_leave, cust_w[:, r.seg_cust])
+
+
+def _served(r: _Regime, beta, cum_l) -> np.ndarray:
+    """Expected months each row is served: its length x the chance of being a customer.
+
+    Rows are sorted by customer and start, so survival to a row's start is exp(-hazard
+    accumulated over the customer's earlier rows); within a row, the trapezoid.
+    """
+    h = np.exp(r.x @ beta) * (cum_l[r.hi] - cum_l[r.lo])
+    first = np.r_[True, r.cust[1:] != r.cust[:-1]]
+    total = np.cumsum(h)
+    before = total - h - np.maximum.accumulate(np.where(first, total - h, 0.0))
+    return r.length * np.exp(-before) * (1 + np.exp(-h)) / 2
+
+
+def _money(observed: _Regime, lever: _Regime, f: _Fit) -> dict:
+    """Months kept, and revenue: expected, kept (months retained x the price then paid)
+    and the change (revenue under the lever minus as observed, discounts included)."""
+    n = len(f.ids)
+    cum_l = np.r_[0.0, np.cumsum(f.hazard(f.beta[:, None], np.ones((1, n)))[:, 0])]
+    s0, s1 = _served(observed, f.beta, cum_l), _served(lever, f.beta, cum_l)
+    m0 = np.bincount(observed.cust, weights=s0, minlength=n)
+    m1 = np.bincount(lever.cust, weights=s1, minlength=n)
+    out = {"months_kept": float(m1.sum() - m0.sum())}
+    if observed.price is None or lever.price is None:
+        return {**out, "revenue_expected": float("nan"), "revenue_kept": float("nan"),
+                "revenue_change": float("nan")}
+    r0 = np.bincount(observed.cust, weights=s0 * observed.price, minlength=n)
+    r1 = np.bincount(lever.cust, weights=s1 * lever.price, minlength=n)
+    price1 = np.divide(r1, m1, out=np.zeros(n), where=m1 > 0)
+    return {**out, "revenue_expected": float(r0.sum()),
+            "revenue_kept": float((price1 * (m1 - m0)).sum()),
+            "revenue_change": float(r1.sum() - r0.sum())}
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+class WhatIf:
+    """Expected departures in the observation window as observed and under each lever.
+
+    Parameters
+    ----------
+    contact_every_months : float
+        The contact lever: an outbound contact whenever a customer reaches this many
+        months without one.
+    bootstrap : int
+        Customer-level bootstrap resamples of the CIs.
+    seed : int
+    alpha : float
+        1 - coverage of the CIs.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per lever: lever, description, available, why, departures_observed,
+        departures_expected (model, as observed), departures_under_lever, change
+        (relative, negative = fewer departures) with change_ci_low / change_ci_high and
+        the (1 - 2 alpha) interval change_eq_low / change_eq_high (for equivalence),
+        customers_kept with its CI, months_kept, revenue_expected, revenue_kept
+        (monthly price x months retained, at the price paid under the lever) and
+        revenue_change (revenue under the lever minus as observed: what a price cut
+        costs shows here).
+    draws : dict of str -> ndarray
+        Bootstrap draws of each available lever's change (for comparisons).
+
+    Examples
+    --------
+    >>> from retention_study.simulate import simulate
+    >>> from retention_study.schema import StudyData
+    >>> from retention_study.timeline import build_timeline
+    >>> sim = simulate(600, seed=2, preset="contact")
+    >>> data = StudyData("events", pd.Timestamp("2026-06-30"), sim.customers,
+    ...     sim.price_events, sim.contact_events, roles={"controls": ["plan"]},
+    ...     observation_start=pd.Timestamp(sim.truth["observation_start"]))
+    >>> tl = build_timeline(data)
+    >>> wi = WhatIf(bootstrap=20).fit(data, tl, BlockModels(check_ph=False).fit(tl))
+    >>> list(wi.summary["lever"])
+    ['contact', 'price', 'both']
+    """
+
+    def __init__(self, contact_every_months: float = 6, bootstrap: int = 200,
+                 seed: int = 20260630, alpha: float = 0.05):
+        self.contact_every_months = float(contact_every_months)
+        self.bootstrap = int(bootstrap)
+        self.seed = seed
+        self.alpha = alpha
+
+    def fit(self, data: StudyData, timeline, block_models: BlockModels) -> WhatIf:
+        """Standardise the final model of ``block_models`` over the customers' paths."""
+        self.problems: list[str] = []
+        self.draws: dict[str, np.ndarray] = {}
+        self.why = ""
+        why = self._unavailable(data, timeline, block_models)
+        if why:
+            self.summary = pd.DataFrame([{"lever": lv, "description": self.describe(lv),
+                                          "available": False, "why": why} for lv in LEVERS])
+            self.why = why
+            return self
+        f = _fit_of(block_models)
+        paths = self._paths(data, timeline, f, block_models)
+        rows = [self._lever(lv, paths, f, block_models) for lv in LEVERS]
+        self.summary = pd.DataFrame(rows)
+        return self
+
+    def describe(self, lever: str) -> str:
+        contact = (f"an outbound contact whenever a customer reaches "
+                   f"{self.contact_every_months:g} months without one")
+        price = "existing customers pay the new-customer price (no loyalty penalty, no increase)"
+        return {"contact": contact, "price": price, "both": f"{contact}, and {price}"}[lever]
+
+    def _unavailable(self, data, timeline, block_models) -> str:
+        if data.format != "events":
+            return ("a flat table has no dated history to rewrite, so the levers cannot be "
+                    "simulated")
+        if block_models.fits[FINAL_MODEL].fitter is None:
+            return "the final model could not be fitted"
+        if not timeline.params.get("notice_guard", True):
+            return "what-ifs are computed on the guarded analysis only"
+        return ""
+
+    def _paths(self, data, timeline, f: _Fit, block_models) -> dict:
+        """Episodes of each regime's path, built by the study's own episode builder."""
+        opts = {k: timeline.params[k] for k in ("lag_days", "grid", "contact_cap_months",
+                                                "price_increase_window_days")}
+        opts["controls"] = list(timeline.params.get("controls", []))
+        natural = natural_course(data, f.ids)
+        build = lambda d: build_timeline(d, include_price_level=True, **opts).episodes  # noqa: E731
+        paths = {"observed": build(natural)}
+        blocks = block_models.blocks
+        if blocks.get("contact") and natural.contact_events is not None:
+            paths["contact"] = build(with_contact_lever(natural, self.contact_every_months))
+        if set(blocks.get("price", [])) & {"loyalty_penalty", "price_increase_recent"} and \
+                "loyalty_penalty" in paths["observed"]:
+            paths["price"] = with_price_lever(paths["observed"])
+            if "contact" in paths:
+                paths["both"] = with_price_lever(paths["contact"])
+        return {k: _regime(v, f) for k, v in paths.items()}
+
+    def _weights(self, n: int) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=self.bootstrap).astype(float)
+
+    def _lever(self, lever: str, paths: dict, f: _Fit, block_models) -> dict:
+        row = {"lever": lever, "description": self.describe(lever),
+               "contact_every_months": (self.contact_every_months
+                                        if lever in ("contact", "both") else None),
+               "departures_observed": int(f.event.sum())}
+        if lever not in paths:
+            why = {"contact": "no outbound contact measure in the model",
+                   "price": "no loyalty penalty or price increase in the model (the "
+                            "new-customer price is not in the data)",
+                   "both": "one of the two levers is not available"}[lever]
+            return {**row, "available": False, "why": why}
+        if not hasattr(self, "_boot"):
+            self._boot = self._bootstrap(paths, f)
+        est, boot = self._boot["observed"], self._boot[lever]
+        change = boot[0] / est[0] - 1
+        draws = boot[1:] / est[1:] - 1
+        self.draws[lever] = draws
+        kept_draws = est[1:] - boot[1:]
+        q = [100 * self.alpha / 2, 100 * (1 - self.alpha / 2)]
+        lo, hi = np.percentile(draws, q) if len(draws) else (np.nan, np.nan)
+        # the (1 - 2 alpha) interval: inside +-margin it is a two one-sided test at alpha
+        e_lo, e_hi = (np.percentile(draws, [100 * self.alpha, 100 * (1 - self.alpha)])
+                      if len(draws) else (np.nan, np.nan))
+        k_lo, k_hi = np.percentile(kept_draws, q) if len(kept_draws) else (np.nan, np.nan)
+        return {**row, "available": True, "why": "",
+                "departures_expected": float(est[0]), "departures_under_lever": float(boot[0]),
+                "change": float(change), "change_ci_low": float(lo), "change_ci_high": float(hi),
+                "change_eq_low": float(e_lo), "change_eq_high": float(e_hi),
+                "customers_kept": float(est[0] - boot[0]), "customers_kept_ci_low": float(k_lo),
+                "customers_kept_ci_high": float(k_hi),
+                **_money(paths["observed"], paths[lever], f)}
+
+    def _bootstrap(self, paths: dict, f: _Fit, chunk: int = 16) -> dict:
+        """Expected departures of each regime: [estimate, resample 1, ..., resample B].
+
+        Replicates are computed a chunk at a time, as matrices (rows x replicates).
+        """
+        n = len(f.ids)
+        weights = np.vstack([np.ones(n), self._weights(n)])
+        out = {k: np.zeros(len(weights)) for k in paths}
+        for lo in range(0, len(weights), chunk):
+            w = weights[lo:lo + chunk]
+            betas = f.beta[:, None] + f.variance @ (f.score.T @ (w - 1).T)
+            cum_l = np.vstack([np.zeros((1, len(w))), np.cumsum(f.hazard(betas, w), axis=0)])
+            for k, r in paths.items():
+                out[k][lo:lo + len(w)] = _expected_departures(r, betas, cum_l, w)
+        return out
+
+    def to_records(self) -> list[dict]:
+        return to_records(self.summary)

@@ -1,0 +1,166 @@
+"""What-if levers against hand-made paths and the simulator's counterfactual truth.
+
+The simulator runs the same world twice with common random numbers (every draw keyed by
+customer, month and call), once as it happened and once under the lever acting from
+observation_start, so the departures it reports under the lever are the counterfactual
+truth for the very customers the study sees. The study's estimate never sees that
+second world: its CI must cover the truth.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retention_study.errors import ConfigError
+from retention_study.models import BlockModels
+from retention_study.schema import StudyData, contact_lever_days
+from retention_study.simulate import simulate
+from retention_study.timeline import build_timeline
+from retention_study.whatif import WhatIf, natural_course, with_contact_lever, with_price_lever
+
+N = 3000
+
+
+def _data(sim) -> StudyData:
+    return StudyData("events", pd.Timestamp(sim.truth["as_of"]), sim.customers,
+                     sim.price_events, sim.contact_events, roles={"controls": ["plan"]},
+                     observation_start=pd.Timestamp(sim.truth["observation_start"]))
+
+
+@pytest.fixture(scope="module")
+def contact_world():
+    truth = {lv: simulate(N, seed=4, preset="contact", levers=spec).truth["what_if"]
+             for lv, spec in (("contact", ["contact:6"]), ("price", ["price"]))}
+    sim = simulate(N, seed=4, preset="contact", levers=["contact:6"])
+    data = _data(sim)
+    tl = build_timeline(data)
+    bm = BlockModels(check_ph=False).fit(tl)
+    return truth, WhatIf(bootstrap=100, seed=3).fit(data, tl, bm)
+
+
+def test_simulated_levers_share_every_draw_with_the_world_without_them():
+    """No effect planted: under common random numbers a lever changes nothing at all."""
+    for spec in (["contact:6"], ["price"], ["contact:3", "price"]):
+        w = simulate(800, seed=2, preset="neither", levers=spec).truth["what_if"]
+        assert w["departures_under_lever"] == w["departures_factual"] > 0
+        assert w["change"] == 0.0
+    # with an effect, the same seed moves departures the planted way
+    c = simulate(800, seed=2, preset="contact", levers=["contact:6"]).truth["what_if"]
+    p = simulate(800, seed=2, preset="price", levers=["price"]).truth["what_if"]
+    assert c["departures_under_lever"] < c["departures_factual"]
+    assert p["departures_under_lever"] < p["departures_factual"]
+    assert c["revenue_kept"] > 0 and p["revenue_under_lever"] > 0
+
+
+def test_simulated_lever_data_are_the_factual_world_and_a_bad_lever_is_a_config_error():
+    a = simulate(300, seed=5, preset="contact", levers=["contact:6"])
+    b = simulate(300, seed=5, preset="contact", levers=["price"])
+    # the data handed over are the world without the lever, whichever lever is asked
+    pd.testing.assert_frame_equal(a.contact_events, b.contact_events)
+    assert "lever" not in set(a.contact_events["topic"])
+    for bad in (["contact:0.5"], ["discount"], ["contact:x"]):
+        with pytest.raises(ConfigError, match="lever"):
+            simulate(50, seed=1, levers=bad)
+
+
+def test_contact_lever_calls_when_due_and_a_natural_contact_restarts_the_clock():
+    d = pd.Timestamp
+    customers = pd.DataFrame({"customer_id": ["a", "b"], "start_date": [d("2025-01-01")] * 2,
+                              "end_date": [pd.NaT] * 2, "notice_date": [pd.NaT] * 2,
+                              "churned": [0, 0], "exit_reason": [None] * 2})
+    prices = pd.DataFrame({"customer_id": ["a", "b"], "effective_date": [d("2025-01-01")] * 2,
+                           "monthly_price": [30.0, 30.0], "new_customer_price": [25.0, 25.0]})
+    contacts = pd.DataFrame({"customer_id": ["a", "b", "b"],
+                             "contact_date": [d("2025-03-01"), d("2025-03-01"),
+                                              d("2025-07-01")],
+                             "direction": ["outbound", "outbound", "outbound"],
+                             "channel": "phone", "topic": "check-in"})
+    data = StudyData("events", d("2026-01-01"), customers, prices, contacts)
+    lever = with_contact_lever(data, 6).contact_events
+    added = lever[lever["topic"] == "lever"].set_index("customer_id")["contact_date"]
+    gap = pd.Timedelta(days=contact_lever_days(6))
+    assert contact_lever_days(6) == 183
+    assert added.loc["a"] == d("2025-03-01") + gap  # then + 183 days is after as_of
+    assert added.loc["b"] == d("2025-07-01") + gap  # July restarted b's clock
+    assert len(added) == 2
+
+
+def test_natural_course_drops_what_the_departure_caused_and_replays_the_history():
+    d = pd.Timestamp
+    customers = pd.DataFrame({"customer_id": ["a"], "start_date": [d("2025-01-01")],
+                              "end_date": [pd.NaT], "notice_date": [d("2025-05-01")],
+                              "churned": [1], "exit_reason": [None]})
+    prices = pd.DataFrame({"customer_id": ["a", "a"],
+                           "effective_date": [d("2025-01-01"), d("2025-05-03")],
+                           "monthly_price": [30.0, 20.0], "new_customer_price": [25.0, 25.0]})
+    contacts = pd.DataFrame({"customer_id": ["a", "a"],
+                             "contact_date": [d("2025-02-01"), d("2025-05-02")],
+                             "direction": ["outbound", "outbound"], "channel": "phone",
+                             "topic": ["check-in", "retention"]})
+    data = StudyData("events", d("2026-01-01"), customers, prices, contacts)
+    nat = natural_course(data, pd.Index(["a"]))
+    assert nat.customers["churned"].tolist() == [0]
+    assert nat.price_events["monthly_price"].tolist() == [30.0]  # no win-back discount
+    days = sorted(nat.contact_events["contact_date"])
+    period = d("2025-05-01") - d("2025-01-01")  # 120 days from entry to the notice
+    assert days == [d("2025-02-01") + k * period for k in range(3)]  # no retention call
+    eps = build_timeline(nat).episodes
+    assert eps["event"].sum() == 0 and eps["stop"].max() == 12
+
+
+def test_price_lever_takes_away_penalty_and_increase_but_keeps_the_new_customer_price():
+    eps = pd.DataFrame({"loyalty_penalty": [0.2, 0.0], "price_increase_recent": [1, 0],
+                        "log_price": [np.log(36.0), np.log(30.0)]})
+    out = with_price_lever(eps)
+    assert out["loyalty_penalty"].tolist() == [0.0, 0.0]
+    assert out["price_increase_recent"].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(np.exp(out["log_price"]), [36.0 / np.exp(0.2), 30.0])
+
+
+def test_the_ci_of_each_lever_covers_the_simulated_counterfactual_truth(contact_world):
+    truth, wi = contact_world
+    s = wi.summary.set_index("lever")
+    for lever in ("contact", "price"):
+        row, true = s.loc[lever], truth[lever]
+        assert row["change_ci_low"] <= true["change"] <= row["change_ci_high"], (
+            lever, row["change_ci_low"], row["change"], row["change_ci_high"], true["change"])
+        assert row["change_ci_low"] <= row["change_eq_low"] <= row["change"] \
+            <= row["change_eq_high"] <= row["change_ci_high"]
+    # the planted contact effect: the lever clearly cuts departures, price does nothing
+    assert s.loc["contact", "change_ci_high"] < -0.1
+    assert true_kept(truth["contact"]) == pytest.approx(s.loc["contact", "customers_kept"],
+                                                        rel=0.35)
+    assert s.loc["contact", "revenue_kept"] == pytest.approx(truth["contact"]["revenue_kept"],
+                                                             rel=0.35)
+    # the model's departures as observed match the count it was fitted on
+    assert s.loc["contact", "departures_expected"] == pytest.approx(
+        truth["contact"]["departures_factual"], rel=0.05)
+
+
+def true_kept(truth: dict) -> int:
+    return truth["departures_factual"] - truth["departures_under_lever"]
+
+
+def test_what_if_records_are_json_safe_and_complete(contact_world):
+    _, wi = contact_world
+    records = wi.to_records()
+    json.dumps(records, allow_nan=False)
+    need = {"lever", "departures_expected", "departures_under_lever", "change",
+            "change_ci_low", "change_ci_high", "customers_kept", "revenue_kept"}
+    assert [r["lever"] for r in records] == ["contact", "price", "both"]
+    for r in records:
+        assert need <= set(r) and r["available"]
+
+
+def test_a_flat_table_has_no_levers_and_says_why():
+    from retention_study.compare import _example_timeline
+
+    tl = _example_timeline()
+    data = StudyData("table", pd.Timestamp("2026-06-30"))
+    wi = WhatIf(bootstrap=5).fit(data, tl, BlockModels().fit(tl))
+    assert not wi.summary["available"].any()
+    assert "flat table" in wi.why
