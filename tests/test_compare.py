@@ -185,12 +185,64 @@ def test_head_to_head_runs_on_a_one_row_per_customer_table():
 
 def test_proxy_measures_are_named_not_called_lack_of_contact():
     df = _static(n=400, seed=4).assign(y=lambda d: np.random.default_rng(2).normal(size=400))
+    df["x"] = -df["x"]  # more of the contact column goes with fewer departures
     tl = Timeline(df, {"price": ["y"], "contact": ["x"], "service": [], "controls": []})
     verdict = decide_verdict(BlockModels().fit(tl))
     assert verdict.label == "contact"
+    assert verdict.evidence["directions"]["contact"] == "lowers departures"
     assert "The contact measure (x) explains departures better than the price measure (y)" \
         in verdict.sentence
     assert "per SD of x" in verdict.sentence
+    assert "MORE departures" not in verdict.sentence
+
+
+def test_contact_that_goes_with_more_departures_never_explains_them():
+    """More of the contact measure, more departures: said so, never 'explains departures'."""
+    df = _static(n=400, seed=4).assign(y=lambda d: np.random.default_rng(2).normal(size=400))
+    tl = Timeline(df, {"price": ["y"], "contact": ["x"], "service": [], "controls": []})
+    verdict = decide_verdict(BlockModels().fit(tl))
+    assert verdict.label == "contact"
+    assert verdict.evidence["directions"]["contact"] == "raises departures"
+    assert "explains departures" not in verdict.sentence
+    assert "lack of contact" not in verdict.sentence.split("it is not evidence")[0]
+    assert "in the opposite direction to the claim" in verdict.sentence
+    assert "More contact goes with MORE departures" in verdict.sentence
+    assert "reactive" in verdict.sentence
+
+
+def test_months_without_contact_that_lower_departures_read_as_more_contact_more_leaving():
+    """HR < 1 per month without contact: contact raises departures (the claim reversed)."""
+    rng = np.random.default_rng(7)
+    n = 1500
+    msc = rng.uniform(0, 24, n)
+    df = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "start": 0.0,
+                       "stop": rng.exponential(12 * np.exp(0.08 * msc)), "event": 1,
+                       "months_since_contact": msc, "loyalty_penalty": rng.normal(0, .1, n)})
+    tl = Timeline(df, {"price": ["loyalty_penalty"], "contact": ["months_since_contact"],
+                       "service": [], "controls": []})
+    verdict = decide_verdict(BlockModels().fit(tl))
+    assert verdict.label == "contact"
+    assert verdict.evidence["directions"]["contact"] == "raises departures"
+    assert "Lack of contact explains" not in verdict.sentence
+    assert "explains departures better" not in verdict.sentence
+    assert "% less often for every 6 months without contact" in verdict.sentence
+
+
+def test_a_block_whose_measures_are_each_unclear_is_not_said_to_explain():
+    from retention_study.verdict import conclusion_sentence
+
+    info = {"contact": {"name": "lack of contact", "direction": "no clear effect",
+                        "carriers": []},
+            "price": {"name": "price", "direction": "no clear effect", "carriers": []}}
+    text = conclusion_sentence("contact", info, {"price": "price",
+                                                 "contact": "lack of contact"}, None)
+    assert "explains" not in text
+    assert "none of its measures is clearly different from no effect" in text
+    info["contact"].update(direction="mixed across its measures",
+                           carriers=["months_since_contact", "outbound_12m"])
+    text = conclusion_sentence("contact", info, {"price": "price",
+                                                 "contact": "lack of contact"}, None)
+    assert "explains" not in text and "opposite directions" in text
 
 
 def test_tiny_data_cross_validation_reports_instead_of_crashing():
