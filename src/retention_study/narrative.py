@@ -140,11 +140,57 @@ def executive_summary(results: dict) -> str:
     share = _loyal_share(loyalty)
     if share:
         lines.append(f"- {share}")
+    what_if = what_if_lines(results)
+    if what_if:
+        lines += ["", "**What if** (expected departures in the period studied, from the "
+                  "fitted model)", ""] + [f"- {t}" for t in what_if]
     notes = [n for n in (proxy_reading(results), direction_note(results)) if n]
     if notes:
         lines += ["", "**Read with care.** " + " ".join(notes)]
     lines += ["", "**What management could do.** " + _action(results), ""]
     return "\n".join(lines)
+
+
+def _money(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def what_if_line(rec: dict, level: int = 95) -> str:
+    """One lever in plain words: departures, the change with its CI, customers and money.
+
+    Examples
+    --------
+    >>> what_if_line({"lever": "price", "available": True, "description": "existing "
+    ...     "customers pay the new-customer price", "departures_expected": 1000.0,
+    ...     "departures_under_lever": 800.0, "change": -0.2, "change_ci_low": -0.25,
+    ...     "change_ci_high": -0.15, "customers_kept": 200.0, "revenue_kept": 5000.0,
+    ...     "revenue_change": -30000.0})[:60]
+    'Price lever (existing customers pay the new-customer price):'
+    """
+    name = f"{rec['lever'].capitalize()} lever ({rec.get('description', rec['lever'])})"
+    if not rec.get("available"):
+        return f"{name}: not estimated ({str(rec.get('why') or 'not available').rstrip('.')})."
+    change, lo, hi = (rec[k] * 100 for k in ("change", "change_ci_low", "change_ci_high"))
+    kept = rec["customers_kept"]
+    text = (f"{name}: {rec['departures_under_lever']:,.0f} departures instead of "
+            f"{rec['departures_expected']:,.0f} ({change:+.0f}%, {level}% CI {lo:+.0f}% to "
+            f"{hi:+.0f}%), {abs(kept):,.0f} customers {'kept' if kept >= 0 else 'lost'}")
+    revenue = rec.get("revenue_kept")
+    if revenue is not None and not (isinstance(revenue, float) and math.isnan(revenue)):
+        text += f", revenue from the months they stay {_money(revenue)}"
+        net = rec.get("revenue_change")
+        if net is not None and abs(net - revenue) > 0.05 * max(abs(revenue), 1.0):
+            text += f" (net of the lower prices: {_money(net)})"
+    return text + "."
+
+
+def what_if_lines(results: dict) -> list[str]:
+    """The what-if levers of ``results["what_if"]``; nothing when none was estimated."""
+    records = results.get("what_if") or []
+    if not any(r.get("available") for r in records):
+        return []
+    level = _level(results)
+    return [what_if_line(r, level) for r in records]
 
 
 def proxy_reading(results: dict) -> str | None:
@@ -489,11 +535,42 @@ def guard_reading(results: dict) -> str:
     text = ("Customers often get a retention call and a discount right after they give "
             "notice. Those are consequences of the decision to leave, not its causes, so the "
             "study dates each departure at the notice and ignores everything on or after it. "
-            f"Without that guard the verdict would have been **{naive['verdict']}** instead "
-            f"of **{results['verdict']}**.")
+            + _guard_verdict(naive["verdict"], results["verdict"], _flips(naive, guarded)))
     if bits:
         text += " Hazard ratios: " + "; ".join(bits) + "."
     return text
+
+
+def _flips(naive: dict, guarded: dict) -> list[str]:
+    """Measures whose clear effect points the other way without the guard."""
+    out = []
+    for e in naive["effects"]:
+        g = guarded.get(e["covariate"])
+        if g and e.get("block") in ("contact", "price") and not _spans_one(e) \
+                and not _spans_one(g) and (e["hr"] > 1) != (g["hr"] > 1):
+            out.append(f"{g.get('unit', e['covariate'])} (hazard ratio {g['hr']:.2f} with the "
+                       f"guard, {e['hr']:.2f} without)")
+    return out
+
+
+def _guard_verdict(naive: str, guarded: str, flips: list[str]) -> str:
+    """The verdict with and without the guard; the same label is no 'instead of' itself.
+
+    Examples
+    --------
+    >>> _guard_verdict("both", "both", ["6 months (hazard ratio 1.52 with the guard, 0.45 "
+    ...                 "without)"])[:64]
+    'Without that guard the verdict would still read **both**, but th'
+    """
+    if naive != guarded:
+        text = (f"Without that guard the verdict would have been **{naive}** instead of "
+                f"**{guarded}**.")
+        return text + (" The direction flips for " + "; ".join(flips) + "." if flips else "")
+    if flips:
+        return (f"Without that guard the verdict would still read **{guarded}**, but the "
+                f"direction of the effect flips for " + "; ".join(flips) + ": the same "
+                "label for opposite reasons.")
+    return f"Without that guard the verdict would also be **{guarded}**."
 
 
 def lag_table(results: dict) -> pd.DataFrame:
