@@ -229,6 +229,16 @@ def reason_groups(value: Any) -> dict[str, list[str]] | None:
     return out
 
 
+def levers(value: Any) -> dict[str, float]:
+    """The what-if levers: ``{contact_every_months: N}`` (N >= 1 months)."""
+    if not isinstance(value, dict) or set(value) - {"contact_every_months"}:
+        raise _Bad(f"must be a mapping with the key contact_every_months, not {value!r}")
+    months = value.get("contact_every_months", 6)
+    if not _is_number(months) or not math.isfinite(months) or months < 1:
+        raise _Bad(f"contact_every_months must be a number of months >= 1, not {months!r}")
+    return {"contact_every_months": months}
+
+
 def key(default: Any, check: Callable[[Any], Any], doc: str = "") -> Any:
     """A config key: its default, its check and one line of help."""
     meta = {"check": check, "doc": doc}
@@ -295,6 +305,11 @@ class StudySection:
                                         "<=first unhappy, <=second satisfied, else delighted")
     reason_groups: dict | None = key(None, reason_groups,
                                      "{group: [patterns]}; null = the built-in mapping")
+    equivalence_margin: float = key(0.05, number(0, 1, open_low=True, open_high=True),
+                                    "a lever changing departures by less than this share "
+                                    "does not matter (0.05 = 5%)")
+    levers: dict = key({"contact_every_months": 6}, levers,
+                       "the what-if contact policy: a contact every N months at most")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from retention_study import __version__
@@ -39,6 +40,7 @@ from retention_study.records import to_records as _records
 from retention_study.schema import StudyData, Timeline
 from retention_study.segments import LoyaltyPenalty, analyse_segments
 from retention_study.timeline import build_timeline
+from retention_study.whatif import WhatIf
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -88,20 +90,23 @@ def timeline_options(cfg: dict, **changes: Any) -> dict:
 
 @dataclass
 class ModelStep:
-    """The block models, their head-to-head and the verdict."""
+    """The block models, their head-to-head, the what-if levers and the verdict."""
 
     models: BlockModels
     head_to_head: HeadToHead | None
     verdict: Verdict
     problems: list = field(default_factory=list)
+    what_if: WhatIf | None = None
 
 
 def fit_models(timeline: Timeline, cfg: dict, *, cross_validate: bool = True,
-               check_ph: bool = True) -> ModelStep:
+               check_ph: bool = True, data: StudyData | None = None) -> ModelStep:
     """Fit the four block models, cross-validate price against contact, decide.
 
     A cross-validation that cannot run (too few customers or departures in a fold) is
     reported as a problem and the verdict falls back on the likelihood-ratio tests.
+    With ``data`` (the study data the timeline was built from) the what-if levers are
+    estimated and the verdict is decided on their business scale.
     """
     s = cfg["study"]
     models = BlockModels(alpha=s["alpha"], min_departures=s["min_departures"],
@@ -114,8 +119,24 @@ def fit_models(timeline: Timeline, cfg: dict, *, cross_validate: bool = True,
         except (AnalysisError, ValueError, ZeroDivisionError) as exc:
             problems.append(f"cross-validation could not run: {exc}")
             log.warning("cross-validation skipped: %s", exc)
-    verdict = decide_verdict(models, h2h, alpha=s["alpha"])
-    return ModelStep(models, h2h, verdict, problems)
+    what_if = _what_if(data, timeline, models, cfg, problems) if data is not None else None
+    verdict = decide_verdict(models, h2h, alpha=s["alpha"], what_if=what_if,
+                             equivalence_margin=s["equivalence_margin"])
+    return ModelStep(models, h2h, verdict, problems, what_if)
+
+
+def _what_if(data: StudyData, timeline: Timeline, models: BlockModels, cfg: dict,
+             problems: list) -> WhatIf | None:
+    """The what-if levers; one that cannot be computed is a problem, not a failed run."""
+    s = cfg["study"]
+    try:
+        return WhatIf(contact_every_months=s["levers"]["contact_every_months"],
+                      bootstrap=s["bootstrap"], seed=s["seed"], alpha=s["alpha"]).fit(
+            data, timeline, models)
+    except (AnalysisError, ValueError, np.linalg.LinAlgError) as exc:
+        problems.append(f"the what-if levers could not be computed: {exc}")
+        log.warning("what-if skipped: %s", exc)
+        return None
 
 
 def _effects_row(step: ModelStep) -> list[dict]:
@@ -235,6 +256,7 @@ def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: Model
         "as_of": cfg["data"]["as_of"], "alpha": cfg["study"]["alpha"],
         "verdict": step.verdict.label, "verdict_sentence": step.verdict.sentence,
         "verdict_rule": step.verdict.rule, "verdict_evidence": step.verdict.evidence,
+        "what_if": step.what_if.to_records() if step.what_if is not None else [],
         "n_customers": timeline.n_customers, "n_departures": timeline.n_departures,
         "n_episodes": int(len(timeline.episodes)),
         "customer_years": float(((timeline.episodes["stop"] - timeline.episodes["start"])
