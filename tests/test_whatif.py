@@ -164,3 +164,39 @@ def test_a_flat_table_has_no_levers_and_says_why():
     wi = WhatIf(bootstrap=5).fit(data, tl, BlockModels().fit(tl))
     assert not wi.summary["available"].any()
     assert "flat table" in wi.why
+
+
+def test_equivalence_margin_and_levers_are_checked_config_keys():
+    from retention_study.config import resolve_config
+
+    cfg = resolve_config({"study": {"equivalence_margin": 0.1,
+                                    "levers": {"contact_every_months": 3}}})
+    assert cfg["study"]["equivalence_margin"] == 0.1
+    assert cfg["study"]["levers"] == {"contact_every_months": 3}
+    assert resolve_config({})["study"]["levers"] == {"contact_every_months": 6}
+    for bad in ({"equivalence_margin": 5}, {"equivalence_margin": "5%"},
+                {"levers": {"contact_every_months": 0}}, {"levers": {"discount": 1}},
+                {"levers": 6}):
+        with pytest.raises(ConfigError, match="equivalence_margin|levers"):
+            resolve_config({"study": bad})
+
+
+def test_the_margin_reaches_the_rule(contact_world):
+    """The same levers: a margin wider than the price lever's interval makes it negligible."""
+    from retention_study.verdict import lever_status
+
+    _, wi = contact_world
+    price = wi.summary.set_index("lever").loc["price"].to_dict()
+    widest = max(abs(price["change_eq_low"]), abs(price["change_eq_high"]))
+    assert lever_status(price, widest + 0.01) == "negligible"
+    assert lever_status(price, widest / 2) != "negligible"
+
+
+def test_cli_simulate_with_levers_writes_the_counterfactual_truth(tmp_path):
+    from retention_study import cli
+
+    assert cli.main(["simulate", "--out", str(tmp_path), "--customers", "200", "--seed", "3",
+                     "--preset", "neither", "--lever", "contact:6", "--lever", "price"]) == 0
+    truth = json.loads((tmp_path / "truth.json").read_text())["what_if"]
+    assert truth["levers"] == ["contact:6", "price"] and truth["change"] == 0.0
+    assert cli.main(["simulate", "--out", str(tmp_path), "--lever", "discount"]) == 2

@@ -78,6 +78,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         preset=args.preset,
         fmt=args.format,
         as_of=args.as_of,
+        levers=args.lever or (),
         **effects,
     )
     print(f"wrote {len(paths)} files to {args.out}")
@@ -124,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="hazard ratio per +10%% above the new-customer price")
     sim.add_argument("--hr-price-increase", type=float,
                      help="hazard ratio for a price increase in the last 60 days")
+    sim.add_argument("--lever", action="append", metavar="LEVER",
+                     help="contact:MONTHS or price (repeatable): also simulate the world under "
+                          "the lever with common random numbers; truth.json gets what_if")
     sim.set_defaults(func=_cmd_simulate)
     return parser
 

@@ -926,6 +926,7 @@ def write_simulation(
     hr_no_contact_6m: float | None = None,
     hr_price_gap_10pct: float | None = None,
     hr_price_increase: float | None = None,
+    levers: tuple[str, ...] | list[str] = (),
 ) -> list[Path]:
     """Simulate and write ``customers``, ``price_events``, ``contact_events`` and truth.json.
 
@@ -941,7 +942,8 @@ def write_simulation(
     if fmt not in ("csv", "parquet"):
         raise ConfigError(f"unknown format {fmt!r}; valid: csv, parquet")
     sim = simulate(n_customers, seed, preset, as_of, hr_no_contact_6m=hr_no_contact_6m,
-                   hr_price_gap_10pct=hr_price_gap_10pct, hr_price_increase=hr_price_increase)
+                   hr_price_gap_10pct=hr_price_gap_10pct, hr_price_increase=hr_price_increase,
+                   levers=levers)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -197,11 +197,12 @@ def which_lever_more(what_if, alpha: float) -> dict:
 
 
 def _pct(x: float) -> str:
-    return f"{abs(x) * 100:.0f}%"
+    return f"{abs(x) * 100:.0f}%" if abs(x) >= 0.01 else f"{abs(x) * 100:.1f}%"
 
 
 def _signed_pct(x: float) -> str:
-    return f"{x * 100:+.0f}%".replace("-", "\u2212")
+    text = f"{x * 100:+.0f}%" if abs(x) >= 0.01 else f"{x * 100:+.1f}%"
+    return text.replace("-", "\u2212")
 
 
 def _effect_text(row, alpha: float, level: int) -> str:
@@ -215,7 +216,8 @@ def _effect_text(row, alpha: float, level: int) -> str:
     return text
 
 
-def lever_sentence(block: str, lever: dict, status: str, margin: float, level: int) -> str:
+def lever_sentence(block: str, lever: dict, status: str, margin: float, level: int,
+                   confirmed: bool = True) -> str:
     """What the block's lever would do to departures, in plain words and numbers."""
     what = {"contact": "Contacting every customer who reaches {m} without hearing from "
                        "the supplier",
@@ -226,9 +228,13 @@ def lever_sentence(block: str, lever: dict, status: str, margin: float, level: i
     if status == "clear":
         verb = "cut" if lever["change"] < 0 else "raise"
         kept = abs(lever["customers_kept"])
-        return (f"{what} would {verb} departures in the period studied by about "
+        text = (f"{what} would {verb} departures in the period studied by about "
                 f"{_pct(lever['change'])} ({ci}), about {kept:,.0f} customers "
-                f"{'kept' if lever['change'] < 0 else 'lost'}.")
+                f"{'kept' if lever['change'] < 0 else 'lost'}")
+        if not confirmed:
+            return (f"{text}, but the {block} block's own test does not confirm a clear "
+                    "effect, so this is not counted.")
+        return text + "."
     if status == "negligible":
         return (f"{what} would change departures by less than {_pct(margin)} "
                 f"(estimate {_signed_pct(lever['change'])}, {ci}): too little to matter.")
@@ -418,12 +424,14 @@ def decide_verdict(block_models, head_to_head=None, alpha: float = 0.05,
     info = {}
     for b in ("contact", "price"):
         lever = levers.get(b) if use_levers else None
-        direction = block_direction(eff, b, alpha, lever)
+        status = lever_status(lever, equivalence_margin) if lever else None
+        # a lever's direction only when the block's own test confirms it
+        confirmed = lever if status == "clear" and sig[b] else None
+        direction = block_direction(eff, b, alpha, confirmed)
         carriers = carried_by(eff, b, alpha)
         info[b] = {"direction": direction, "carriers": carriers,
                    "name": block_name(b, direction, carriers, names),
-                   "status": lever_status(lever, equivalence_margin) if lever else None,
-                   "lever": lever}
+                   "status": status, "lever": lever, "confirmed": sig[b]}
     if use_levers:
         label, more = _lever_label(info, sig, what_if, alpha, evidence)
     else:
@@ -476,7 +484,8 @@ def compose_sentence(label, info, names, more, eff, alpha, level, margin, measur
     parts = [_conclusion(label, info, names, more, use_levers, margin)]
     for b in ("contact", "price"):
         if use_levers:
-            parts.append(lever_sentence(b, info[b]["lever"], info[b]["status"], margin, level))
+            parts.append(lever_sentence(b, info[b]["lever"], info[b]["status"], margin, level,
+                                        info[b]["confirmed"]))
         parts.append(direction_sentence(b, info[b]["direction"]))
         counts = bool(evidence.get("counts", {}).get(b))
         text = measures_sentence(eff, b, alpha, level, counts)
