@@ -30,6 +30,7 @@ REF = Path(__file__).resolve().parent / "fixtures" / "r_reference"
 HEART_COLS = ["age", "year", "surgery", "transplant"]
 GRID_COLS = ["x", "g", "z"]
 TOL = 1e-8
+TIES_BOTH = ("breslow", "efron")
 
 # Start/stop rows with tied times and late entry; R's fits are models tied_breslow/efron.
 TIED = pd.DataFrame({
@@ -163,6 +164,23 @@ def test_efron_matches_lifelines(heart, grid, table, cols, strata, tol):
     np.testing.assert_allclose(ours.params_[cols], ref.params_[cols], atol=tol)
     np.testing.assert_allclose(ours.standard_errors_[cols], ref.standard_errors_[cols], atol=tol)
     assert ours.log_likelihood_ == pytest.approx(ref.log_likelihood_, rel=TOL)
+
+
+def test_continuous_times_with_late_entry_match_lifelines():
+    rng = np.random.default_rng(1)
+    n = 400
+    x, g = rng.normal(size=n), (rng.random(n) < 0.4) * 1.0
+    entry = np.where(rng.random(n) < 0.5, rng.uniform(0, 10, n), 0.0)
+    t = entry + rng.exponential(20 / np.exp(0.4 * x + 0.3 * g))
+    cens = entry + rng.uniform(5, 40, n)
+    df = pd.DataFrame({"start": entry, "stop": np.minimum(t, cens),
+                       "event": (t < cens).astype(int), "x": x, "g": g})
+    for ties in TIES_BOTH:  # no tied times: Breslow = Efron = lifelines
+        ours = CoxFitter(ties=ties).fit(df, ["x", "g"])
+        ref = _lifelines(df, ["x", "g"])
+        np.testing.assert_allclose(ours.params_, ref.params_[["x", "g"]], atol=TOL)
+        np.testing.assert_allclose(ours.standard_errors_, ref.standard_errors_[["x", "g"]],
+                                   atol=TOL)
 
 
 def test_ridge_penalty_is_lifelines_penalizer(heart):

@@ -12,9 +12,17 @@ are fitted on the other customers and scored on the held-out customers' episodes
 
 Scores are summed per customer; the difference "contact minus price" gets a percentile
 bootstrap CI over customers (customers are the independent units; 5 folds are too few to
-resample). The fitted coefficients are held fixed in the bootstrap - refitting B x k
-times would be too slow - so the CI covers the sampling of held-out customers, not the
-refit noise, and is a little narrow.
+resample). Each resample also moves each fold's coefficients by a one-step Newton update
+from the fold's fit (its variance matrix times the resample's change in the per-customer
+score contributions) and the held-out log-likelihood with them (to second order), so the
+CI of the log-likelihood covers both the held-out customers and the refit noise; the
+concordance CI keeps each fold's coefficients fixed (ranks have no derivative).
+``bootstrap_method`` in the results says so.
+
+All fits are the engine's (:class:`retention_study.survival.CoxFitter`) on the block
+models' prepared rows: a fold is the same rows with the held-out customers weighted 0,
+started from the full-data fit, and the held-out scores of all folds come from one pass
+of the engine's risk-set sums with the folds as strata.
 
 :func:`~retention_study.verdict.decide_verdict` (re-exported here) turns the block models,
 the head-to-head and the what-if levers into a label and a sentence in which every number
@@ -31,6 +39,7 @@ import pandas as pd
 from retention_study.errors import ConfigError
 from retention_study.models import MODELS, BlockModels, fit_cox
 from retention_study.records import to_records
+from retention_study.survival import index_risk_sets, risk_set_sums
 
 # The verdict rule lives in retention_study.verdict; these names stay importable from here.
 from retention_study.verdict import HEADLINE, RULE, VERDICTS, Verdict, decide_verdict, holm
@@ -51,8 +60,16 @@ def _example_timeline(n: int = 600, seed: int = 0):
                          "service": [], "controls": []})
 
 
-def held_out_scores(eps: pd.DataFrame, eta: np.ndarray) -> pd.DataFrame:
+BOOTSTRAP_METHOD = ("one-step Newton update of each fold's coefficients per resample "
+                    "(held-out log-likelihood to second order); concordance with each fold's "
+                    "coefficients held fixed")
+
+
+def held_out_scores(eps: pd.DataFrame, eta: np.ndarray, fold: np.ndarray | None = None,
+                    x: np.ndarray | None = None):
     """Per-customer partial log-likelihood and concordance counts of risk scores ``eta``.
+
+    Risk sets are the held-out rows of the same fold (``fold``; None = one fold).
 
     Parameters
     ----------
@@ -60,12 +77,19 @@ def held_out_scores(eps: pd.DataFrame, eta: np.ndarray) -> pd.DataFrame:
         Held-out rows: customer_id, start, stop, event.
     eta : ndarray
         Linear predictor (log risk score) of each row.
+    fold : ndarray, optional
+        Fold of each row; each fold's rows are scored among themselves.
+    x : ndarray (rows, p), optional
+        Covariates: also return each customer's derivative of ``pl`` in the coefficients
+        (sum over its departures of x minus the risk-weighted mean x of its risk set).
 
     Returns
     -------
     DataFrame
-        Indexed by customer_id: ``pl`` (sum of the customer's departure terms),
-        ``concordant`` (pairs won + 1/2 ties), ``comparable`` (pairs) and ``departures``.
+        Indexed by customer_id: ``pl`` (sum of the customer's departure terms, Breslow
+        ties), ``concordant`` (pairs won + 1/2 ties), ``comparable`` (pairs) and
+        ``departures``; with ``x`` a tuple (that frame, ndarray of derivatives, dict of
+        the held-out information matrix by fold).
 
     Examples
     --------
@@ -80,27 +104,62 @@ def held_out_scores(eps: pd.DataFrame, eta: np.ndarray) -> pd.DataFrame:
     stop = eps["stop"].to_numpy(float)
     event = eps["event"].to_numpy(int) == 1
     cust, cust_index = np.unique(eps["customer_id"].to_numpy(), return_inverse=True)
+    index = index_risk_sets(start, stop, event, fold)
+    rows = index.rows
+    design = eta[rows, None] if x is None else np.column_stack([eta[rows], x[rows]])
+    beta = np.zeros(design.shape[1])
+    beta[0] = 1.0
+    sums = risk_set_sums(index, design, beta, second=False)
+    dead = np.flatnonzero(index.event_slot >= 0)
+    slot = index.event_slot[dead]
     pl = np.zeros(len(eps))
-    won = np.zeros(len(eps))
-    pairs = np.zeros(len(eps))
-    eta = eta - eta.max()  # guards exp() against overflow; cancels in every ratio
-    risk = np.exp(eta)
-    # One pass per distinct departure time (tens to hundreds), vectorised over rows.
-    for t in np.unique(stop[event]):
-        at_risk = (start < t) & (stop >= t)
-        leaving = at_risk & event & (stop == t)
-        pl[leaving] = eta[leaving] - np.log(risk[at_risk].sum())
-        others = np.sort(eta[at_risk & ~leaving])
-        lo = np.searchsorted(others, eta[leaving], side="left")
-        hi = np.searchsorted(others, eta[leaving], side="right")
-        won[leaving] = lo + 0.5 * (hi - lo)
-        pairs[leaving] = others.size
+    pl[rows[dead]] = eta[rows[dead]] - np.log(sums.s0[slot]) - sums.shift
+    won, pairs = _concordance(index, eta[rows], len(eps))
     frame = pd.DataFrame({"pl": np.bincount(cust_index, pl, len(cust)),
                           "concordant": np.bincount(cust_index, won, len(cust)),
                           "comparable": np.bincount(cust_index, pairs, len(cust)),
                           "departures": np.bincount(cust_index, event, len(cust))}, index=cust)
     frame.index.name = "customer_id"
-    return frame
+    if x is None:
+        return frame
+    grad = x[rows[dead]] - sums.s1[slot, 1:] / sums.s0[slot, None]
+    owner = cust_index[rows[dead]]
+    p = grad.shape[1]
+    per_customer = np.column_stack([np.bincount(owner, grad[:, j], len(cust))
+                                    for j in range(p)]) if p else np.zeros((len(cust), 0))
+    # held-out information per fold (Breslow): second-order term of a coefficient move
+    full = risk_set_sums(index, design, beta, second=True)
+    mean = full.s1[:, 1:] / full.s0[:, None]
+    per_slot = full.n_dead[:, None, None] * (full.s2[:, 1:, 1:] / full.s0[:, None, None]
+                                             - mean[:, :, None] * mean[:, None, :])
+    folds = np.unique(index.slot_stratum)
+    info = {int(f): per_slot[index.slot_stratum == f].sum(axis=0) for f in folds}
+    return frame, per_customer, info
+
+
+def _concordance(index, eta: np.ndarray, n_rows: int):
+    """Pairs won (+1/2 ties) and pairs compared per row, at each departure's risk set.
+
+    On the grid each slot's risk set is a contiguous block of the index's rows (one sort
+    per block); otherwise one vectorised pass over the rows per event time.
+    """
+    won = np.zeros(n_rows)
+    pairs = np.zeros(n_rows)
+    leaving_all = index.event_slot >= 0
+    for k in range(index.n_slots):
+        if index.grid:
+            block = np.arange(index.bounds[k], index.bounds[k + 1])
+        else:
+            block = np.flatnonzero((index.first <= k) & (index.last >= k))
+        leaving = leaving_all[block] & (index.event_slot[block] == k)
+        others = np.sort(eta[block[~leaving]])
+        mine = eta[block[leaving]]
+        lo = np.searchsorted(others, mine, side="left")
+        hi = np.searchsorted(others, mine, side="right")
+        target = index.rows[block[leaving]]
+        won[target] = lo + 0.5 * (hi - lo)
+        pairs[target] = others.size
+    return won, pairs
 
 
 class HeadToHead:
@@ -159,39 +218,68 @@ class HeadToHead:
         fold_of = pd.Series(rng.permutation(len(customers)) % k, index=customers)
         fold = fold_of.loc[eps["customer_id"]].to_numpy()
         self._fold_problems: list[str] = []
+        n = len(customers)
+        # Multinomial counts = resampling customers with replacement, as one matrix product.
+        self._weights = rng.multinomial(n, np.full(n, 1.0 / n), size=self.bootstrap)
+        self._boot_pl: dict = {}
         self.scores = {m: self._cross_validate(eps, fold, k, m, block_models) for m in MODELS}
         counts = pd.Series(self._fold_problems, dtype=object).value_counts(sort=False)
         self.problems = [f"{text[:-1]} (in {n} of {k} folds)." for text, n in counts.items()]
         if self.scores["controls"]["comparable"].sum() == 0:
             self.problems.append("No held-out departure had another customer at risk to be "
                                  "compared with; concordance is undefined.")
-        n = len(customers)
-        # Multinomial counts = resampling customers with replacement, as one matrix product.
-        self._weights = rng.multinomial(n, np.full(n, 1.0 / n), size=self.bootstrap)
         self.summary = pd.DataFrame([self._row(m, s) for m, s in self.scores.items()])
         self.differences = self._differences()
         return self
 
     def _cross_validate(self, eps, fold, k, model, block_models) -> pd.DataFrame:
+        """Fit each fold (held-out customers weighted 0), score the held-out rows at once.
+
+        Also stores, per bootstrap resample, the held-out log-likelihood after a one-step
+        Newton update of each fold's coefficients (``_boot_pl[model]``).
+        """
         cols = block_models.columns[model]
-        parts = []
+        data = block_models.cox_data_
+        full = block_models.fits[model].fitter
+        initial = full.params_.to_numpy() if full is not None else None
+        x = eps[cols].to_numpy(float) if cols else np.zeros((len(eps), 0))
+        eta = np.zeros(len(eps))
+        customers = np.unique(eps["customer_id"].to_numpy())
+        moves = []  # per fold: (customers held out, their derivative rows, B x p moves)
         for f in range(k):
-            train, test = eps[fold != f], eps[fold == f]
-            eta = np.zeros(len(test))
-            if cols:
-                fit = fit_cox(train, cols, block_models.penalizer,
-                              f"{model} (cross-validation)", self._fold_problems)
-                if fit.fitter is not None:
-                    eta = test[cols].to_numpy(float) @ fit.fitter.params_.to_numpy()
-            parts.append(held_out_scores(test, eta))
-        return pd.concat(parts).sort_index()
+            test = fold == f
+            if not cols:
+                continue
+            fit = fit_cox(data, cols, block_models.penalizer, f"{model} (cross-validation)",
+                          self._fold_problems, weights=(~test) * 1.0, initial=initial)
+            if fit.fitter is None:
+                continue
+            beta = fit.fitter.params_.to_numpy()
+            eta[test] = x[test] @ beta
+            # per-customer score contributions on the training rows (held out: 0)
+            u = fit.fitter.score_residuals().reindex(customers, fill_value=0.0).to_numpy()
+            delta = (self._weights - 1) @ u @ fit.fitter.variance_matrix_.to_numpy()
+            moves.append((f, delta))
+        scores, grad, info = held_out_scores(eps, eta, fold, x)
+        boot = self._weights @ scores["pl"].to_numpy()
+        if moves:
+            cust_fold = pd.Series(fold, index=eps["customer_id"]).groupby(level=0).first()
+            cust_fold = cust_fold.reindex(scores.index).to_numpy()
+            for f, delta in moves:
+                in_f = cust_fold == f
+                # held-out log-likelihood at the moved coefficients, to second order
+                boot = boot + np.einsum("bp,bp->b", self._weights[:, in_f] @ grad[in_f], delta)
+                boot = boot - 0.5 * np.einsum("bp,pq,bq->b", delta, info.get(f, 0.0), delta)
+        self._boot_pl[model] = boot
+        return scores
 
     def _row(self, model, s) -> dict:
         pl, won, pairs, dep = (s[c].to_numpy() for c in ("pl", "concordant", "comparable",
                                                            "departures"))
         n_dep = max(dep.sum(), 1)
         # a ratio per resample: the number of departures drawn varies with the customers
-        boot_pl = (self._weights @ pl) / np.maximum(self._weights @ dep, 1)
+        boot_pl = getattr(self, "_boot_pl", {}).get(model, self._weights @ pl) / np.maximum(
+            self._weights @ dep, 1)
         boot_c = (self._weights @ won) / np.maximum(self._weights @ pairs, 1)
         lo, hi = self._percentiles(boot_pl)
         c_lo, c_hi = self._percentiles(boot_c)
@@ -211,7 +299,7 @@ class HeadToHead:
         d_pl = (con["pl"] - pri["pl"]).to_numpy()
         d_won = (con["concordant"] - pri["concordant"]).to_numpy()
         pairs = con["comparable"].to_numpy()
-        boot_pl = self._weights @ d_pl
+        boot_pl = self._boot_pl["contact"] - self._boot_pl["price"]
         boot_c = (self._weights @ d_won) / np.maximum(self._weights @ pairs, 1)
         rows = [("cv_loglik", d_pl.sum(), boot_pl),
                 ("concordance", d_won.sum() / max(pairs.sum(), 1), boot_c)]
@@ -221,6 +309,7 @@ class HeadToHead:
 
     def to_dict(self) -> dict:
         return {"k": self.k, "bootstrap": self.bootstrap, "seed": self.seed,
+                "bootstrap_method": BOOTSTRAP_METHOD,
                 "summary": to_records(self.summary), "differences": to_records(self.differences),
                 "problems": list(self.problems)}
 

@@ -7,13 +7,12 @@ All four models are fitted on identical rows (the same episodes, the same custom
 - ``contact``: base + the contact block (the supplier's outbound attention);
 - ``both``: base + price + contact - the final model.
 
-Start/stop episodes are fitted with :class:`lifelines.CoxPHFitter` (``entry_col="start"``,
-duration ``stop``, Efron ties), which equals the counting-process fit of
-:class:`lifelines.CoxTimeVaryingFitter` on the same rows and gives residual diagnostics.
-Segments and reasons fit their Cox models with :class:`retention_study.riskset.RiskSetCox`
-instead (Breslow ties by default): lifelines' late-entry path slows with the number of
-distinct event times, and segments' customer frames have continuous times (see that
-module). Both fitters are checked against R's ``coxph`` with their own ``ties``.
+Start/stop episodes are fitted with the study's Cox engine,
+:class:`retention_study.survival.CoxFitter` (Efron ties, as R's ``coxph`` and lifelines
+default to), on one prepared copy of the episodes shared by all models; segments and
+reasons use the same engine. Its numbers are checked against R and lifelines in
+tests/test_survival_cox.py; ``fit.fitter.to_lifelines(...)`` gives an analyst the model as
+a lifelines ``CoxPHFitter``.
 Problems the data cause (no departures in a block, collinear blocks, non-convergence,
 separation, too few departures) become plain-words entries of ``problems``;
 :class:`~retention_study.errors.AnalysisError` is raised only when nothing can be said.
@@ -23,19 +22,22 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
-from lifelines.exceptions import ConvergenceError, ConvergenceWarning
-from lifelines.statistics import proportional_hazard_test
 from scipy import stats
 
 from retention_study.errors import AnalysisError
 from retention_study.records import to_records
 from retention_study.schema import Timeline
+from retention_study.survival import (
+    CoxConvergenceError,
+    CoxData,
+    CoxFitter,
+    CoxSeparationError,
+    log_partial_likelihood,
+)
 
 log = logging.getLogger("retention_study")
 
@@ -63,22 +65,22 @@ BUSINESS_UNITS = {
     "inbound_12m": (1.0, "1 more contact by the customer in the last 12 months",
                     "for each contact the customer made in the last 12 months"),
 }
-SEPARATION_COEF = 8.0  # |log-HR| per SD of the covariate beyond which a fit is implausible
 COLLINEAR_TOL = 1e-6  # share of a column's variance left after regressing on the others
 MAX_STRATA = 2  # binary controls stratified on when they break proportional hazards
 
 
 @dataclass
 class CoxFit:
-    """One fitted model: its covariates, log partial likelihood and the lifelines fitter.
+    """One fitted model: its covariates, log partial likelihood and the Cox fitter.
 
-    ``fitter`` is None when the model has no covariates (the null model) or failed.
+    ``fitter`` (a :class:`~retention_study.survival.CoxFitter`) is None when the model has
+    no covariates (the null model) or failed.
     """
 
     name: str
     columns: list
     loglik: float
-    fitter: CoxPHFitter | None = None
+    fitter: CoxFitter | None = None
     penalizer: float = 0.0
 
     @property
@@ -90,42 +92,11 @@ class CoxFit:
         return -2.0 * self.loglik + 2.0 * self.n_params
 
 
-# --------------------------------------------------------------------------- likelihood
-
-
-def _event_time_sums(start, stop, event, weights):
-    """Risk-set sums of ``weights`` (n x p) at each distinct event time.
-
-    A row is at risk at t when start < t <= stop. Sums come from cumulative sums over
-    rows sorted by stop and by start, so the cost is O(n log n), not rows x times.
-    """
-    times = np.unique(stop[event == 1])
-    by_stop = np.argsort(stop, kind="stable")
-    by_start = np.argsort(start, kind="stable")
-    zero = np.zeros((1, weights.shape[1]))
-    cum_stop = np.vstack([zero, np.cumsum(weights[by_stop][::-1], axis=0)])[::-1]
-    cum_start = np.vstack([zero, np.cumsum(weights[by_start][::-1], axis=0)])[::-1]
-    # rows with stop >= t minus rows with start >= t
-    i_stop = np.searchsorted(stop[by_stop], times, side="left")
-    i_start = np.searchsorted(start[by_start], times, side="left")
-    return times, cum_stop[i_stop] - cum_start[i_start]
-
-
 def partial_log_likelihood(episodes, columns, beta, ties="efron") -> float:
     """Cox log partial likelihood of start/stop rows at a given ``beta``.
 
-    Parameters
-    ----------
-    episodes : DataFrame
-        ``start``, ``stop``, ``event`` and the ``columns``.
-    columns : list of str
-    beta : array-like
-        One coefficient per column.
-    ties : {"efron", "breslow"}
-
-    Returns
-    -------
-    float
+    The engine's :func:`retention_study.survival.log_partial_likelihood` on ``start``,
+    ``stop`` and ``event``.
 
     Examples
     --------
@@ -134,25 +105,7 @@ def partial_log_likelihood(episodes, columns, beta, ties="efron") -> float:
     >>> round(partial_log_likelihood(df, ["x"], [0.0]), 4)  # log(1/3) + log(1/2)
     -1.7918
     """
-    start = episodes["start"].to_numpy(float)
-    stop = episodes["stop"].to_numpy(float)
-    event = episodes["event"].to_numpy(int)
-    x = episodes[list(columns)].to_numpy(float).reshape(len(episodes), -1)
-    eta = x @ np.asarray(beta, float).reshape(-1) if len(columns) else np.zeros(len(episodes))
-    risk = np.exp(eta)
-    times, risk_sum = _event_time_sums(start, stop, event, risk[:, None])
-    risk_sum = risk_sum[:, 0]
-    t_index = np.searchsorted(times, stop[event == 1])
-    d = np.bincount(t_index, minlength=len(times))
-    tied_sum = np.bincount(t_index, weights=risk[event == 1], minlength=len(times))
-    if ties == "breslow":
-        denom = d * np.log(risk_sum)
-        return float(eta[event == 1].sum() - denom.sum())
-    # Efron: the l-th of d tied departures sees the risk set less l/d of the tied risk
-    group = np.repeat(np.arange(len(times)), d)
-    within = np.arange(group.size) - np.repeat(np.cumsum(d) - d, d)
-    denom = risk_sum[group] - within / d[group] * tied_sum[group]
-    return float(eta[event == 1].sum() - np.log(denom).sum())
+    return log_partial_likelihood(episodes, list(columns), beta, ties=ties)
 
 
 # --------------------------------------------------------------------------- data checks
@@ -272,9 +225,16 @@ def _warn_correlated(eps: pd.DataFrame, usable: dict, problems: list) -> None:
 # --------------------------------------------------------------------------- fitting
 
 
-def fit_cox(eps: pd.DataFrame, columns: list, penalizer: float = 0.0, name: str = "model",
-            problems: list | None = None, strata: list | None = None) -> CoxFit:
+def fit_cox(eps, columns: list, penalizer: float = 0.0, name: str = "model",
+            problems: list | None = None, strata: list | None = None,
+            weights: np.ndarray | None = None, initial=None) -> CoxFit:
     """Fit one Cox model on start/stop rows; problems are appended, not raised.
+
+    ``eps`` is a DataFrame or a :class:`~retention_study.survival.CoxData` prepared once
+    for several models (no copy of the episode table per model). ``weights`` (0/1 per
+    row) fits a cross-validation fold on the same prepared rows; ``initial`` starts
+    Newton-Raphson there (e.g. at the full-data fit). A model that does not converge or
+    shows separation is refitted with a small ridge penalty, and says so.
 
     Examples
     --------
@@ -285,47 +245,38 @@ def fit_cox(eps: pd.DataFrame, columns: list, penalizer: float = 0.0, name: str 
     1
     """
     problems = problems if problems is not None else []
-    if not columns:
-        return CoxFit(name, [], partial_log_likelihood(eps, [], []))
-    data = eps[["start", "stop", "event", *columns, *(strata or [])]]
+    id_col = "customer_id" if isinstance(eps, pd.DataFrame) and "customer_id" in eps else None
+    failure = None
     for pen in dict.fromkeys([penalizer, max(penalizer, 0.01), max(penalizer, 0.1)]):
         try:
-            fitter, caught = _lifelines_fit(data, pen, strata)
-        except (ConvergenceError, np.linalg.LinAlgError, ValueError) as exc:
+            fitter = CoxFitter(ties="efron", penalizer=pen).fit(
+                eps, list(columns), strata=strata, id_col=id_col, weights=weights,
+                initial=initial if pen == penalizer else None)
+        except (CoxConvergenceError, CoxSeparationError) as exc:
             log.debug("%s did not converge with penalizer %s: %s", name, pen, exc)
+            failure = failure or exc
             continue
+        except AnalysisError as exc:  # e.g. a cross-validation fold without departures
+            problems.append(f"The {name} model could not be fitted ({exc}).")
+            return CoxFit(name, list(columns), float("nan"))
+        if not columns:
+            return CoxFit(name, [], float(fitter.log_likelihood_))
         if pen != penalizer:
-            problems.append(f"The {name} model did not converge; it was refitted with a small "
-                            f"ridge penalty ({pen}), so its effects are slightly shrunk.")
-        _check_separation(fitter, name, caught, problems)
+            problems.append(_refit_text(name, failure, pen))
         return CoxFit(name, list(columns), float(fitter.log_likelihood_), fitter, pen)
     problems.append(f"The {name} model could not be fitted (no convergence even with a ridge "
                     "penalty); its results are missing.")
     return CoxFit(name, list(columns), float("nan"))
 
 
-def _lifelines_fit(data: pd.DataFrame, penalizer: float, strata):
-    # With late entry lifelines switches to a slow per-time gradient; one row per customer
-    # from time 0 (shape B) needs no entry column and gets the fast right-censored path.
-    entry = "start" if (data["start"] > 0).any() else None
-    if entry is None:
-        data = data.drop(columns="start")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        fitter = CoxPHFitter(penalizer=penalizer).fit(
-            data, duration_col="stop", event_col="event", entry_col=entry, strata=strata)
-    return fitter, [w for w in caught if issubclass(w.category, ConvergenceWarning)]
-
-
-def _check_separation(fitter: CoxPHFitter, name: str, caught: list, problems: list) -> None:
-    sd = fitter._norm_std if hasattr(fitter, "_norm_std") else 1.0
-    scaled = (fitter.params_ * sd).abs()
-    extreme = list(scaled[scaled > SEPARATION_COEF].index)
-    if any("separation" in str(w.message) for w in caught) or extreme:
-        which = ", ".join(extreme) if extreme else "one or more covariates"
-        problems.append(f"The {name} model shows signs of separation in {which} (some value "
-                        "almost perfectly predicts leaving or staying); its estimate there is "
-                        "unreliable.")
+def _refit_text(name: str, failure: Exception, pen: float) -> str:
+    if isinstance(failure, CoxSeparationError):
+        which = ", ".join(failure.columns) or "one or more covariates"
+        return (f"The {name} model shows signs of separation in {which} (some value almost "
+                "perfectly predicts leaving or staying); it was refitted with a small ridge "
+                f"penalty ({pen}), so its estimate there is shrunk and unreliable.")
+    return (f"The {name} model did not converge; it was refitted with a small ridge penalty "
+            f"({pen}), so its effects are slightly shrunk.")
 
 
 def likelihood_ratio(big: CoxFit, small: CoxFit) -> dict:
@@ -348,53 +299,31 @@ def likelihood_ratio(big: CoxFit, small: CoxFit) -> dict:
 # --------------------------------------------------------------------------- diagnostics
 
 
-def schoenfeld_residuals(eps: pd.DataFrame, columns: list, beta) -> pd.DataFrame:
-    """Schoenfeld residuals of start/stop rows (Breslow form), one row per departure.
-
-    Each is the departing row's covariates minus the risk-weighted mean covariates of the
-    rows at risk then (start < t <= stop). lifelines computes them ignoring late entry,
-    which is wrong for episodes, hence this function.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"start": 0, "stop": [1, 2, 3], "event": [1, 1, 0],
-    ...                    "x": [1.0, 0.0, 0.0]})
-    >>> schoenfeld_residuals(df, ["x"], [0.0])["x"].round(3).tolist()
-    [0.667, 0.0]
-    """
-    start = eps["start"].to_numpy(float)
-    stop = eps["stop"].to_numpy(float)
-    event = eps["event"].to_numpy(int)
-    x = eps[list(columns)].to_numpy(float)
-    risk = np.exp(x @ np.asarray(beta, float))
-    weights = np.column_stack([risk, risk[:, None] * x])
-    times, sums = _event_time_sums(start, stop, event, weights)
-    xbar = sums[:, 1:] / sums[:, :1]
-    is_event = event == 1
-    t_index = np.searchsorted(times, stop[is_event])
-    resid = x[is_event] - xbar[t_index]
-    return pd.DataFrame(resid, columns=list(columns), index=eps.index[is_event])
-
-
-def ph_test(fit: CoxFit, eps: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+def ph_test(fit: CoxFit, eps: pd.DataFrame | None = None, alpha: float = 0.05) -> pd.DataFrame:
     """Grambsch-Therneau test of proportional hazards per covariate (rank time transform).
 
-    Uses :func:`lifelines.statistics.proportional_hazard_test` with scaled Schoenfeld
-    residuals from :func:`schoenfeld_residuals` (correct risk sets for late entry).
-    ``eps`` must be the rows the model was fitted on, sorted by customer_id and start.
+    Scaled Schoenfeld residuals (number of departures x residual x variance matrix) come
+    from the engine with the risk sets of the start/stop rows (late entry counted, which
+    lifelines' own residuals get wrong), in the Breslow form (the risk-weighted mean of
+    the rows at risk). Departures are ranked 1..d by time, ties in row order (the order
+    lifelines' ``proportional_hazard_test`` uses after its stable sort), so on rows
+    sorted by customer_id and start the statistic does not depend on how the table came.
+    ``eps`` is accepted for the old call signature and not needed.
     """
     fitter = fit.fitter
-    beta = fitter.params_.to_numpy()
-    resid = schoenfeld_residuals(eps, fit.columns, beta)
-    order = fitter.durations.index[fitter.event_observed.to_numpy(bool)]
-    n_events = int(fitter.event_observed.sum())
-    scaled = n_events * resid.loc[order].dot(fitter.variance_matrix_.to_numpy())
-    scaled.columns = fitter.params_.index
-    result = proportional_hazard_test(fitter, eps, time_transform="rank",
-                                      precomputed_residuals=scaled)
-    out = result.summary.reset_index().rename(columns={"index": "covariate",
-                                                       "test_statistic": "statistic"})
-    out = out[["covariate", "statistic", "p"]]
+    resid = fitter.schoenfeld_residuals(method="breslow")
+    order = np.argsort(resid.pop("time").to_numpy(), kind="stable")
+    resid = resid.to_numpy()[order]
+    d = len(resid)
+    scaled = d * resid @ fitter.variance_matrix_.to_numpy()
+    rank = np.arange(1, d + 1, dtype=float)
+    rank -= rank.mean()
+    se2 = fitter.standard_errors_.to_numpy() ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # one departure: no trend to test
+        statistic = (rank @ scaled) ** 2 / (d * se2 * (rank @ rank))
+    out = pd.DataFrame({"covariate": list(fitter.params_.index), "statistic": statistic,
+                        "p": stats.chi2.sf(statistic, 1)})
+    out = out.sort_values("covariate", kind="stable").reset_index(drop=True)
     out["fails"] = out["p"] < alpha
     return out
 
@@ -504,8 +433,10 @@ class BlockModels:
     Attributes
     ----------
     fits : dict of str -> CoxFit
-        ``controls``, ``price``, ``contact``, ``both``; ``fits[m].fitter`` is the lifelines
-        CoxPHFitter (None for a model without covariates).
+        ``controls``, ``price``, ``contact``, ``both``; ``fits[m].fitter`` is the
+        :class:`~retention_study.survival.CoxFitter` (None for a model without covariates);
+        ``fits["both"].fitter.to_lifelines(bm.data_, sample=...)`` refits the final model
+        with lifelines for its print_summary and plots.
     summary : DataFrame
         model, covariate, coef, se, hr, hr_lower, hr_upper, p.
     lr_tests : DataFrame
@@ -527,6 +458,8 @@ class BlockModels:
         The usable columns per block.
     data_ : DataFrame
         The episodes all four models were fitted on, sorted by customer_id and start.
+    cox_data_ : CoxData
+        The same rows prepared for the engine (shared by the models and the CV folds).
 
     Examples
     --------
@@ -565,7 +498,10 @@ class BlockModels:
         base = [c for b in BASE_BLOCKS for c in self.blocks[b]]
         self.columns = {m: base + [c for b in extra for c in self.blocks[b]]
                         for m, extra in MODELS.items()}
-        self.fits = {m: fit_cox(self.data_, cols, self.penalizer, m, self.problems)
+        # one prepared copy of the rows (risk sets indexed once) for all four models
+        self.cox_data_ = CoxData.from_frame(self.data_, self.columns[FINAL_MODEL],
+                                            id_col="customer_id")
+        self.fits = {m: fit_cox(self.cox_data_, cols, self.penalizer, m, self.problems)
                      for m, cols in self.columns.items()}
         self.summary = self._summary()
         self.lr_tests = self._lr_tests()

@@ -24,9 +24,9 @@ from scipy import stats
 
 from retention_study.errors import AnalysisError, ConfigError
 from retention_study.records import json_safe, to_records
-from retention_study.riskset import RiskSetCox
 from retention_study.schema import StudyData, Timeline
-from retention_study.segments import _hr_table, customer_frame
+from retention_study.segments import _hr_table, customer_frame, ridge_penalizer
+from retention_study.survival import CoxFitter
 
 log = logging.getLogger("retention_study")
 
@@ -304,8 +304,8 @@ def customer_reasons(data: StudyData, groups: Mapping | None = None) -> pd.DataF
 class CauseSpecificCox:
     """One Cox model per reason group; departures for other reasons count as censored.
 
-    Fitted on a Timeline's episodes (time-varying covariates, Breslow ties,
-    :class:`~retention_study.riskset.RiskSetCox`): a customer's departure, on its last
+    Fitted on a Timeline's episodes (time-varying covariates, Efron ties,
+    :class:`~retention_study.survival.CoxFitter`): a customer's departure, on its last
     row, is attributed to the customer's reason group.
 
     Parameters
@@ -352,10 +352,12 @@ class CauseSpecificCox:
             if n < self.min_departures:
                 self.skipped[name] = f"{n} departures (< {self.min_departures})"
                 continue
+            # the group's departures are the events, other departures censored
             df = ep[["start", "stop", *covs]].assign(event=(group == name) * 1)
             try:
-                ctv = RiskSetCox(alpha=self.alpha, ties="efron").fit(df, covs)
-            except (AnalysisError, np.linalg.LinAlgError) as exc:
+                ctv = CoxFitter(ties="efron", penalizer=ridge_penalizer(df, covs),
+                                alpha=self.alpha).fit(df, covs)
+            except AnalysisError as exc:
                 self.skipped[name] = f"model did not converge ({exc})"
                 continue
             rows.append(_hr_table(ctv).rename(columns={"term": "covariate"}).assign(

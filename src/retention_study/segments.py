@@ -16,12 +16,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from retention_study.descriptives import poisson_ci
 from retention_study.errors import AnalysisError
 from retention_study.records import json_safe, to_records
-from retention_study.riskset import RiskSetCox
 from retention_study.schema import DAYS_PER_MONTH, StudyData
+from retention_study.survival import CoxFitter
 
 log = logging.getLogger("retention_study")
 
@@ -138,17 +139,35 @@ def departure_rates(frame: pd.DataFrame, by: str, alpha: float = 0.05) -> pd.Dat
 
 
 # --------------------------------------------------------------------------- Cox helpers
-def _cox(df: pd.DataFrame, alpha: float) -> RiskSetCox:
+# Breslow ties: breslow_expected relies on observed = expected at the Breslow MLE. A tiny
+# ridge on the coefficients, RIDGE * n_rows / 2 * |beta|^2, keeps a segment without
+# departures finite.
+RIDGE = 1e-6
+
+
+def ridge_penalizer(df: pd.DataFrame, covs, scale=None) -> np.ndarray:
+    """CoxFitter penalizer per covariate giving ``RIDGE * n / 2 * |beta / scale|^2``.
+
+    CoxFitter's (lifelines') penalizer multiplies (beta x SD)^2; dividing by the variance
+    puts the ridge on the coefficients, per ``scale`` units of each covariate.
+    """
+    var = df[list(covs)].var().to_numpy(float)
+    scale = np.ones(len(var)) if scale is None else np.asarray(scale, float)
+    return np.where(var > 0, RIDGE * scale ** 2 / np.where(var > 0, var, 1.0), RIDGE)
+
+
+def _cox(df: pd.DataFrame, alpha: float) -> CoxFitter:
     """Cox on a customer frame (entry, duration, event, then the covariates)."""
     covs = [c for c in df.columns if c not in ("entry", "duration", "event")]
     try:
-        return RiskSetCox(alpha=alpha).fit(df, covs, start_col="entry", stop_col="duration")
-    except np.linalg.LinAlgError as exc:
+        return CoxFitter(ties="breslow", penalizer=ridge_penalizer(df, covs), alpha=alpha).fit(
+            df, covs, start_col="entry", stop_col="duration")
+    except AnalysisError as exc:
         raise AnalysisError(f"Cox model by segment cannot be fitted ({exc})") from None
 
 
 def _hr_table(model) -> pd.DataFrame:
-    """term, hr, lower, upper, p from a RiskSetCox or lifelines model's summary."""
+    """term, hr, lower, upper, p from a CoxFitter's (or lifelines model's) summary."""
     s = model.summary
     lo, hi = [c for c in s.columns if c.startswith("exp(coef) ")][:2]
     return pd.DataFrame({"term": s.index, "hr": s["exp(coef)"].values, "lower": s[lo].values,
@@ -535,12 +554,17 @@ def loyalty_hazard_ratio(episodes: pd.DataFrame, covariate: str = "loyalty_penal
     >>> bool(1.15 < loyalty_hazard_ratio(ep)["hr"] < 1.6)
     True
     """
-    cols = ["start", "stop", "event", covariate, *controls]
-    df = episodes[cols].copy()
-    df[covariate] = df[covariate] / np.log1p(pct / 100.0)
-    ctv = RiskSetCox(alpha=alpha).fit(df, [covariate, *controls])
-    row = _hr_table(ctv).set_index("term").loc[covariate]
-    return {"label": f"per {pct:g}% above the new-customer price", **json_safe(row.to_dict())}
+    # fitted on the episodes as they are (no copy) and read per pct step; the ridge is on
+    # the coefficient per step, as if the covariate had been divided by the step
+    covs = [covariate, *controls]
+    step = np.log1p(pct / 100.0)
+    pen = ridge_penalizer(episodes, covs, [step] + [1.0] * len(controls))
+    ctv = CoxFitter(ties="breslow", penalizer=pen, alpha=alpha).fit(episodes, covs)
+    coef, se = ctv.params_[covariate] * step, ctv.standard_errors_[covariate] * step
+    z = stats.norm.ppf(1 - alpha / 2)
+    row = {"hr": np.exp(coef), "lower": np.exp(coef - z * se), "upper": np.exp(coef + z * se),
+           "p": ctv.summary.loc[covariate, "p"]}
+    return {"label": f"per {pct:g}% above the new-customer price", **json_safe(row)}
 
 
 def plot_loyalty(result: LoyaltyPenalty, ax=None):

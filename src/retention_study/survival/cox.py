@@ -208,9 +208,10 @@ class CoxFitter:
     ties : {"efron", "breslow"}
         How departures at the same time share the risk set (R's default and lifelines'
         is Efron; on a monthly grid most departures are tied).
-    penalizer : float
-        Ridge penalty ``penalizer / 2 * n_rows * sum((beta * sd)^2)`` as in lifelines
-        (0 = the plain partial likelihood).
+    penalizer : float or array of float
+        Ridge penalty ``n_rows / 2 * sum(penalizer * (beta * sd)^2)`` as in lifelines
+        (0 = the plain partial likelihood; an array gives one value per covariate, e.g.
+        ``c / sd**2`` puts the ridge on the coefficients themselves).
     alpha : float
         1 - coverage of the Wald limits in :attr:`summary`.
     max_iter : int
@@ -250,7 +251,7 @@ class CoxFitter:
         if ties not in TIES:
             raise ValueError(f"ties must be one of {TIES}, not {ties!r}")
         self.ties = ties
-        self.penalizer = float(penalizer)
+        self.penalizer = penalizer
         self.alpha = alpha
         self.max_iter = int(max_iter)
 
@@ -302,7 +303,9 @@ class CoxFitter:
         n_rows = data.n_rows if weights is None else int((np.asarray(weights) > 0).sum())
         self.n_rows_ = n_rows
         xsum_dead = case[dead] @ x[dead] if len(covariates) else np.zeros(0)
-        ridge = self.penalizer * n_rows * sd ** 2
+        pen = np.broadcast_to(np.asarray(self.penalizer, float), (len(covariates),))
+        self._penalized_fit = bool(np.any(pen > 0))
+        ridge = pen * n_rows * sd ** 2
         beta0 = (np.zeros(len(covariates)) if initial is None
                  else np.asarray(initial, float).reshape(-1).copy())
         beta, ll, info = self._newton(x, data.index, beta0, xsum_dead, ridge)
@@ -362,7 +365,7 @@ class CoxFitter:
 
     def _check_separation(self, beta) -> None:
         """Raise :class:`CoxSeparationError` when an unpenalized coefficient runs off."""
-        if self.penalizer > 0:
+        if self._penalized_fit:
             return
         sd = self.data_.sd[[self.data_.columns.index(c) for c in self.columns_]]
         extreme = [c for c, b, s in zip(self.columns_, beta, sd, strict=True)
