@@ -269,7 +269,8 @@ class HeadToHead:
                 in_f = cust_fold == f
                 # held-out log-likelihood at the moved coefficients, to second order
                 boot = boot + np.einsum("bp,bp->b", self._weights[:, in_f] @ grad[in_f], delta)
-                boot = boot - 0.5 * np.einsum("bp,pq,bq->b", delta, info.get(f, 0.0), delta)
+                h = info.get(f, np.zeros((len(cols), len(cols))))  # no held-out departure: 0
+                boot = boot - 0.5 * np.einsum("bp,pq,bq->b", delta, h, delta)
         self._boot_pl[model] = boot
         return scores
 
