@@ -294,18 +294,32 @@ def test_external_references_ignores_links_and_inline_data():
 
 def test_config_errors_fail_fast_with_2(tmp_path):
     bad_key = tmp_path / "bad.yaml"
-    bad_key.write_text("name: x\nstudy:\n  alhpa: 0.1\n")
+    bad_key.write_text("name: x\nstudy:\n  alhpa: 0.1\n  alpha: 2\n")
     missing = write_config(tmp_path, "missing", {"customers": tmp_path / "nope.csv"})
     outcomes = report.run_many([bad_key, tmp_path / "absent.yaml"], out_dir=tmp_path / "r",
                                notebook=FIXTURE_NB)
     assert [o.exit_status for o in outcomes] == [2, 2]
     assert "did you mean 'alpha'" in outcomes[0].reason
+    assert "study.alpha must be a number in (0, 1)" in outcomes[0].reason
     assert "config file not found" in outcomes[1].reason
-    assert all(o.run_dir is None for o in outcomes)
+    # No kernel ran, but each refused config has a FAILED folder (named after the file:
+    # its name key is not trusted) with a notice listing every problem, and the index
+    # lists them (issue 15 point 10).
+    for outcome, stem in zip(outcomes, ("bad", "absent"), strict=True):
+        assert outcome.run_dir.parent == tmp_path / "r" / stem
+        assert outcome.run_dir.name.endswith("-FAILED")
+        assert not (outcome.run_dir / "report.ipynb").exists()
+        notice = (outcome.run_dir / "failed.html").read_text()
+        assert "No notebook ran" in notice
+    notice = (outcomes[0].run_dir / "failed.html").read_text()
+    assert "alhpa" in notice and "study.alpha must be a number" in notice
+    index = (tmp_path / "r" / "index.html").read_text()
+    assert "unknown key &#39;study.alhpa&#39;" in index and "study.alpha must be" in index
+    assert not (tmp_path / "r" / "x").exists()
     gone = report.run_config(missing, out_dir=tmp_path / "r", notebook=FIXTURE_NB)
     assert gone.exit_status == 2 and "nope.csv" in gone.reason
-    assert not (tmp_path / "r" / "x").exists()
-    no_nb = report.run_config(bad_key.with_name("ok.yaml"), out_dir=tmp_path / "r",
+    assert "input file not found" in (gone.run_dir / "failed.html").read_text()
+    no_nb = report.run_config(bad_key, out_dir=tmp_path / "r",
                               notebook=tmp_path / "absent.ipynb")
     assert no_nb.exit_status == 2  # the config is checked first
     good = write_config(tmp_path, "good", write_world(tmp_path / "d"))
@@ -470,6 +484,9 @@ def test_a_cell_over_the_timeout_fails_the_run_with_1(tmp_path, kernel):
                                 notebook=FIXTURE_NB)
     assert not outcome.ok and outcome.exit_status == 1
     assert "longer than 2 s" in outcome.reason
+    # the step is named: the heading above the cell and the cell's first line
+    # (under load the imports may be the cell that is stopped: any cell, but named)
+    assert re.search(r"step 'Fixture study, cell \d+: \S.*' ran longer", outcome.reason)
     assert outcome.run_dir.name.endswith("-FAILED")
     assert (outcome.run_dir / "report.ipynb").is_file()
     assert report.resolve_latest(tmp_path / "r" / "slow-demo") is None

@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                      help="override a config key, e.g. -p study.lag_days=30 (repeatable)")
     run.add_argument("--grid", action="append", metavar="KEY=V1,V2",
-                     help="one run per value, e.g. --grid data.segment_filter=basic,premium")
+                     help="one run per value, e.g. --grid data.where.plan=basic,premium")
     run.add_argument("--out", default=str(REPORTS_DIR), help="reports folder (default: reports/)")
     run.add_argument("--jobs", type=int, default=1, help="parallel runs (processes)")
     progress = run.add_mutually_exclusive_group()

@@ -12,7 +12,9 @@ One run executes the study notebook with papermill and leaves a folder
 
 ``OUT/<name>/latest`` points at the newest successful run and ``OUT/index.html``
 lists every run. A failed run keeps its notebook (with papermill's error banner)
-in a folder renamed ``<timestamp>-FAILED``; ``latest`` is never moved to it.
+and ``failed.html`` (every problem) in a folder ``<timestamp>-FAILED``; ``latest``
+is never moved to it. A run is staged in ``OUT/.incomplete/`` and renamed into
+place when it ends (see "run folders" below).
 
 Cell tags understood by the management HTML: ``remove-cell`` drops a cell,
 ``remove-output`` drops its outputs (code and prompts are never shown; the
@@ -380,11 +382,43 @@ def execute_notebook(
         reason = f"{exc.ename}: {message[0] if message else ''}".rstrip(": ")
         raise _RunFailed(status, reason) from None
     except TimeoutError:
-        raise _RunFailed(1, f"a notebook cell ran longer than {timeout} s "
-                            "(report.timeout_per_cell)") from None
+        raise _RunFailed(1, f"the notebook step '{running_step(output)}' ran longer than "
+                            f"{timeout:g} s (report.timeout_per_cell)") from None
     except Exception as exc:  # noqa: BLE001 - kernel deaths etc.: one line for cron
         first = str(exc).strip().splitlines()
         raise _RunFailed(1, f"{type(exc).__name__}: {first[0] if first else ''}") from None
+
+
+def running_step(executed: Path) -> str:
+    """The step a stopped notebook was in: the heading above the cell that was running.
+
+    Papermill stamps each cell's start time in the output notebook as it goes (and
+    marks every status 'completed' when it stops), so the cell that was stopped is
+    the last one with a start time. The step is named by the closest markdown
+    heading above it and its first line of code, as an analyst finds it in
+    ``report.ipynb``.
+    """
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(executed), as_version=4)
+    except Exception:  # noqa: BLE001 - naming the step must not hide the timeout
+        return "unknown"
+    heading, running = None, None
+    for number, cell in enumerate(nb.cells, start=1):
+        if not cell.get("metadata", {}).get("papermill", {}).get("start_time"):
+            break
+        if cell.cell_type == "markdown":
+            lines = [ln.lstrip("#").strip() for ln in cell.source.splitlines()
+                     if ln.startswith("#")]
+            heading = lines[0] if lines else heading
+        else:
+            running = number, cell, heading
+    if running is None:
+        return "unknown"
+    number, cell, heading = running
+    code = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+    return f"{heading or 'notebook'}, cell {number}: {code[:60]}"
 
 
 def render_html(executed: Path, target: Path, title: str | None = None,
@@ -397,7 +431,6 @@ def render_html(executed: Path, target: Path, title: str | None = None,
     ``source_dir`` (the source notebook's folder), are embedded.
     """
     import nbformat
-    from nbconvert import HTMLExporter
     from traitlets.config import Config
 
     nb = nbformat.read(str(executed), as_version=4)
@@ -406,7 +439,7 @@ def render_html(executed: Path, target: Path, title: str | None = None,
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_cell_tags = set(REMOVE_CELL_TAGS)
     config.TagRemovePreprocessor.remove_all_outputs_tags = set(REMOVE_OUTPUT_TAGS)
-    exporter = HTMLExporter(
+    exporter = _safe_html_exporter()(
         config=config, template_name="lab", template_file=MANAGEMENT_TEMPLATE,
         extra_template_basedirs=[str(TEMPLATES_DIR)], extra_template_paths=[str(TEMPLATES_DIR)],
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
@@ -416,6 +449,45 @@ def render_html(executed: Path, target: Path, title: str | None = None,
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": meta})
     target.write_text(body, encoding="utf-8")
     return body, stderr
+
+
+def _safe_html_exporter() -> type:
+    """nbconvert's HTMLExporter whose markdown never becomes markup it was not written as.
+
+    The narrative's markdown quotes the data (segment values, column names, stated
+    exit reasons); nbconvert renders markdown with raw HTML passed through and
+    ``javascript:`` links allowed. Here raw HTML in markdown is shown as text and
+    harmful link protocols are dropped, for markdown outputs and cells alike: a
+    CRM export's ``<svg onload=...>`` reads as what it is.
+    """
+    from jinja2 import pass_context
+    from mistune.renderers.html import HTMLRenderer
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    class TextOnlyRenderer(IPythonRenderer):
+        # nbconvert's renderer re-parses raw HTML to embed its images before escaping it:
+        # the text would come out rewritten (attributes reordered, tags closed).
+        def block_html(self, html: str) -> str:
+            return HTMLRenderer.block_html(self, html)
+
+        def inline_html(self, html: str) -> str:
+            return HTMLRenderer.inline_html(self, html)
+
+    class SafeMarkdownHTMLExporter(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context: Any, source: str) -> str:
+            cell = context.get("cell", {})
+            path = context.get("resources", {}).get("metadata", {}).get("path", "")
+            renderer = TextOnlyRenderer(
+                escape=True, allow_harmful_protocols=False,
+                attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+                path=path, anchor_link_text=self.anchor_link_text,
+                exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options,
+            )
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    return SafeMarkdownHTMLExporter
 
 
 def _pop_stderr(nb: Any) -> list[str]:
@@ -538,25 +610,155 @@ def external_references(page: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- run folders
+# A run is written into OUT/.incomplete/<name>-<stamp>-<pid>/ and renamed into
+# OUT/<name>/<stamp>[-FAILED] when it ends: a run killed at any step leaves nothing
+# half-written under its name, and `latest` moves only after the rename. The rename,
+# `latest` and the index are updated under one lock per reports folder, so runs
+# started together get separate folders and a consistent `latest` and index.
+
+STAGING_DIR = ".incomplete"
+LOCK_FILE = ".lock"
+_STAMP = "%Y%m%dT%H%M%SZ"
 
 
-def _new_run_dir(out_dir: Path, name: str, started: dt.datetime) -> Path:
-    base = out_dir / name
-    base.mkdir(parents=True, exist_ok=True)
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    for n in itertools.count(1):
-        candidate = base / (stamp if n == 1 else f"{stamp}-{n}")
+def safe_name(text: str) -> str:
+    """A run name as a folder name: path-safe characters, never '.', '..' or hidden.
+
+    Examples
+    --------
+    >>> safe_name("acme b2b"), safe_name(".."), safe_name("../etc/passwd")
+    ('acme_b2b', 'none', 'etc_passwd')
+    """
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_.")
+    return slug or "none"
+
+
+_slug = safe_name  # grid values become name suffixes with the same rule
+
+
+def inside(folder: Path, path: Path) -> Path:
+    """``path`` if it resolves inside ``folder``, else ValueError (no run escapes OUT/<name>/).
+
+    Examples
+    --------
+    >>> inside(Path("/r/demo"), Path("/r/demo/20260101T000000Z")).name
+    '20260101T000000Z'
+    >>> inside(Path("/r/demo"), Path("/r/demo/../x"))
+    Traceback (most recent call last):
+    ...
+    ValueError: /r/demo/../x is outside /r/demo
+    """
+    if not path.resolve().is_relative_to(folder.resolve()) or path.resolve() == folder.resolve():
+        raise ValueError(f"{path} is outside {folder}")
+    return path
+
+
+@contextmanager
+def reports_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the reports folder's lock (moving runs in, ``latest``, the index)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: renames stay atomic, no lock
+        yield
+        return
+    with (out_dir / LOCK_FILE).open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            candidate.mkdir()
-        except FileExistsError:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def check_writable(out_dir: Path) -> None:
+    """Make ``out_dir`` and its staging folder, or say in one line why they cannot be.
+
+    Raises
+    ------
+    ConfigError
+        The reports folder cannot be created or written (exit status 2: the user can
+        fix it with ``--out`` or the folder's permissions).
+    """
+    try:
+        (out_dir / STAGING_DIR).mkdir(parents=True, exist_ok=True)
+        probe = out_dir / STAGING_DIR / f".probe-{os.getpid()}"
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+        (out_dir / LOCK_FILE).touch()
+    except OSError as exc:
+        raise ConfigError(f"{out_dir}: cannot write reports there "
+                          f"({exc.strerror or type(exc).__name__}); use --out") from None
+
+
+def _stage_dir(out_dir: Path, name: str, started: dt.datetime) -> Path:
+    _remove_abandoned(out_dir / STAGING_DIR)
+    stage = out_dir / STAGING_DIR / f"{name}-{started.strftime(_STAMP)}-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    return stage
+
+
+def _remove_abandoned(staging: Path) -> None:
+    """Staging folders of runs whose process is gone (killed): never shown, removed."""
+    for folder in staging.glob("*-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _publish(stage: Path, out_dir: Path, name: str, started: dt.datetime, ok: bool,
+             manifest: dict[str, Any]) -> Path:
+    """Move a finished run from staging to ``OUT/<name>/<stamp>[-n][-FAILED]`` atomically."""
+    base = out_dir / name
+    stamp = started.strftime(_STAMP)
+    with reports_lock(out_dir):
+        base.mkdir(parents=True, exist_ok=True)
+        for n in itertools.count(1):
+            head = stamp if n == 1 else f"{stamp}-{n}"
+            if not (base / head).exists() and not (base / (head + FAILED_SUFFIX)).exists():
+                break
+        final = base / (head if ok else head + FAILED_SUFFIX)
+        inside(base, final)
+        manifest["parameters"]["results_path"] = os.path.abspath(final / "results.json")
+        _write_json(stage / "manifest.json", manifest)
+        os.rename(stage, final)
+        if ok:
+            point_latest(newest_ok_run(base) or final)
+    return final
+
+
+def newest_ok_run(name_dir: Path) -> Path | None:
+    """The successful run of ``name_dir`` that started last (what ``latest`` shows)."""
+    best, key = None, None
+    for path in name_dir.glob("*/manifest.json"):
+        run = path.parent
+        if run.is_symlink() or run.name.startswith(".") or run.name.endswith(FAILED_SUFFIX):
             continue
-        return candidate
-    raise AssertionError("unreachable")
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if manifest.get("status") != "ok":
+            continue
+        head, _, n = run.name.partition("-")
+        candidate = (str(manifest.get("started", "")), head, int(n) if n.isdigit() else 1)
+        if key is None or candidate > key:
+            best, key = run, candidate
+    return best
 
 
 def point_latest(run_dir: Path) -> Path:
     """Point ``<name>/latest`` at ``run_dir`` (a relative symlink, else a text file)."""
-    link = run_dir.parent / "latest"
+    link = inside(run_dir.parent, run_dir.parent / "latest")
     tmp = run_dir.parent / f".latest-{os.getpid()}"
     try:
         if tmp.is_symlink() or tmp.exists():
@@ -568,7 +770,9 @@ def point_latest(run_dir: Path) -> Path:
     except OSError:
         if link.is_symlink():
             link.unlink()
-        link.write_text(run_dir.name + "\n", encoding="utf-8")
+        tmp = run_dir.parent / f".latest-{os.getpid()}.txt"
+        tmp.write_text(run_dir.name + "\n", encoding="utf-8")
+        os.replace(tmp, link)
     return link
 
 
@@ -635,7 +839,9 @@ def run_config(
     Returns
     -------
     RunOutcome
-        Never raises for a failed run: the outcome carries the exit status.
+        Never raises for a failed run: the outcome carries the exit status. A config
+        error leaves a failed run folder with every problem (the index lists it) and
+        starts no kernel.
 
     Examples
     --------
@@ -644,58 +850,95 @@ def run_config(
     (True, 'default: reports/default/20260701T060000Z/report.html (contact)')
     """
     spec = spec or RunSpec(Path(config), tuple(overrides))
+    out_dir = Path(out_dir)
+    fallback = safe_name(f"{spec.config.stem}-{spec.suffix}" if spec.suffix else spec.config.stem)
+    try:
+        check_writable(out_dir)
+    except ConfigError as exc:
+        return RunOutcome(fallback, False, exc.exit_status, reason=str(exc))
     try:
         cfg = load_config(spec.config, list(spec.overrides))
-    except RetentionStudyError as exc:  # fail fast, before any folder or kernel
-        return RunOutcome(_slug(spec.config.stem), False, exc.exit_status, reason=str(exc))
-    if spec.suffix:
-        cfg["name"] = f"{cfg['name']}-{spec.suffix}"
-    name = _slug(cfg["name"])
-    if not Path(notebook).is_file():
+    except RetentionStudyError as exc:  # before any kernel: the index still lists it
+        outcome = _failed_before_start(out_dir, fallback, spec, exc.exit_status, str(exc))
+    else:
+        if spec.suffix:
+            cfg["name"] = f"{cfg['name']}-{spec.suffix}"
+        outcome = _start(cfg, spec, out_dir, Path(notebook), progress)
+    if update_index and outcome.run_dir is not None:
+        write_index(out_dir)
+    return outcome
+
+
+def _start(cfg: dict[str, Any], spec: RunSpec, out_dir: Path, notebook: Path,
+           progress: bool | None) -> RunOutcome:
+    name = safe_name(cfg["name"])
+    if not notebook.is_file():
         return RunOutcome(name, False, 1, reason=f"study notebook not found: {notebook}")
     if not _kernel_installed(KERNEL_NAME):
         return RunOutcome(name, False, 1, reason=f"Jupyter kernel '{KERNEL_NAME}' is not "
                           "installed (run `make setup`)")
     if progress is None:
         progress = sys.stderr.isatty()
-    outcome = _run(cfg, name, spec, Path(out_dir), Path(notebook), progress)
-    if update_index:
-        write_index(Path(out_dir))
-    return outcome
+    return _run(cfg, name, spec, out_dir, notebook, progress)
+
+
+def _failed_before_start(out_dir: Path, name: str, spec: RunSpec, status: int,
+                         reason: str) -> RunOutcome:
+    """A run refused before it started (bad config): a FAILED folder the index shows."""
+    started = dt.datetime.now(_UTC)
+    manifest = run_facts(None, name, spec, None, started)
+    manifest.update(status="failed", exit_status=status, reason=reason,
+                    problems=reason.splitlines(),
+                    finished=dt.datetime.now(_UTC).isoformat(timespec="seconds"))
+    try:
+        stage = _stage_dir(out_dir, name, started)
+        (stage / "run.log").write_text(f"{started:%Y-%m-%dT%H:%M:%SZ} ERROR FAILED (exit "
+                                       f"{status}): {reason}\n", encoding="utf-8")
+        write_failed_notice(stage, manifest)
+        final = _publish(stage, out_dir, name, started, False, manifest)
+    except OSError as exc:
+        log.debug("cannot keep a folder for the failed run %s: %s", name, exc)
+        return RunOutcome(name, False, status, reason=reason)
+    return RunOutcome(name, False, status, final, reason)
 
 
 def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook: Path,
          progress: bool) -> RunOutcome:
     started = dt.datetime.now(_UTC)
-    run_dir = _new_run_dir(out_dir, name, started)
-    rlog = _RunLog(run_dir / "run.log", name)
-    manifest = _start_manifest(cfg, name, spec, notebook, run_dir, started, rlog)
-    rlog.write(f"run {run_dir} from {spec.config} {' '.join(spec.overrides)}".rstrip())
+    stage = _stage_dir(out_dir, name, started)
+    rlog = _RunLog(stage / "run.log", name)
+    manifest = run_facts(cfg, name, spec, notebook, started)
+    manifest["steps"] = rlog.steps
+    # Absolute: the notebook may change its working directory.
+    manifest["parameters"]["results_path"] = os.path.abspath(stage / "results.json")
+    rlog.write(f"run {name} from {spec.config} {' '.join(spec.overrides)}".rstrip())
     t0 = time.perf_counter()
     try:
-        _steps(cfg, name, notebook, run_dir, rlog, manifest, progress)
+        _steps(cfg, name, notebook, stage, rlog, manifest, progress)
     except (_RunFailed, RetentionStudyError) as exc:
         reason = exc.reason if isinstance(exc, _RunFailed) else str(exc)
-        return _finish_failed(run_dir, rlog, manifest, exc.exit_status, reason, t0)
+        return _finish_failed(stage, out_dir, rlog, manifest, exc.exit_status, reason, t0)
     except Exception as exc:  # noqa: BLE001 - a scheduled run must end in a marked folder
         first = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {first[0] if first else ''}"
-        return _finish_failed(run_dir, rlog, manifest, 1, reason, t0)
-    return _finish_ok(run_dir, rlog, manifest, t0)
+        return _finish_failed(stage, out_dir, rlog, manifest, 1, reason, t0)
+    return _finish_ok(stage, out_dir, rlog, manifest, t0)
 
 
-def _start_manifest(cfg: dict[str, Any], name: str, spec: RunSpec, notebook: Path,
-                    run_dir: Path, started: dt.datetime, rlog: _RunLog) -> dict[str, Any]:
-    parameters = {k: cfg[k] for k in ("name", "data", "study", "report")}
-    # Absolute: the notebook may change its working directory.
-    parameters["results_path"] = os.path.abspath(run_dir / "results.json")
+def run_facts(cfg: dict[str, Any] | None, name: str, spec: RunSpec, notebook: Path | None,
+              started: dt.datetime) -> dict[str, Any]:
+    """What a run is: the facts the manifest, the index and a report header show.
+
+    ``cfg`` is None for a run refused before it started (its config did not check).
+    """
+    parameters = {k: cfg[k] for k in ("name", "data", "study", "report")} if cfg else {}
     return {
         "name": name, "status": "running", "started": started.isoformat(timespec="seconds"),
         "config": str(spec.config), "overrides": list(spec.overrides),
         "grid": dict(spec.grid), "batch": {"id": spec.batch, "size": spec.batch_size},
-        "notebook": str(notebook), "kernel": KERNEL_NAME, "pid": os.getpid(),
-        "parameters": parameters, "inputs": [], "versions": package_versions(),
-        "git": git_state(), "steps": rlog.steps,
+        "notebook": str(notebook) if notebook else None, "kernel": KERNEL_NAME,
+        "pid": os.getpid(), "parameters": parameters, "inputs": [],
+        "versions": package_versions(), "git": git_state(), "steps": {},
     }
 
 
@@ -721,15 +964,20 @@ def _steps(cfg: dict[str, Any], name: str, notebook: Path, run_dir: Path, rlog: 
         raise _RunFailed(1, "the notebook wrote no results.json (parameter results_path)")
 
 
-def _finish_ok(run_dir: Path, rlog: _RunLog, manifest: dict[str, Any], t0: float) -> RunOutcome:
-    verdict, sentence = read_verdict(run_dir / "results.json")
+def _finish_ok(stage: Path, out_dir: Path, rlog: _RunLog, manifest: dict[str, Any],
+               t0: float) -> RunOutcome:
+    verdict, sentence = read_verdict(stage / "results.json")
     manifest.update(status="ok", exit_status=0, verdict=verdict, verdict_sentence=sentence,
                     finished=dt.datetime.now(_UTC).isoformat(timespec="seconds"))
     manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
-    _write_json(run_dir / "manifest.json", manifest)
-    point_latest(run_dir)
-    rlog.write(f"ok: {run_dir / 'report.html'}")
+    rlog.write("ok")
+    run_dir = _publish(stage, out_dir, manifest["name"], _started(manifest), True, manifest)
+    log.info("%s: ok: %s", manifest["name"], run_dir / "report.html")
     return RunOutcome(manifest["name"], True, 0, run_dir, verdict=verdict)
+
+
+def _started(manifest: dict[str, Any]) -> dt.datetime:
+    return dt.datetime.fromisoformat(manifest["started"])
 
 
 def _check_offline(page: str, run_dir: Path) -> None:
@@ -754,18 +1002,39 @@ def _check_privacy(page: str, cfg: dict[str, Any], run_dir: Path,
                             "from the input data; report.html was deleted")
 
 
-def _finish_failed(run_dir: Path, rlog: _RunLog, manifest: dict[str, Any], status: int,
-                   reason: str, t0: float) -> RunOutcome:
+def _finish_failed(stage: Path, out_dir: Path, rlog: _RunLog, manifest: dict[str, Any],
+                   status: int, reason: str, t0: float) -> RunOutcome:
     manifest.update(status="failed", exit_status=status, reason=reason,
+                    problems=reason.splitlines(),
                     finished=dt.datetime.now(_UTC).isoformat(timespec="seconds"))
     manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
     # The reason reaches stderr once, from the CLI; the log line only announces it.
     rlog.write(f"FAILED (exit {status}): {reason}", logging.ERROR, echo=False)
-    _write_json(run_dir / "manifest.json", manifest)
-    failed_dir = run_dir.with_name(run_dir.name + FAILED_SUFFIX)
-    run_dir.rename(failed_dir)
+    write_failed_notice(stage, manifest)
+    failed_dir = _publish(stage, out_dir, manifest["name"], _started(manifest), False, manifest)
     log.info("%s: failed (exit %d): %s", manifest["name"], status, failed_dir)
     return RunOutcome(manifest["name"], False, status, failed_dir, reason)
+
+
+FAILED_NOTICE = "failed.html"
+FAILED_TEMPLATE = "failed.html.j2"
+
+
+def _templates() -> Any:
+    import jinja2
+
+    # Autoescape: run names, file names and error messages come from the data and the config.
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                              autoescape=True)
+
+
+def write_failed_notice(run_dir: Path, manifest: dict[str, Any]) -> Path:
+    """``failed.html`` in a failed run's folder: what failed and every problem, in plain words."""
+    page = _templates().get_template(FAILED_TEMPLATE).render(
+        run=manifest, notebook=(run_dir / "report.ipynb").is_file())
+    target = run_dir / FAILED_NOTICE
+    target.write_text(page, encoding="utf-8")
+    return target
 
 
 def run_many(
@@ -827,7 +1096,8 @@ def run_many(
         with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(specs))) as pool:
             futures = [pool.submit(run_config, s.config, spec=s, **kwargs) for s in specs]
             outcomes = [_result(f, s) for f, s in zip(futures, specs, strict=True)]
-    write_index(out_dir)
+    if any(o.run_dir is not None for o in outcomes):  # else nothing new (or no folder)
+        write_index(out_dir)
     return outcomes
 
 
@@ -847,29 +1117,37 @@ def collect_runs(out_dir: Path) -> list[dict[str, Any]]:
     """Every run folder's manifest under ``out_dir``, newest first, with link paths."""
     runs = []
     for path in sorted(out_dir.glob("*/*/manifest.json")):
-        if path.parent.is_symlink() or path.parent.name == "latest":
+        run_dir = path.parent
+        # Staging (.incomplete), `latest` and other hidden entries are not runs.
+        if (run_dir.is_symlink() or run_dir.name == "latest"
+                or run_dir.name.startswith(".") or run_dir.parent.name.startswith(".")):
             continue
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        run_dir = path.parent
+        if not isinstance(manifest, dict):
+            continue
         rel = run_dir.relative_to(out_dir).as_posix()
         manifest["dir"] = rel
         manifest["links"] = {f: f"{rel}/{f}" for f in
-                             ("report.html", "report.ipynb", "results.json", "manifest.json",
-                              "run.log") if (run_dir / f).is_file()}
+                             ("report.html", FAILED_NOTICE, "report.ipynb", "results.json",
+                              "manifest.json", "run.log") if (run_dir / f).is_file()}
         manifest["is_latest"] = resolve_latest(run_dir.parent) == run_dir
         manifest.setdefault("verdict", None)
+        manifest["problems"] = [str(p) for p in manifest.get("problems")
+                                or str(manifest.get("reason") or "").splitlines()]
         if manifest.get("status") == "running" and run_dir.name.endswith(FAILED_SUFFIX):
             manifest["status"] = "failed"
         runs.append(manifest)
-    runs.sort(key=lambda m: (m.get("started", ""), m["dir"]), reverse=True)
+    runs.sort(key=lambda m: (str(m.get("started", "")), m["dir"]), reverse=True)
     return runs
 
 
-def write_index(out_dir: Path) -> Path:
+def write_index(out_dir: Path) -> Path | None:
     """Write ``out_dir/index.html``: every run and a summary of each batch.
+
+    Returns None (and logs why) when the folder cannot be written.
 
     Examples
     --------
@@ -878,18 +1156,23 @@ def write_index(out_dir: Path) -> Path:
     >>> "No runs yet" in page.read_text()
     True
     """
-    import jinja2
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with reports_lock(out_dir):
+            return _write_index(out_dir)
+    except OSError as exc:
+        log.warning("cannot write %s: %s", out_dir / "index.html", exc)
+        return None
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def _write_index(out_dir: Path) -> Path:
     runs = collect_runs(out_dir)
     batches: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         batch = run.get("batch") or {}
         if batch.get("id") and (batch.get("size") or 1) > 1:
             batches.setdefault(batch["id"], []).append(run)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-                             autoescape=True)
-    page = env.get_template(INDEX_TEMPLATE).render(
+    page = _templates().get_template(INDEX_TEMPLATE).render(
         runs=runs, batches=sorted(batches.items(), reverse=True),
         data_names=lambda run: ", ".join(Path(i["path"]).name for i in run.get("inputs", [])),
     )
@@ -898,4 +1181,3 @@ def write_index(out_dir: Path) -> Path:
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, target)
     return target
-
