@@ -143,14 +143,19 @@ def test_sentence_numbers_are_the_computed_ones(worlds):
                f"(95% CI {row['lower']:.2f}\u2013{row['upper']:.2f})"
     assert expected in verdict.sentence
     p = bm.lr_tests.set_index("test").loc["contact | price", "p"]
-    assert f"{2 * p:.2g} for contact given price" in verdict.sentence  # Holm: smaller p x 2
+    # Holm: smaller p x 2, stated with the evidence, not in the manager's sentence
+    assert f"{2 * p:.2g} for contact given price" in verdict.evidence["statistics"]
+    assert "Holm" not in verdict.sentence and "p =" not in verdict.sentence
     assert "Lack of contact explains departures better than price" in verdict.sentence
 
 
 def test_both_says_which_explains_more(worlds):
     verdict = decide_verdict(worlds["both"][1], worlds["both"][2])
     assert verdict.evidence["explains_more"] in ("contact", "price", None)
-    assert re.search(r"explains more \(cross-validated", verdict.sentence)
+    assert re.search(r"explains more\.$", verdict.sentence)
+    # how it was decided is evidence for the methods, not words for the manager
+    assert verdict.evidence["explains_more_how"].startswith("cross-validated")
+    assert "cross-validated" not in verdict.sentence
 
 
 def test_neither_needs_evidence_of_absence():

@@ -33,7 +33,7 @@ def test_summary_carries_the_computed_numbers():
     assert "1.60 times as often for every 6 months without contact (95% CI 1.50–1.70, p < 0.001)" in text
     assert "(95% CI 0.97–1.07, p = 0.400)" in text
     # departures rise clearly from the 6-12 months band on
-    assert "before they pass 6 months without hearing from you" in text
+    assert "once customers pass 6 months without hearing from you" in text
 
 
 def test_protective_effect_is_read_as_less_often():
@@ -156,4 +156,4 @@ def test_contact_that_goes_with_more_departures_is_not_advised():
                    "upper": 1.5, "p": 0.01}]
     assert "Do not scale up contact" in narrative.executive_summary(
         _results(effects=more_calls, verdict="both"))
-    assert "Make contact a routine" in narrative.executive_summary(_results())
+    assert "Test scheduled contact" in narrative.executive_summary(_results())

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from retention_study import late_entry
 from retention_study.config import LOGGER_NAME, parse_date
 from retention_study.errors import ConfigError, DataContractError
 from retention_study.ledger import Ledger
@@ -608,5 +609,6 @@ def load_study_data(cfg: dict) -> StudyData:
         start = data.get("observation_start")
         start = parse_date(start, "data.observation_start") if start else None
         study = _load_events_shape(data, as_of, start, ledger)
+        study = late_entry.resolve(study)  # records that begin late imply late entry
     log.info("loaded %d customers (%s)", study.n_customers, study.format)
     return study

@@ -18,17 +18,24 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from retention_study.evidence import answer_heading, evidence_grade, experiment_sentence
+from retention_study.late_entry import late_entry_reading
+
 QUESTION = ("Do customers leave because of the price they pay, or because nobody "
             "from the company pays attention to them?")
 
+# Every result here is observational (nothing was randomised), so the advice is a test to
+# run before a routine is built on it; the test and its size follow (see _tests_to_run).
 ACTIONS = {
-    "contact": ("Make contact a routine, not a reaction: plan outbound calls or visits for "
-                "customers before they pass {band} without hearing from you, starting with "
-                "those who have waited longest."),
-    "price": ("Review what loyal customers pay against what new customers are offered: "
-              "close the gap before it widens, rather than with a discount after a notice."),
-    "both": ("Work on both levers: schedule outbound contact before customers drift out of "
-             "touch, and stop loyal customers paying more than newcomers."),
+    "contact": ("Test scheduled contact before rolling it out: departures rise once customers "
+                "pass {band} without hearing from you, but that is an association, not a "
+                "tested cause."),
+    "price": ("Test closing the gap between what loyal and new customers pay before doing it "
+              "for everyone: departures go with paying more than newcomers, but that is an "
+              "association, not a tested cause."),
+    "both": ("Test both levers before rolling either out: departures go with customers "
+             "drifting out of touch and with loyal customers paying more than newcomers, but "
+             "these are associations, not tested causes."),
     "neither": ("Neither lever moved departures in this data: look elsewhere (service "
                 "quality, competition, product fit) before spending on contact programmes "
                 "or price cuts."),
@@ -120,7 +127,7 @@ def executive_summary(results: dict) -> str:
     """The first screen: question, verdict, three to five key numbers, what to do."""
     level = _level(results)
     lines = ["## Summary", "", f"**The question.** {QUESTION}", "",
-             f"**The answer: {results['verdict']}.** {results['verdict_sentence']}", "",
+             f"{answer_heading(results)} {results['verdict_sentence']}", "",
              "**Key numbers**", ""]
     lines.append(f"- {results['n_customers']:,} customers followed for "
                  f"{results['customer_years']:,.0f} customer-years; "
@@ -144,7 +151,8 @@ def executive_summary(results: dict) -> str:
     if what_if:
         lines += ["", "**What if** (expected departures in the period studied, from the "
                   "fitted model)", ""] + [f"- {t}" for t in what_if]
-    notes = [n for n in (proxy_reading(results), direction_note(results)) if n]
+    notes = [n for n in (proxy_reading(results), direction_note(results),
+                         confounding_note(results)) if n]
     if notes:
         lines += ["", "**Read with care.** " + " ".join(notes)]
     lines += ["", "**What management could do.** " + _action(results), ""]
@@ -323,7 +331,21 @@ def _action(results: dict) -> str:
         contact = ", ".join((results.get("roles") or {}).get("contact") or []) or "contact"
         return SNAPSHOT_CONTACT_ACTION.format(contact=contact, goes=_contact_direction(results))
     text = ACTIONS.get(verdict, ACTIONS["inconclusive"])
-    return text.format(band=_risk_threshold(results.get("rates_by_contact_band")))
+    text = text.format(band=_risk_threshold(results.get("rates_by_contact_band")))
+    return " ".join([text, *_tests_to_run(results, verdict)])
+
+
+def _tests_to_run(results: dict, verdict: str) -> list[str]:
+    """The randomised test of each lever the verdict points at, with its size."""
+    blocks = {"contact": ["contact"], "price": ["price"], "both": ["contact", "price"]}
+    plans = {e["block"]: e for e in (results.get("confounding") or {}).get("experiments") or []}
+    out = []
+    for block in blocks.get(verdict, []):
+        plan = plans.get(block)
+        sentence = experiment_sentence(plan, plan["what"]) if plan else None
+        if sentence:
+            out.append(sentence)
+    return out
 
 
 INBOUND_CONTACT_ACTION = (
@@ -787,3 +809,111 @@ def loyalty_reading(results: dict) -> str:
         sentence = effect_sentence(row, _level(results))
         text += " With the other factors held fixed, " + sentence[0].lower() + sentence[1:]
     return text.strip()
+
+
+# --------------------------------------------------------------------------- confounding
+
+
+def confounding_note(results: dict) -> str | None:
+    """Summary warning: customer columns that move a headline effect when adjusted for.
+
+    Examples
+    --------
+    >>> r = {"confounding": {"scan": {"flagged": ["plan"], "threshold": 0.1, "rows": [
+    ...     {"column": "plan", "covariate": "loyalty_penalty", "hr_before": 1.3,
+    ...      "hr_after": 1.05, "change": -0.81, "flagged": True}]}},
+    ...      "effects": [{"covariate": "loyalty_penalty", "unit": "+10% above price"}]}
+    >>> confounding_note(r)[:60]
+    'Adjusting for plan, which the models did not, moves the effe'
+    """
+    scan = (results.get("confounding") or {}).get("scan") or {}
+    flagged = scan.get("flagged") or []
+    if not flagged:
+        return None
+    units = {e.get("covariate"): e.get("unit", e.get("covariate"))
+             for e in results.get("effects") or []}
+    bits = []
+    for col in flagged:
+        rows = [r for r in scan.get("rows") or [] if r["column"] == col and r["flagged"]]
+        worst = max(rows, key=lambda r: abs(r["change"]))
+        bits.append(f"Adjusting for {col}, which the models did not, moves the effect of "
+                    f"{units.get(worst['covariate'], worst['covariate'])} from "
+                    f"{worst['hr_before']:.2f} to {worst['hr_after']:.2f}")
+    names = ", ".join(flagged)
+    return ("; ".join(bits) + f". Add {names} to data.controls (or set data.controls: auto) "
+            "and read the answer again before acting on it.")
+
+
+def confounding_reading(results: dict) -> str:
+    """Evidence section: how robust the effects are to confounding, in plain words.
+
+    Examples
+    --------
+    >>> confounding_reading({})
+    'The confounding checks could not be run.'
+    """
+    conf = results.get("confounding")
+    if not conf:
+        return "The confounding checks could not be run."
+    scan = conf.get("scan") or {}
+    threshold = float(scan.get("threshold", 0.1))
+    parts = []
+    scanned = scan.get("scanned") or []
+    flagged = scan.get("flagged") or []
+    if scanned:
+        found = (f"{', '.join(flagged)} changed at least one hazard ratio by more than "
+                 f"{threshold:.0%}." if flagged else
+                 f"None changed a hazard ratio by more than {threshold:.0%}.")
+        parts.append(f"Each customer column the models did not adjust for ({', '.join(scanned)}) "
+                     f"was added to the final model in turn. {found}")
+    else:
+        parts.append("No other customer column was available to check for confounding.")
+    for col, why in (scan.get("skipped") or {}).items():
+        parts.append(f"{col} was not checked ({why}).")
+    evs = [e for e in conf.get("e_values") or [] if e.get("e_value_ci") and e["e_value_ci"] > 1]
+    if evs:
+        top = max(evs, key=lambda e: e["e_value_ci"])
+        parts.append(
+            f"E-value: to explain away the effect of {top['unit']} (hazard ratio "
+            f"{top['hr']:.2f}), an unmeasured factor would have to go with both that exposure "
+            f"and leaving about {top['e_value']:.2f}-fold (risk-ratio scale), and "
+            f"{top['e_value_ci']:.2f}-fold to bring the end of its interval nearer 1 to no "
+            "effect. The smaller these numbers, the less it would take.")
+    return " ".join(parts)
+
+
+def e_value_table(results: dict) -> pd.DataFrame:
+    """E-values of the headline effects, for the methods section."""
+    rows = (results.get("confounding") or {}).get("e_values") or []
+    return pd.DataFrame([{"Measure": r["unit"], "Hazard ratio": r["hr"],
+                          "E-value (estimate)": r["e_value"],
+                          "E-value (CI limit nearer 1)": r["e_value_ci"],
+                          "Risk-ratio approximation": r["transform"]} for r in rows])
+
+
+def scan_table(results: dict) -> pd.DataFrame:
+    """The confounder scan: each unadjusted column and how far it moves each effect."""
+    rows = ((results.get("confounding") or {}).get("scan") or {}).get("rows") or []
+    return pd.DataFrame([{"Column added": r["column"], "Effect": r["covariate"],
+                          "HR before": r["hr_before"], "HR after": r["hr_after"],
+                          "Change of HR (%)": 100 * r["change"],
+                          "Over the threshold": "yes" if r["flagged"] else "no"}
+                         for r in rows])
+
+
+def evidence_methods(results: dict) -> str:
+    """Methods: the grade of the evidence, the verdict's test statistics, late entry."""
+    grade = results.get("evidence_grade") or evidence_grade(results)
+    parts = [f"Grade of evidence: {grade['why']}"]
+    statistics = (results.get("verdict_evidence") or {}).get("statistics")
+    if statistics:
+        parts.append(f"The verdict's tests: {statistics}.")
+    late = late_entry_reading(results)
+    if late:
+        parts.append(late)
+    conf = results.get("confounding") or {}
+    if conf.get("e_values"):
+        parts.append(f"E-values (VanderWeele & Ding 2017) use the risk-ratio approximation "
+                     f"'{conf['e_values'][0]['transform']}': {conf['outcome_share']:.0%} of "
+                     "the customers left during follow-up (common from 15% on).")
+    return " ".join(parts)

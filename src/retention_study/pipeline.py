@@ -26,6 +26,7 @@ from retention_study import __version__
 from retention_study.claims import after_notice_shares, check_claims
 from retention_study.compare import HeadToHead, Verdict, decide_verdict
 from retention_study.config import LOGGER_NAME, PROJECT_ROOT, notebook_config
+from retention_study.confounding import assess as assess_confounding
 from retention_study.descriptives import (
     KMResult,
     contact_bands,
@@ -33,6 +34,7 @@ from retention_study.descriptives import (
     penalty_bands,
 )
 from retention_study.errors import AnalysisError
+from retention_study.evidence import evidence_grade
 from retention_study.models import BlockModels
 from retention_study.reasons import analyse_reasons
 from retention_study.records import json_safe
@@ -246,8 +248,13 @@ def _rates(frame: pd.DataFrame | None) -> list | None:
     return _records(frame.assign(rate=frame["rate_per_100"]))
 
 
+def confounding(data: StudyData, timeline: Timeline, step: ModelStep) -> dict:
+    """The confounder scan, E-values and the randomised tests that would settle the result."""
+    return assess_confounding(data, timeline, step.models, timeline.params.get("controls"))
+
+
 def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: ModelStep,
-                     desc: Descriptives, robust: dict) -> dict:
+                     desc: Descriptives, robust: dict, confound: dict | None = None) -> dict:
     """Everything a run found, JSON-safe: the verdict, its evidence, the ledger, parameters."""
     m = step.models.to_dict()
     lr = {r["test"]: r for r in m["lr_tests"]}
@@ -281,7 +288,9 @@ def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: Model
         "ledger": data.ledger.to_dict(),
         "parameters": {k: cfg[k] for k in ("name", "data", "study")},
         "timeline_params": dict(timeline.params),
+        "late_entry": dict(data.late_entry), "confounding": confound,
     }
+    results["evidence_grade"] = evidence_grade(results)
     claims_path = Path(cfg["report"]["claims"])
     if claims_path.is_file():
         results["claims"] = _records(check_claims(results, claims_path))

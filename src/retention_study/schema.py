@@ -62,6 +62,9 @@ class StudyData:
         Table name -> file path (or ``file::table``) it was read from.
     observation_start : pandas.Timestamp or None
         Customers who joined earlier enter the study late (left truncation).
+    late_entry : dict
+        Where the records begin and where ``observation_start`` came from (config, or
+        detected from the data); see :mod:`retention_study.late_entry`.
     """
 
     format: str
@@ -74,6 +77,7 @@ class StudyData:
     ledger: Ledger = field(default_factory=Ledger)
     sources: dict = field(default_factory=dict)
     observation_start: pd.Timestamp | None = None
+    late_entry: dict = field(default_factory=dict)
 
     @property
     def n_customers(self) -> int:

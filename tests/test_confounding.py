@@ -1,0 +1,143 @@
+"""E-values, the confounder scan and the size of the test that would settle it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retention_study import confounding as cf
+from retention_study import narrative
+from retention_study.models import BlockModels
+from retention_study.schema import StudyData
+from retention_study.timeline import build_timeline
+
+
+# ------------------------------------------------------------------ E-values (hand-computed)
+
+def test_e_value_matches_vanderweele_ding_example():
+    # VanderWeele & Ding (2017), breastfeeding example: RR 3.9 (CI 1.8-8.7) -> E-values
+    # 7.26 and 3.0. A rare outcome keeps the ratio as it is.
+    ev = cf.e_value(3.9, 1.8, 8.7, common=False)
+    assert ev["point"] == pytest.approx(3.9 + math.sqrt(3.9 * 2.9))
+    assert round(ev["point"], 2) == 7.26 and ev["ci_limit"] == pytest.approx(3.0)
+
+
+def test_e_value_of_a_protective_effect_uses_its_upper_limit():
+    ev = cf.e_value(0.8, 0.7, 0.9, common=False)
+    # 1/0.9 = 1.1111; 1.1111 + sqrt(1.1111 * 0.1111) = 1.1111 + 0.3514
+    assert ev["ci_limit"] == pytest.approx(1.4625, abs=1e-4)
+    assert ev["point"] == pytest.approx(1.25 + math.sqrt(1.25 * 0.25))
+    assert cf.e_value(0.8, 0.6, 1.05, common=False)["ci_limit"] == 1.0  # CI spans 1
+
+
+def test_common_outcome_uses_the_square_root_transform():
+    # HR 1.5: sqrt = 1.2247449; 0.5**1.2247449 = exp(-0.8489285) = 0.4278732;
+    # 0.5**(1/1.2247449) = exp(-0.5659523) = 0.5678192; RR = 0.5721268 / 0.4321808 = 1.3238139
+    # E = 1.3238139 + sqrt(1.3238139 * 0.3238139) = 1.3238139 + 0.6547302 = 1.9785441
+    ev = cf.e_value(1.5, 1.2, 1.9, common=True)
+    assert ev["point"] == pytest.approx(1.9785441, abs=1e-5)
+    assert ev["transform"].startswith("square root")
+    table = cf.e_values(pd.DataFrame([{"block": "contact", "covariate": "x", "unit": "u",
+                                       "hr": 1.5, "lower": 1.2, "upper": 1.9}]), share_left=0.1)
+    assert table.loc[0, "transform"].startswith("none")  # 10% left: rare
+
+
+# ------------------------------------------------------------------ power (hand-computed)
+
+def test_schoenfeld_events_by_hand():
+    # (1.959964 + 0.841621)^2 / (0.25 * log(0.85)^2) = 7.848879 / 0.0066031 = 1188.7
+    assert cf.schoenfeld_events(0.15) == 1189
+    # the textbook case: halving the hazard needs 66 events at 80% power
+    assert cf.schoenfeld_events(0.5) == 66
+
+
+def test_months_needed_agrees_with_a_month_by_month_count():
+    per_month, rate, cut = 300.0, 0.03, 0.15
+    months = cf.months_needed(1189, per_month, rate, cut)
+    # independent: enrol in 1/100-month slices and add up each slice's expected departures
+    def expected(m):
+        total, dt = 0.0, 0.01
+        for s in np.arange(0, m, dt) + dt / 2:
+            for h in (rate, rate * (1 - cut)):
+                total += per_month * dt / 2 * (1 - math.exp(-h * (m - s)))
+        return total
+    assert expected(months) == pytest.approx(1189, rel=1e-3)
+    assert expected(months - 1) < 1189
+    assert cf.months_needed(1189, 0.1, 0.001, cut) is None  # never within 50 years
+
+
+def _flow_world():
+    """Two customers on a monthly grid with known months since contact."""
+    rows = []
+    for cid, msc, event in (("a", [4, 5, 6, 7, 8], 1), ("b", [5, 6, 0, 1], 0)):
+        for k, m in enumerate(msc):
+            rows.append({"customer_id": cid, "start": float(k), "stop": float(k + 1),
+                         "event": int(event and k == len(msc) - 1),
+                         "months_since_contact": float(m)})
+    eps = pd.DataFrame(rows)
+    customers = pd.DataFrame({"customer_id": ["a", "b"],
+                              "start_date": pd.to_datetime(["2025-12-01", "2026-01-01"])})
+    data = StudyData("events", pd.Timestamp("2026-06-30"), customers=customers)
+    from retention_study.schema import Timeline
+    return Timeline(eps, {"contact": ["months_since_contact"]}), data
+
+
+def test_eligible_flow_by_hand():
+    tl, data = _flow_world()
+    flow = cf.eligible_flow(tl, data, "months_since_contact", 6.0)
+    # a passes 6 months in its third month, b in its second: 2 in the last 365 days
+    assert flow["per_quarter"] == pytest.approx(2 * 91.3 / 365)
+    # months at >= 6: a's 3 (one departure) + b's 1
+    assert flow["rate_per_month"] == pytest.approx(1 / 4)
+
+
+# ------------------------------------------------------------------ the scan
+
+def _confounded_table(n=1500, seed=3):
+    """z raises both x (the 'contact' proxy) and leaving; w is noise; x has no effect."""
+    rng = np.random.default_rng(seed)
+    z = rng.binomial(1, 0.5, n)
+    x = rng.normal(size=n) + 1.2 * z
+    t = rng.exponential(1 / (0.05 * np.exp(0.9 * z)))
+    c = rng.uniform(0, 40, n)
+    table = pd.DataFrame({"customer_id": np.arange(n).astype(str),
+                          "duration_days": np.minimum(t, c) * 30.4375,
+                          "event": (t <= c).astype(int), "x": x, "p": rng.normal(size=n),
+                          "z": np.where(z == 1, "yes", "no"), "w": rng.normal(size=n)})
+    roles = {"price": ["p"], "contact": ["x"], "controls": [], "segments": ["z", "w"],
+             "contact_kind": "outbound"}
+    return StudyData("table", pd.Timestamp("2026-06-30"), table=table, roles=roles)
+
+
+def test_scan_flags_the_confounder_and_not_the_noise():
+    data = _confounded_table()
+    tl = build_timeline(data)
+    bm = BlockModels().fit(tl)
+    scan = cf.confounder_scan(data, bm, controls=[])
+    assert scan["scanned"] == ["z", "w"] and scan["flagged"] == ["z"]
+    rows = pd.DataFrame(scan["rows"]).set_index(["column", "covariate"])
+    # adjusting for z pulls the spurious x effect towards 1
+    assert rows.loc[("z", "x"), "hr_before"] > 1.2 > rows.loc[("z", "x"), "hr_after"]
+    assert abs(rows.loc[("w", "x"), "change"]) < cf.SCAN_THRESHOLD
+    # the effect before equals the main fit's business-unit HR
+    eff = bm.effects.set_index("covariate").loc["x", "hr"]
+    assert rows.loc[("z", "x"), "hr_before"] == pytest.approx(eff)
+    note = narrative.confounding_note({"confounding": {"scan": scan}, "effects":
+                                       bm.effects.to_dict("records")})
+    assert note.startswith("Adjusting for z, which the models did not")
+    assert "Adjusting for w" not in note and "Add z to data.controls" in note
+    # with z a control, nothing is left to flag and no warning appears
+    scan2 = cf.confounder_scan(data, BlockModels().fit(build_timeline(data, controls=["z"])),
+                               controls=["z"])
+    assert scan2["flagged"] == [] and narrative.confounding_note(
+        {"confounding": {"scan": scan2}}) is None
+
+
+def test_identifier_like_columns_are_not_scanned():
+    data = _confounded_table(n=200)
+    data.table["account"] = [f"A{i}" for i in range(200)]
+    cols, skipped = cf.scan_candidates(data, controls=[])
+    assert "account" not in cols and "distinct values" in skipped["account"]
