@@ -14,7 +14,6 @@ from retention_study.models import BlockModels
 from retention_study.schema import StudyData
 from retention_study.timeline import build_timeline
 
-
 # ------------------------------------------------------------------ E-values (hand-computed)
 
 def test_e_value_matches_vanderweele_ding_example():
@@ -141,3 +140,29 @@ def test_identifier_like_columns_are_not_scanned():
     data.table["account"] = [f"A{i}" for i in range(200)]
     cols, skipped = cf.scan_candidates(data, controls=[])
     assert "account" not in cols and "distinct values" in skipped["account"]
+
+
+def test_controls_auto_adds_what_the_scan_flags(tmp_path):
+    from retention_study.config import resolve_config
+    from retention_study.load import load_study_data
+    from retention_study.pipeline import choose_controls
+
+    table = _confounded_table().table
+    table["months"] = table.pop("duration_days") / 30.4375
+    table["p"] = 50 + 5 * table["p"]  # a price must be a positive amount
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    data_cfg = {"format": "table", "path": str(path), "duration": "months",
+                "event": {"column": "event", "values": [1]}, "price": ["p"],
+                "contact": ["x"], "segments": ["z", "w"], "controls": "auto"}
+    cfg = resolve_config({"data": data_cfg, "study": {"bootstrap": 10}})
+    data = choose_controls(load_study_data(cfg), cfg)
+    assert data.roles["controls"] == ["z"]
+    assert data.roles["controls_auto"] == {"added": ["z"], "scanned": ["z", "w"]}
+    text = narrative.auto_controls_sentence({"roles": data.roles})
+    assert text.startswith("data.controls is auto: z was added as control,")
+    # listed controls: nothing is chosen and nothing is said about auto
+    cfg = resolve_config({"data": {**data_cfg, "controls": ["w"]}})
+    data = choose_controls(load_study_data(cfg), cfg)
+    assert data.roles["controls"] == ["w"] and data.roles["controls_auto"] is False
+    assert narrative.auto_controls_sentence({"roles": data.roles}) is None

@@ -601,6 +601,10 @@ def load_study_data(cfg: dict) -> StudyData:
     ([1, 0], 2)
     """
     data = _without_where_columns(cfg["data"])
+    # controls: auto = none yet; pipeline.choose_controls adds what the confounder scan flags
+    auto = data["controls"] in ("auto", ["auto"])
+    if auto:
+        data = {**data, "controls": []}
     as_of = parse_date(data["as_of"], "data.as_of")
     ledger = Ledger()
     if data["format"] == "table":
@@ -610,5 +614,6 @@ def load_study_data(cfg: dict) -> StudyData:
         start = parse_date(start, "data.observation_start") if start else None
         study = _load_events_shape(data, as_of, start, ledger)
         study = late_entry.resolve(study)  # records that begin late imply late entry
+    study.roles["controls_auto"] = auto
     log.info("loaded %d customers (%s)", study.n_customers, study.format)
     return study

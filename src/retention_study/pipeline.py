@@ -27,6 +27,7 @@ from retention_study.claims import after_notice_shares, check_claims
 from retention_study.compare import HeadToHead, Verdict, decide_verdict
 from retention_study.config import LOGGER_NAME, PROJECT_ROOT, notebook_config
 from retention_study.confounding import assess as assess_confounding
+from retention_study.confounding import confounder_scan
 from retention_study.descriptives import (
     KMResult,
     contact_bands,
@@ -88,6 +89,25 @@ def timeline_options(cfg: dict, **changes: Any) -> dict:
             "include_price_level": bool(s["include_price_level"])}
     opts.update(changes)
     return opts
+
+
+def choose_controls(data: StudyData, cfg: dict) -> StudyData:
+    """``data.controls: auto``: adjust for the baseline columns the confounder scan flags.
+
+    The final model is fitted without controls, each customer column is added in turn
+    (:func:`retention_study.confounding.confounder_scan`) and those that change a headline
+    hazard ratio by more than 10% become the controls; ``roles["controls_auto"]`` records
+    what was added. Any other config is returned unchanged.
+    """
+    if not data.roles.get("controls_auto"):
+        return data
+    tl = build_timeline(data, **timeline_options(cfg))
+    step = fit_models(tl, cfg, cross_validate=False, check_ph=False)
+    scan = confounder_scan(data, step.models, controls=[])
+    data.roles["controls"] = list(scan["flagged"])
+    data.roles["controls_auto"] = {"added": list(scan["flagged"]), "scanned": scan["scanned"]}
+    log.info("controls: auto adds %s", scan["flagged"] or "nothing")
+    return data
 
 
 @dataclass
