@@ -49,6 +49,10 @@ def _joined_before(customers: pd.DataFrame, day: pd.Timestamp | None) -> int:
     return int((customers["start_date"] < day - pd.Timedelta(days=GAP_DAYS)).sum())
 
 
+def _iso(day: pd.Timestamp | None) -> str | None:
+    return None if day is None else str(day.date())
+
+
 def _is_cut(customers: pd.DataFrame, day: pd.Timestamp | None) -> bool:
     n = _joined_before(customers, day)
     return n >= MIN_CUSTOMERS and n >= MIN_SHARE * len(customers)
@@ -89,9 +93,8 @@ def detect(data) -> dict:
         if logs_cut is not None and implied <= logs_cut + pd.Timedelta(days=GAP_DAYS):
             implied = logs_cut
         basis = [w for w, d in cuts.items() if d == implied]
-    iso = (lambda d: None if d is None else str(d.date()))
-    return {"logs_first": iso(logs_first), "departures_first": iso(departures_first),
-            "implied": iso(implied), "customers_before": _joined_before(customers, implied),
+    return {"logs_first": _iso(logs_first), "departures_first": _iso(departures_first),
+            "implied": _iso(implied), "customers_before": _joined_before(customers, implied),
             "basis": basis}
 
 
