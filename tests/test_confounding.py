@@ -143,7 +143,7 @@ def test_identifier_like_columns_are_not_scanned():
 
 
 def test_controls_auto_adds_what_the_scan_flags(tmp_path):
-    from retention_study.config import resolve_config
+    from retention_study.config import check_columns, resolve_config
     from retention_study.load import load_study_data
     from retention_study.pipeline import choose_controls
 
@@ -156,6 +156,7 @@ def test_controls_auto_adds_what_the_scan_flags(tmp_path):
                 "event": {"column": "event", "values": [1]}, "price": ["p"],
                 "contact": ["x"], "segments": ["z", "w"], "controls": "auto"}
     cfg = resolve_config({"data": data_cfg, "study": {"bootstrap": 10}})
+    check_columns(cfg)  # 'auto' is not a column the header must have
     data = choose_controls(load_study_data(cfg), cfg)
     assert data.roles["controls"] == ["z"]
     assert data.roles["controls_auto"] == {"added": ["z"], "scanned": ["z", "w"]}

@@ -250,6 +250,10 @@ def key(default: Any, check: Callable[[Any], Any], doc: str = "") -> Any:
 # --------------------------------------------------------------------------- sections
 
 
+#: ``data.controls: auto`` as the config holds it (a one-name list, like any single name).
+AUTO_CONTROLS = ["auto"]
+
+
 @dataclass
 class DataConfig:
     """Section ``data``: what to read (README "The run config")."""
@@ -270,7 +274,8 @@ class DataConfig:
     contact: list[str] = key([], columns)
     contact_kind: str = key("outbound", one_of("outbound", "inbound"),
                             "who initiated the table's contact columns")
-    controls: list[str] = key([], columns, "customer columns to adjust for")
+    controls: list[str] = key([], columns, "customer columns to adjust for, or auto (the "
+                              "baseline columns the confounder scan flags)")
     segments: list[str] = key([], columns, "columns to show rates and hazard ratios by")
     satisfaction: str | None = key(None, optional(text), "survey score column (e.g. 1-5)")
     exit_reason: str | None = key(None, optional(text), "stated exit reason column")
@@ -609,7 +614,9 @@ def mentioned_columns(cfg: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     [('data.controls', 'plan'), ('data.where', 'region')]
     """
     d = cfg["data"]
-    named = [(f"data.{k}", c) for k in ("controls", "segments") for c in d[k]]
+    # controls: auto names no column; the confounder scan picks them from the data
+    named = [(f"data.{k}", c) for k in ("controls", "segments") for c in d[k]
+             if not (k == "controls" and d[k] == AUTO_CONTROLS)]
     named += [(f"data.{k}", d[k]) for k in ("satisfaction", "exit_reason") if d[k]]
     named += [("data.where", c) for c in d["where"]]
     if d["format"] == "events":

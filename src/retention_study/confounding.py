@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from retention_study.config import LOGGER_NAME
+from retention_study.errors import AnalysisError
 from retention_study.schema import CUSTOMER_ID, DAYS_PER_MONTH
 
 log = logging.getLogger(LOGGER_NAME)
@@ -165,14 +166,18 @@ def _candidate_columns(frame: pd.DataFrame, col: str, ids: pd.Series) -> pd.Data
     return coded.reindex(ids.to_numpy()).reset_index(drop=True)
 
 
-def _fit_effects(eps: pd.DataFrame, columns: list, fitter_cols: list) -> dict:
-    """Log hazard ratios (per unit) of ``fitter_cols`` in a Cox fit of ``columns``."""
-    from retention_study.models import fit_cox
+def _fit_effects(eps: pd.DataFrame, columns: list, wanted: list) -> dict:
+    """Log hazard ratios (per unit) of ``wanted`` in an Efron Cox fit of ``columns``.
 
-    fit = fit_cox(eps, columns, name="confounder scan", problems=[])
-    if fit.fitter is None:
+    An empty dict when the fit fails (it is then left out of the scan, not guessed).
+    """
+    from retention_study.survival import CoxConvergenceError, CoxFitter, CoxSeparationError
+
+    try:
+        fit = CoxFitter(ties="efron").fit(eps, columns)
+    except (CoxConvergenceError, CoxSeparationError, AnalysisError, np.linalg.LinAlgError):
         return {}
-    return {c: float(fit.fitter.params_[c]) for c in fitter_cols if c in fit.fitter.params_}
+    return {c: float(fit.params_[c]) for c in wanted if c in fit.params_}
 
 
 def confounder_scan(data, models, controls: list) -> dict:
@@ -199,8 +204,7 @@ def confounder_scan(data, models, controls: list) -> dict:
     heads = models.effects[models.effects["block"].isin(["contact", "price"])]
     cols = list(heads["covariate"])
     candidates, skipped = scan_candidates(data, controls)
-    base = {c: float(models.fits["both"].fitter.params_[c]) for c in cols} \
-        if models.fits["both"].fitter is not None else {}
+    base = _fit_effects(eps, final, cols) if candidates else {}
     rows, flagged = [], []
     for col in candidates:
         added = _candidate_columns(frame, col, eps[CUSTOMER_ID])
@@ -216,6 +220,9 @@ def confounder_scan(data, models, controls: list) -> dict:
             work = work.loc[ok].reset_index(drop=True)
             before = _fit_effects(work, final, cols)
         after = _fit_effects(work, final + names, cols)
+        if not after:
+            skipped[col] = "the model with it added could not be fitted"
+            continue
         moved = False
         for c in cols:
             if c not in before or c not in after:

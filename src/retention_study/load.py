@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from retention_study import late_entry
-from retention_study.config import LOGGER_NAME, parse_date
+from retention_study.config import AUTO_CONTROLS, LOGGER_NAME, parse_date
 from retention_study.errors import ConfigError, DataContractError
 from retention_study.ledger import Ledger
 from retention_study.readers import FILE_COL, ROW_COL, read_frame
@@ -600,11 +600,9 @@ def load_study_data(cfg: dict) -> StudyData:
     >>> data.table["event"].tolist(), data.ledger.rows_analysed("table")
     ([1, 0], 2)
     """
-    data = _without_where_columns(cfg["data"])
     # controls: auto = none yet; pipeline.choose_controls adds what the confounder scan flags
-    auto = data["controls"] in ("auto", ["auto"])
-    if auto:
-        data = {**data, "controls": []}
+    auto = cfg["data"]["controls"] == AUTO_CONTROLS
+    data = _without_where_columns({**cfg["data"], "controls": []} if auto else cfg["data"])
     as_of = parse_date(data["as_of"], "data.as_of")
     ledger = Ledger()
     if data["format"] == "table":
