@@ -350,8 +350,12 @@ def test_missing_values_and_absent_columns_are_left_out_with_a_message():
     assert len(bm.data_) == len(tl.episodes) - 10
 
 
-def test_ph_check_equals_lifelines_own_test_on_untied_static_data():
-    """Without late entry or ties lifelines' residuals are right, so both tests agree."""
+def test_ph_check_close_to_lifelines_shortcut_on_untied_static_data():
+    """Without late entry, ties or a changing risk-set variance the shortcut is close.
+
+    The check is the exact score test of R's cox.zph (tests/test_ph_test.py compares it
+    with R); lifelines' test on scaled residuals approximates it, well here.
+    """
     from lifelines import CoxPHFitter
     from lifelines.statistics import proportional_hazard_test
 
@@ -365,9 +369,9 @@ def test_ph_check_equals_lifelines_own_test_on_untied_static_data():
     ours = BlockModels().fit(tl).ph_check.set_index("covariate")
     cph = CoxPHFitter().fit(eps[["stop", "event", "z", "w"]], "stop", "event")
     ref = proportional_hazard_test(cph, eps[["stop", "event", "z", "w"]],
-                                   time_transform="rank").summary
+                                   time_transform="km").summary
     for c in ("z", "w"):
-        assert ours.loc[c, "statistic"] == pytest.approx(ref.loc[c, "test_statistic"], rel=1e-5)
+        assert ours.loc[c, "p"] == pytest.approx(ref.loc[c, "p"], abs=0.03)
 
 
 @pytest.mark.parametrize("column, value", [("stop", None), ("stop", np.inf), ("start", np.nan)])
