@@ -152,7 +152,7 @@ def test_sentence_numbers_are_the_computed_ones(worlds):
 def test_both_says_which_explains_more(worlds):
     verdict = decide_verdict(worlds["both"][1], worlds["both"][2])
     assert verdict.evidence["explains_more"] in ("contact", "price", None)
-    assert re.search(r"explains more\.$", verdict.sentence)
+    assert re.search(r"explains more\. ", verdict.sentence)
     # how it was decided is evidence for the methods, not words for the manager
     assert verdict.evidence["explains_more_how"].startswith("cross-validated")
     assert "cross-validated" not in verdict.sentence
@@ -174,7 +174,7 @@ def test_unmeasured_contact_never_yields_neither_or_both():
     bm = BlockModels().fit(tl)
     verdict = decide_verdict(bm, margin=5.0)
     assert verdict.label == "inconclusive"
-    assert "contact not measured" in verdict.sentence
+    assert "Contact was not measured in this data." in verdict.sentence
 
 
 def test_head_to_head_runs_on_a_one_row_per_customer_table():

@@ -493,6 +493,8 @@ def compose_sentence(label, info, names, more, eff, alpha, level, margin, measur
             parts.append(_capital(text) + ".")
     if not use_levers:
         parts.append(_tests_clause(label, evidence, more, measured, eff))
+    # the tests' statistics are for the methods section, not the manager's answer
+    evidence["statistics"] = _statistics(evidence)
     return " ".join(p for p in parts if p)
 
 
@@ -501,38 +503,44 @@ def _conclusion(label, info, names, more, use_levers, margin) -> str:
         who = {"contact": info["contact"]["name"], "price": info["price"]["name"],
                None: "neither clearly"}[more["more"]]
         return (f"Both {info['price']['name']} and {info['contact']['name']} explain "
-                f"departures; {who} explains more ({more['how']}).")
+                f"departures; {who} explains more.")
     if label == "neither" and use_levers:
         return (f"Neither {names['price']} nor {names['contact']} changes departures by more "
                 f"than {_pct(margin)}: both levers' effects lie within \u00b1{_pct(margin)}.")
     return conclusion_sentence(label, info, names, more if use_levers else None)
 
 
+def _statistics(evidence: dict) -> str:
+    """The Holm-adjusted tests (and how 'which explains more' was decided), for the methods."""
+    text = (f"likelihood-ratio p = {_p_text(evidence['p_contact_given_price_holm'])} for "
+            f"contact given price, {_p_text(evidence['p_price_given_contact_holm'])} for "
+            "price given contact, Holm-adjusted")
+    how = evidence.get("explains_more_how")
+    return f"{text}; {how}" if how else text
+
+
 def _tests_clause(label, evidence, more, measured, eff) -> str:
-    """The fallback's statistics (a flat table): the tests and, for neither, the margin."""
-    pvals = (f"likelihood-ratio p = {_p_text(evidence['p_contact_given_price_holm'])} for "
-             f"contact given price, {_p_text(evidence['p_price_given_contact_holm'])} for "
-             "price given contact, Holm-adjusted")
+    """The fallback's plain words (a flat table): what was not measured, or the margin."""
+    if label == "both" and more:
+        evidence["explains_more_how"] = more["how"]
     missing = [b for b, ok in measured.items() if not ok]
     if label in ("price", "contact"):
         other = "price" if label == "contact" else "contact"
-        extra = f" {other.capitalize()} was not measured in this data." if missing else ""
-        return f"({pvals}.){extra}"
+        return f"{other.capitalize()} was not measured in this data." if missing else ""
     if label == "neither":
         m = evidence["margin"]
-        return (f"({pvals}; both hazard ratios above lie within {1 / m:.2f}\u2013{m:.2f}.)")
+        return f"Both hazard ratios above lie within {1 / m:.2f}\u2013{m:.2f}."
     if label == "inconclusive":
         rows = pd.DataFrame(evidence["headline_effects"])
         if missing:
-            why = f"{' and '.join(missing)} not measured"
-        elif len(rows) and rows[["lower", "upper"]].notna().all().all():
+            verb = "were" if len(missing) > 1 else "was"
+            return f"{_capital(' and '.join(missing))} {verb} not measured in this data."
+        if len(rows) and rows[["lower", "upper"]].notna().all().all():
             widest = float(np.exp(np.abs(np.log(rows[["lower", "upper"]].to_numpy(float)))
                                   .max()))
-            why = f"effects up to a hazard ratio of {widest:.2f} are not ruled out"
-        else:  # the final model failed: no interval to read
-            why = "the final model gave no hazard ratios"
-        return f"({pvals}; {why}.)"
-    return f"({pvals}.)"
+            return f"Effects up to a hazard ratio of {widest:.2f} are not ruled out."
+        return "The final model gave no hazard ratios."
+    return ""
 
 
 def _p_text(p: float) -> str:
