@@ -106,3 +106,31 @@ def test_grade_methods_sentence():
     text = narrative.evidence_methods(_results(format="table", roles={"contact_kind": "inbound"}))
     assert text.startswith("Grade of evidence: Customer-initiated contact")
     assert answer_heading(_results()).startswith("**The answer")
+
+
+def test_methods_sentences_appear_only_when_they_apply():
+    from retention_study.late_entry import late_entry_reading
+
+    conf = {"source": "config", "observation_start": "2023-06-30"}
+    text = late_entry_reading({"late_entry": conf})
+    assert "data.observation_start" in text and "records begin" not in text
+    assert narrative.grid_reading({"format": "table", "timeline_params": {"grid": "month"}}) \
+        is None
+    methods = narrative.evidence_methods(_results(timeline_params={"grid": "day"}))
+    assert "tenure months" not in methods and "verdict's tests" not in methods
+    assert "late entry" not in methods and "E-values" not in methods
+
+
+def test_confounding_reading_says_what_moved_and_what_did_not():
+    ev = {"unit": "6 months without contact", "hr": 1.4, "e_value": 2.1, "e_value_ci": 1.8,
+          "transform": "none (rare outcome)"}
+    scan = {"scanned": ["region", "plan"], "flagged": ["plan"], "threshold": 0.1,
+            "skipped": {"account": "3000 distinct values: an identifier, not a trait"}}
+    text = narrative.confounding_reading({"confounding": {"scan": scan, "e_values": [ev]}})
+    assert "plan changed at least one hazard ratio by more than 10%" in text
+    assert "account was not checked" in text and "about 2.10-fold" in text
+    quiet = narrative.confounding_reading({"confounding": {
+        "scan": {**scan, "flagged": [], "skipped": {}},
+        "e_values": [dict(ev, e_value_ci=1.0)]}})
+    assert "None changed a hazard ratio by more than 10%." in quiet
+    assert "E-value" not in quiet and "not checked" not in quiet
