@@ -7,6 +7,7 @@ on the same tables (run here), and a partial likelihood written out by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -227,7 +228,7 @@ def test_grid_and_general_paths_give_the_same_sums(grid, monkeypatch):
     x = grid[GRID_COLS].to_numpy(float)[ix.rows]
     beta = np.array([0.3, -0.2, 0.1])
     fast = risk_set_sums(ix, x, beta)
-    general = type(ix)(**{**ix.__dict__, "grid": False, "bounds": None})
+    general = dataclasses.replace(ix, grid=False, bounds=None)
     monkeypatch.setattr(riskset_module, "CHUNK_ROWS", 100)  # many chunks
     slow = risk_set_sums(general, x, beta)
     for name in ("s0", "s1", "s2", "e0", "e1", "e2", "n_dead", "dead_w"):
@@ -301,3 +302,11 @@ def test_a_level_without_departures_stays_finite_with_a_tiny_ridge():
     df = TIED.assign(empty=(TIED["event"] == 0) * 1.0)  # only censored rows in this level
     s = CoxFitter(ties="breslow", penalizer=1e-6).fit(df, ["x", "empty"]).summary
     assert np.isfinite(s.loc["empty", "coef"]) and s.loc["empty", "exp(coef)"] < 0.1
+
+
+def test_grid_time_lookup_equals_a_binary_search():
+    t = np.array([1.0, 2.0, 5.0, 9.0])
+    for v in (np.array([0.0, 1.0, 4.0, 5.0, 12.0]), np.array([0.5, 2.0, 9.0]),
+              np.array([-1.0, 3.0])):
+        np.testing.assert_array_equal(riskset_module._count_at_or_before(t, v),
+                                      np.searchsorted(t, v, side="right"))

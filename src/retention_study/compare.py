@@ -219,8 +219,9 @@ class HeadToHead:
         fold = fold_of.loc[eps["customer_id"]].to_numpy()
         self._fold_problems: list[str] = []
         n = len(customers)
-        # Multinomial counts = resampling customers with replacement, as one matrix product.
-        self._weights = rng.multinomial(n, np.full(n, 1.0 / n), size=self.bootstrap)
+        # Multinomial counts = resampling customers with replacement, as one matrix product
+        # (float once: every product with them would otherwise convert a copy)
+        self._weights = rng.multinomial(n, np.full(n, 1.0 / n), size=self.bootstrap).astype(float)
         self._boot_pl: dict = {}
         self.scores = {m: self._cross_validate(eps, fold, k, m, block_models) for m in MODELS}
         counts = pd.Series(self._fold_problems, dtype=object).value_counts(sort=False)
@@ -258,7 +259,9 @@ class HeadToHead:
             eta[test] = x[test] @ beta
             # per-customer score contributions on the training rows (held out: 0)
             u = fit.fitter.score_residuals().reindex(customers, fill_value=0.0).to_numpy()
-            delta = (self._weights - 1) @ u @ fit.fitter.variance_matrix_.to_numpy()
+            # (W - 1) @ u without a B x customers temporary
+            moved = self._weights @ u - u.sum(axis=0)
+            delta = moved @ fit.fitter.variance_matrix_.to_numpy()
             moves.append((f, delta))
         scores, grad, info = held_out_scores(eps, eta, fold, x)
         boot = self._weights @ scores["pl"].to_numpy()
@@ -268,7 +271,8 @@ class HeadToHead:
             for f, delta in moves:
                 in_f = cust_fold == f
                 # held-out log-likelihood at the moved coefficients, to second order
-                boot = boot + np.einsum("bp,bp->b", self._weights[:, in_f] @ grad[in_f], delta)
+                boot = boot + np.einsum("bp,bp->b", self._weights @ (grad * in_f[:, None]),
+                                        delta)
                 h = info.get(f, np.zeros((len(cols), len(cols))))  # no held-out departure: 0
                 boot = boot - 0.5 * np.einsum("bp,pq,bq->b", delta, h, delta)
         self._boot_pl[model] = boot

@@ -101,9 +101,9 @@ class CoxData:
         if (stop <= start).any():
             raise AnalysisError(f"Cox model: {int((stop <= start).sum())} rows end at or before "
                                 "they start")
-        if not np.isin(event_raw, (0.0, 1.0)).all():
-            raise AnalysisError(f"Cox model: {event_col} must be 0 or 1")
         event = event_raw == 1
+        if not (event | (event_raw == 0)).all():
+            raise AnalysisError(f"Cox model: {event_col} must be 0 or 1")
         if not event.any():
             raise AnalysisError("Cox model: no departures")
         code = (df.groupby(strata, sort=True, observed=True).ngroup().to_numpy()
