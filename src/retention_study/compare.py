@@ -66,7 +66,7 @@ BOOTSTRAP_METHOD = ("one-step Newton update of each fold's coefficients per resa
 
 
 def held_out_scores(eps: pd.DataFrame, eta: np.ndarray, fold: np.ndarray | None = None,
-                    x: np.ndarray | None = None):
+                    x: np.ndarray | None = None, codes=None):
     """Per-customer partial log-likelihood and concordance counts of risk scores ``eta``.
 
     Risk sets are the held-out rows of the same fold (``fold``; None = one fold).
@@ -82,6 +82,8 @@ def held_out_scores(eps: pd.DataFrame, eta: np.ndarray, fold: np.ndarray | None 
     x : ndarray (rows, p), optional
         Covariates: also return each customer's derivative of ``pl`` in the coefficients
         (sum over its departures of x minus the risk-weighted mean x of its risk set).
+    codes : (ndarray, ndarray), optional
+        Each row's customer number and the sorted customer ids (computed if not given).
 
     Returns
     -------
@@ -103,7 +105,10 @@ def held_out_scores(eps: pd.DataFrame, eta: np.ndarray, fold: np.ndarray | None 
     start = eps["start"].to_numpy(float)
     stop = eps["stop"].to_numpy(float)
     event = eps["event"].to_numpy(int) == 1
-    cust, cust_index = np.unique(eps["customer_id"].to_numpy(), return_inverse=True)
+    if codes is None:
+        cust, cust_index = np.unique(eps["customer_id"].to_numpy(), return_inverse=True)
+    else:
+        cust_index, cust = codes
     index = index_risk_sets(start, stop, event, fold)
     rows = index.rows
     design = eta[rows, None] if x is None else np.column_stack([eta[rows], x[rows]])
@@ -213,10 +218,16 @@ class HeadToHead:
         """
         eps = block_models.data_
         rng = np.random.default_rng(self.seed)
-        customers = eps["customer_id"].unique()
+        # customers in order of appearance (the fold draw) and sorted (the score tables)
+        appearance, customers = pd.factorize(eps["customer_id"])
         k = int(min(self.k, len(customers)))
-        fold_of = pd.Series(rng.permutation(len(customers)) % k, index=customers)
-        fold = fold_of.loc[eps["customer_id"]].to_numpy()
+        fold_of = rng.permutation(len(customers)) % k
+        fold = fold_of[appearance]
+        by_name = np.argsort(np.asarray(customers), kind="stable")
+        rank = np.empty(len(customers), dtype=np.int64)
+        rank[by_name] = np.arange(len(customers))
+        self._codes = (rank[appearance], np.asarray(customers)[by_name])
+        self._customer_fold = fold_of[by_name]
         self._fold_problems: list[str] = []
         n = len(customers)
         # Multinomial counts = resampling customers with replacement, as one matrix product
@@ -245,8 +256,7 @@ class HeadToHead:
         initial = full.params_.to_numpy() if full is not None else None
         x = eps[cols].to_numpy(float) if cols else np.zeros((len(eps), 0))
         eta = np.zeros(len(eps))
-        customers = np.unique(eps["customer_id"].to_numpy())
-        moves = []  # per fold: (customers held out, their derivative rows, B x p moves)
+        moves = []  # per fold: (fold, B x p coefficient moves)
         for f in range(k):
             test = fold == f
             if not cols:
@@ -258,18 +268,16 @@ class HeadToHead:
             beta = fit.fitter.params_.to_numpy()
             eta[test] = x[test] @ beta
             # per-customer score contributions on the training rows (held out: 0)
-            u = fit.fitter.score_residuals().reindex(customers, fill_value=0.0).to_numpy()
+            u = fit.fitter.score_residuals().reindex(self._codes[1], fill_value=0.0).to_numpy()
             # (W - 1) @ u without a B x customers temporary
             moved = self._weights @ u - u.sum(axis=0)
             delta = moved @ fit.fitter.variance_matrix_.to_numpy()
             moves.append((f, delta))
-        scores, grad, info = held_out_scores(eps, eta, fold, x)
+        scores, grad, info = held_out_scores(eps, eta, fold, x, codes=self._codes)
         boot = self._weights @ scores["pl"].to_numpy()
         if moves:
-            cust_fold = pd.Series(fold, index=eps["customer_id"]).groupby(level=0).first()
-            cust_fold = cust_fold.reindex(scores.index).to_numpy()
             for f, delta in moves:
-                in_f = cust_fold == f
+                in_f = self._customer_fold == f
                 # held-out log-likelihood at the moved coefficients, to second order
                 boot = boot + np.einsum("bp,bp->b", self._weights @ (grad * in_f[:, None]),
                                         delta)

@@ -32,6 +32,7 @@ from retention_study.survival.riskset import RiskSetIndex, index_risk_sets, risk
 TIES = ("efron", "breslow")
 SEPARATION_SD = 8.0  # |log-HR| per SD of a covariate beyond which the MLE is taken as infinite
 SINGULAR_TOL = 1e-10  # smallest eigenvalue of the scaled information matrix still invertible
+RESIDUAL_CHUNK = 1 << 18  # rows per block of score residuals
 
 
 class CoxConvergenceError(AnalysisError):
@@ -125,7 +126,13 @@ class CoxData:
                    strata, (start_col, stop_col, event_col), id_col)
 
     def design(self, covariates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Centred covariates of a subset (one copy), their means and SDs."""
+        """Centred covariates of a subset (one copy, kept for the next fit of the same
+        columns, e.g. the cross-validation folds), their means and SDs."""
+        key = tuple(covariates)
+        cached = self.__dict__.get("_design")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self.__dict__["_design"] = None  # free the previous one first
         pos = [self.columns.index(c) for c in covariates]
         x = np.empty((len(self.x), len(pos)), order="F")
         mean = np.zeros(len(pos))
@@ -133,6 +140,7 @@ class CoxData:
             mean[j] = self.x[:, c].mean() if len(x) else 0.0
             # centring keeps exp() in range; the partial likelihood is unchanged
             np.subtract(self.x[:, c], mean[j], out=x[:, j])
+        self.__dict__["_design"] = (key, (x, mean, self.sd[pos]))
         return x, mean, self.sd[pos]
 
 
@@ -292,7 +300,6 @@ class CoxFitter:
         self.data_ = data
         self._weights = None if weights is None else np.asarray(weights, float)[data.index.rows]
         x, mean, sd = data.design(covariates)
-        self._x, self._mean = x, mean
         self.columns_ = covariates
         ev = data.index.event_slot >= 0
         case = np.ones(len(x)) if self._weights is None else self._weights
@@ -311,6 +318,11 @@ class CoxFitter:
         beta, ll, info = self._newton(x, data.index, beta0, xsum_dead, ridge)
         self._finish(beta, ll, info)
         return self
+
+    def _design(self) -> np.ndarray:
+        # not kept on the fitter: CoxData caches one design, so several fitted models do
+        # not each hold a rows x p copy
+        return self.data_.design(self.columns_)[0]
 
     def _penalized(self, x, index, beta, xsum_dead, ridge, need_info=True):
         ll, grad, info, sums, terms = _loglik_grad_info(x, index, beta, self._weights,
@@ -392,7 +404,7 @@ class CoxFitter:
     # ----------------------------------------------------------------- results
     def _final_sums(self):
         beta = self.params_.to_numpy()
-        sums = risk_set_sums(self.data_.index, self._x, beta, self._weights, second=False)
+        sums = risk_set_sums(self.data_.index, self._design(), beta, self._weights, second=False)
         return sums, _slot_terms(sums, self.ties), beta
 
     def score_residuals(self, by_id: bool = True) -> pd.DataFrame:
@@ -413,31 +425,45 @@ class CoxFitter:
             One column per covariate, indexed by customer id (or the input's index).
         """
         sums, t, beta = self._final_sums()
-        index, x = self.data_.index, self._x
-        case = np.ones(len(x)) if self._weights is None else self._weights
-        w = case * np.exp(x @ beta - sums.shift)
+        index, x = self.data_.index, self._design()
         p = x.shape[1]
         mbar, g_term, h_term = self._slot_means(sums, t)
         # risk part summed over each row's slots first..last, by running sums over slots
         ca = np.concatenate([[0.0], np.cumsum(t.A)])
         cg = np.vstack([np.zeros((1, p)), np.cumsum(g_term, axis=0)])
-        lo, hi = index.first, index.last + 1
-        resid = -w[:, None] * (x * (ca[hi] - ca[lo])[:, None] - (cg[hi] - cg[lo]))
-        dead = np.flatnonzero((index.event_slot >= 0) & (case > 0))
-        k = index.event_slot[dead]
-        resid[dead] += case[dead, None] * (x[dead] - mbar[k])
-        resid[dead] += w[dead, None] * (x[dead] * t.B[k, None] - h_term[k])
+        if by_id and self.data_.ids is None:
+            raise ValueError("score_residuals(by_id=True) needs fit(..., id_col=...)")
+        n_out = len(self.data_.id_values) if by_id else len(x)
+        out = np.zeros((n_out, p))
+        for lo in range(0, len(x), RESIDUAL_CHUNK):  # chunks: a few rows x p temporaries
+            sl = slice(lo, lo + RESIDUAL_CHUNK)
+            resid = self._chunk_residuals(sl, x, beta, sums.shift, ca, cg, mbar, h_term, t)
+            if by_id:
+                ids = self.data_.ids[sl]
+                for j in range(p):
+                    out[:, j] += np.bincount(ids, resid[:, j], minlength=n_out)
+            else:
+                out[sl] = resid
         if by_id:
-            if self.data_.ids is None:
-                raise ValueError("score_residuals(by_id=True) needs fit(..., id_col=...)")
-            n_id = len(self.data_.id_values)
-            out = np.column_stack([np.bincount(self.data_.ids, resid[:, j], minlength=n_id)
-                                   for j in range(p)]) if p else np.zeros((n_id, 0))
             return pd.DataFrame(out, index=pd.Index(self.data_.id_values, name="id"),
                                 columns=self.columns_)
         full = np.zeros((self.data_.n_rows, p))
-        full[self.data_.index.rows] = resid
+        full[self.data_.index.rows] = out
         return pd.DataFrame(full, index=self.data_.labels, columns=self.columns_)
+
+    def _chunk_residuals(self, sl, x, beta, shift, ca, cg, mbar, h_term, t):
+        """Score residuals of the kept rows ``sl`` (see :meth:`score_residuals`)."""
+        index = self.data_.index
+        xs = x[sl]
+        case = np.ones(len(xs)) if self._weights is None else self._weights[sl]
+        w = case * np.exp(xs @ beta - shift)
+        lo, hi = index.first[sl], index.last[sl] + 1
+        resid = -w[:, None] * (xs * (ca[hi] - ca[lo])[:, None] - (cg[hi] - cg[lo]))
+        dead = np.flatnonzero((index.event_slot[sl] >= 0) & (case > 0))
+        k = index.event_slot[sl][dead]
+        resid[dead] += case[dead, None] * (xs[dead] - mbar[k])
+        resid[dead] += w[dead, None] * (xs[dead] * t.B[k, None] - h_term[k])
+        return resid
 
     def _slot_means(self, sums, t):
         """Mean covariates of each slot (average over the tie slots) and the G, H terms."""
@@ -477,7 +503,7 @@ class CoxFitter:
         """
         method = method or self.ties
         sums, t, beta = self._final_sums()
-        index, x = self.data_.index, self._x
+        index, x = self.data_.index, self._design()
         case = np.ones(len(x)) if self._weights is None else self._weights
         dead = np.flatnonzero((index.event_slot >= 0) & (case > 0))
         k = index.event_slot[dead]

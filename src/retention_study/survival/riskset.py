@@ -244,20 +244,20 @@ def _unpack(flat: np.ndarray, p: int) -> np.ndarray:
 
 
 def _keyed_sums(keys, k, x, w, second):
-    """GROUP BY key: sums of w, w*x, w*x*x' (unsorted keys, chunked)."""
+    """GROUP BY key: sums of w, w*x, w*x*x' (the departing rows: few, one bincount each)."""
     p = x.shape[1]
-    ia, ib = _pairs(p)
     s0 = np.bincount(keys, w, minlength=k)
     s1 = np.zeros((k, p))
-    s2 = np.zeros((k, len(ia))) if second else None
-    for lo in range(0, len(keys), CHUNK_ROWS):
-        sl = slice(lo, lo + CHUNK_ROWS)
-        m = len(keys[sl])
-        ind = sparse.csr_matrix((w[sl], (keys[sl], np.arange(m))), shape=(k, m))
-        s1 += ind @ x[sl]
-        if second:
-            s2 += ind @ (x[sl][:, ia] * x[sl][:, ib])
-    return s0, s1, (_unpack(s2, p) if second else None)
+    for a in range(p):
+        s1[:, a] = np.bincount(keys, w * x[:, a], minlength=k)
+    if not second:
+        return s0, s1, None
+    s2 = np.zeros((k, p, p))
+    for a in range(p):
+        wx = w * x[:, a]
+        for b in range(a, p):
+            s2[:, a, b] = s2[:, b, a] = np.bincount(keys, wx * x[:, b], minlength=k)
+    return s0, s1, s2
 
 
 def _range_sums(first, last, k, x, w, second, slot_stratum):
