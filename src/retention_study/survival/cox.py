@@ -425,7 +425,7 @@ class CoxFitter:
             One column per covariate, indexed by customer id (or the input's index).
         """
         sums, t, beta = self._final_sums()
-        index, x = self.data_.index, self._design()
+        x = self._design()
         p = x.shape[1]
         mbar, g_term, h_term = self._slot_means(sums, t)
         # risk part summed over each row's slots first..last, by running sums over slots
