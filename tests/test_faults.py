@@ -201,12 +201,15 @@ def test_a_read_only_reports_folder_is_exit_2_with_one_line(tmp_path, capsys, mo
 # --------------------------------------------------------------------------- determinism
 
 
-def test_same_input_and_config_give_byte_identical_results(tmp_path, small_sample,
-                                                           kernel_ready):
+def test_same_input_and_config_give_byte_identical_results(tmp_path, kernel_ready):
+    from retention_study.simulate import write_simulation
+
+    sample = tmp_path / "sample"
+    write_simulation(sample, n_customers=800, seed=11, preset="contact", fmt="csv")
     cfg = {"name": "twice",
-           "data": {"customers": str(small_sample / "customers.csv"),
-                    "price_events": str(small_sample / "price_events.csv"),
-                    "contact_events": str(small_sample / "contact_events.csv"),
+           "data": {"customers": str(sample / "customers.csv"),
+                    "price_events": str(sample / "price_events.csv"),
+                    "contact_events": str(sample / "contact_events.csv"),
                     "as_of": "2026-06-30", "controls": ["plan"], "segments": ["plan"],
                     "exit_reason": "exit_reason", "satisfaction": "satisfaction"},
            "study": {"bootstrap": 20, "cv_folds": 3}}

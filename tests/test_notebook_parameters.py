@@ -1,8 +1,8 @@
 """Issue 15 point 7: papermill parameters merge with the notebook's defaults.
 
 The study notebook's own parameters cell is copied into a small notebook whose only
-other cell writes the config the study would use; papermill (its command line, as a
-user types it) then injects a partial ``data`` dict, or ``-p study.lag_days 30``.
+other cell writes the config the study would use; the README's papermill commands
+(as a user types them) then inject a partial ``data`` dict, or ``-p study.lag_days 30``.
 """
 
 from __future__ import annotations
@@ -39,15 +39,25 @@ def probe(tmp_path_factory) -> tuple[Path, dict]:
 def _run(path: Path, out: Path, *args: str) -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "papermill", str(path), str(out.with_suffix(".ipynb")),
-         "-k", "retention-study", "-p", "results_path", str(out), *args],
+         "-p", "results_path", str(out), *args],
         capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(out.read_text())
 
 
+def readme_papermill(option: str) -> list[str]:
+    """The arguments after the notebook paths of the README's papermill command using option."""
+    from test_readme_commands import readme_commands
+
+    (argv,) = [c for c in readme_commands() if c[0].endswith("papermill") and option in c]
+    return argv[3:]
+
+
 def test_a_partial_data_dict_changes_one_key_and_keeps_the_notebook_defaults(probe):
     path, defaults = probe
-    cfg = _run(path, path.with_name("partial.json"), "-y", '{"data": {"on_invalid": "exclude"}}')
+    args = readme_papermill("-y")
+    assert args[args.index("-y") + 1] == '{"data": {"on_invalid": "exclude"}}'
+    cfg = _run(path, path.with_name("partial.json"), *args)
     assert cfg["data"]["on_invalid"] == "exclude"
     assert defaults["data"]["on_invalid"] == "error"
     # everything else is the notebook's default, not the package's bare default
@@ -60,7 +70,8 @@ def test_a_partial_data_dict_changes_one_key_and_keeps_the_notebook_defaults(pro
 
 def test_a_dotted_parameter_sets_one_key(probe):
     path, defaults = probe
-    cfg = _run(path, path.with_name("dotted.json"), "-p", "study.lag_days", "30",
+    assert readme_papermill("study.lag_days")[-3:] == ["-p", "study.lag_days", "30"]
+    cfg = _run(path, path.with_name("dotted.json"), *readme_papermill("study.lag_days"),
                "-p", "data.as_of", "2026-05-31")
     assert cfg["study"]["lag_days"] == 30
     assert cfg["data"]["as_of"] == "2026-05-31"
