@@ -27,6 +27,8 @@ import yaml
 from retention_study import report
 from retention_study.config import STUDY_NOTEBOOK
 
+FIXTURE_NB = Path(__file__).resolve().parent / "fixtures" / "report" / "fixture_study.ipynb"
+
 pytestmark = pytest.mark.slow
 
 COLUMN = """Contract"><svg onload="document.title='pwned-column'">"""
@@ -221,3 +223,17 @@ def test_nothing_from_the_data_executes_in_a_browser(hostile_run, hostile_index,
     assert len(titles) == 3
     assert not any("pwned" in t for t in titles.values()), titles
     assert html.unescape(titles["failed.html"]).startswith("hostile")
+
+
+def test_a_page_that_would_run_code_fails_the_run(tmp_path):
+    """The runner's backstop: whatever forgot to escape, such a page is never kept."""
+    from test_report import write_config, write_world
+
+    config = write_config(tmp_path, "unsafe-demo", write_world(tmp_path / "data"))
+    outcome = report.run_config(config, out_dir=tmp_path / "r", notebook=FIXTURE_NB,
+                                progress=False)
+    assert not outcome.ok and outcome.exit_status == 1
+    assert "would run code (first: <p onclick>)" in outcome.reason
+    assert not (outcome.run_dir / "report.html").exists()
+    assert (outcome.run_dir / "report-not-inert.html").is_file()
+    assert report.resolve_latest(tmp_path / "r" / "unsafe-demo") is None

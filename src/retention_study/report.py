@@ -21,9 +21,11 @@ Cell tags understood by the management HTML: ``remove-cell`` drops a cell,
 ``parameters`` cells are dropped). Output on stderr (warnings) goes to
 ``run.log``, not to management.
 
-Two checks fail a run (exit 1) after rendering: a management page showing any
-customer ID of the input data (the page is deleted), and a page that would
-fetch anything from the internet (scripts, styles, fonts, images).
+Three checks fail a run (exit 1) after rendering: a management page showing any
+customer ID of the input data (the page is deleted), a page holding anything that
+would run code (scripts, event handlers, ``javascript:`` links: text from the data
+that escaped escaping), and a page that would fetch anything from the internet
+(scripts, styles, fonts, images).
 """
 
 from __future__ import annotations
@@ -609,6 +611,56 @@ def external_references(page: str) -> list[str]:
     return parser.urls
 
 
+#: Elements and attributes that would run code or embed another document in a reader's browser.
+_ACTIVE_TAGS = frozenset({"script", "iframe", "object", "embed", "frame", "frameset", "applet",
+                          "base", "form"})
+_URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "data"})
+
+
+class _Active(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _ACTIVE_TAGS:
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.found.append(f"<{tag} {name}>")
+            elif name in _URL_ATTRS and re.match(r"\s*(javascript|vbscript):", value or "", re.I):
+                self.found.append(f"<{tag} {name}={(value or '')[:30]}>")
+
+
+def active_markup(page: str) -> list[str]:
+    """Elements and attributes of a page that would run code when opened (none expected).
+
+    The management report is static: it has no script of its own, so any of these
+    came from the data through a path that forgot to escape it.
+
+    Examples
+    --------
+    >>> active_markup('<p>&lt;script&gt;</p><img src="data:image/png;base64,">')
+    []
+    >>> active_markup('<p>x<svg onload="alert(1)"></svg><a href="javascript:go()">y</a></p>')
+    ['<svg onload>', '<a href=javascript:go()>']
+    """
+    parser = _Active()
+    parser.feed(page)
+    parser.close()
+    return parser.found
+
+
+def _check_inert(page: str, run_dir: Path) -> None:
+    active = active_markup(page)
+    if active:
+        # Like a leak: this page must not be mailed around; analysts have report.ipynb.
+        (run_dir / "report.html").rename(run_dir / "report-not-inert.html")
+        raise _RunFailed(1, f"the management HTML holds {len(active)} element(s) that would "
+                            f"run code (first: {active[0]}); text from the data must be "
+                            "escaped")
+
+
 # --------------------------------------------------------------------------- run folders
 # A run is written into OUT/.incomplete/<name>-<stamp>-<pid>/ and renamed into
 # OUT/<name>/<stamp>[-FAILED] when it ends: a run killed at any step leaves nothing
@@ -959,6 +1011,7 @@ def _steps(cfg: dict[str, Any], name: str, notebook: Path, run_dir: Path, rlog: 
     with rlog.step("checks"):
         # Privacy first: a page that leaks IDs is deleted whatever else is wrong with it.
         _check_privacy(page, cfg, run_dir, manifest)
+        _check_inert(page, run_dir)
         _check_offline(page, run_dir)
     if not (run_dir / "results.json").is_file():
         raise _RunFailed(1, "the notebook wrote no results.json (parameter results_path)")
