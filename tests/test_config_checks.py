@@ -209,3 +209,16 @@ def test_load_config_reads_only_headers_of_the_sample_configs(no_data_reads):
 
     for path in sorted(CONFIGS_DIR.glob("*.yaml")):
         assert load_config(path)["name"]
+
+
+def test_an_override_is_checked_like_the_file(world, no_data_reads, capsys):
+    path = config_file(world)
+    status, lines = run_cli(capsys, "check", path, "-p", "study.alpha=five percent",
+                            "-p", "data.where={plan: a, plan: b}")
+    assert status == 2
+    assert lines == ["retention-study: error: -p data.where={plan: a, plan: b}: key 'plan' "
+                     "appears twice (lines 1 and 1)"]
+    status, lines = run_cli(capsys, "check", path, "-p", "study.alpha=five percent")
+    assert status == 2
+    assert lines == [f"retention-study: error: {path}: study.alpha must be a finite number "
+                     "in (0, 1), not 'five percent'"]

@@ -526,6 +526,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.load(raw, Loader=_UniqueKeyLoader) if raw.strip() else None
     except yaml.YAMLError:
         raise ConfigError(f"-p {text}: the value is not valid YAML") from None
+    except ConfigError as exc:
+        raise ConfigError(f"-p {text}: {exc}") from None
     return name.strip().split("."), value
 
 
