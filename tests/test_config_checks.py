@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from retention_study import cli, readers, report
+from retention_study import cli, load, readers, report
 from retention_study.config import StudyConfig, check_columns, load_config, resolve_config
 from retention_study.errors import ConfigError
 
@@ -34,7 +34,9 @@ def no_data_reads(monkeypatch):
     """Fail the test if anything reads the data beyond the header."""
     def trap(*args, **kwargs):
         raise AssertionError("the data was read before the config was checked")
+    # Both names: load imported read_frame by name (and imported now, not while patched).
     monkeypatch.setattr(readers, "read_frame", trap)
+    monkeypatch.setattr(load, "read_frame", trap, raising=False)
     monkeypatch.setattr(report, "execute_notebook", trap)
     monkeypatch.setattr(report, "describe_inputs", trap)
 
