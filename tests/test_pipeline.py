@@ -110,7 +110,7 @@ def test_results_are_json_safe_and_complete(small_sample, tmp_path):
         "study": {"bootstrap": 20, "cv_folds": 3}})
     data = load_study_data(cfg)
     tl = build_timeline(data, **pipeline.timeline_options(cfg))
-    step = pipeline.fit_models(tl, cfg)
+    step = pipeline.fit_models(tl, cfg, data=data)
     desc = pipeline.describe(data, tl, step, cfg)
     robust = pipeline.robustness(data, cfg)
     results = pipeline.assemble_results(cfg, data, tl, step, desc, robust)
@@ -125,6 +125,15 @@ def test_results_are_json_safe_and_complete(small_sample, tmp_path):
     assert back["n_departures"] == int(tl.episodes["event"].sum())
     assert [lag["lag_days"] for lag in back["robustness"]["lags"]] == [0, 30, 60]
     assert all(math.isfinite(e["hr"]) for e in back["effects"])
+    # the what-if levers, and the verdict decided on them (the sample plants contact)
+    need = {"lever", "departures_expected", "departures_under_lever", "change",
+            "change_ci_low", "change_ci_high", "customers_kept", "revenue_kept"}
+    assert [w["lever"] for w in back["what_if"]] == ["contact", "price", "both"]
+    assert all(need <= set(w) for w in back["what_if"])
+    assert back["verdict_evidence"]["basis"] == "what-if levers"
+    assert back["verdict_evidence"]["directions"]["contact"] in (
+        "raises departures", "lowers departures", "no clear effect",
+        "mixed across its measures")
 
 
 def test_notebook_opened_in_its_own_folder_finds_the_data(monkeypatch, tmp_path):
