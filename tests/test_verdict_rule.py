@@ -136,3 +136,26 @@ def test_without_levers_the_rule_falls_back_on_the_tests(fitted):
     # the tests decide here, but their statistics go to the methods, not the answer
     assert "likelihood-ratio p" in v.evidence["statistics"]
     assert "likelihood-ratio" not in v.sentence and "Holm" not in v.sentence
+
+
+def test_confirmed_lever_has_no_caveat_and_price_that_lowers_departures_is_said(fitted):
+    wi = _what_if((-0.25, 0.02), (-0.01, 0.04))
+    v = decide_verdict(_models(fitted, 1e-6, 0.5), what_if=wi)
+    assert "does not confirm" not in v.sentence
+    assert "Higher prices go with FEWER departures" not in v.sentence
+    # a clear price lever that RAISES departures: higher prices, fewer departures
+    v = decide_verdict(_models(fitted, 0.5, 1e-6, contact_hr=1.0, price_hr=0.8),
+                       what_if=_what_if((0.0, 0.02), (0.12, 0.02)))
+    assert v.label == "price" and v.evidence["directions"]["price"] == "lowers departures"
+    assert "Higher prices go with FEWER departures" in v.sentence
+    assert "Price explains departures" not in v.sentence
+
+
+def test_contact_the_customer_started_is_a_symptom_not_attention(fitted):
+    bm = _models(fitted, 1e-6, 0.5, contact_hr=0.7)
+    inbound = decide_verdict(bm, contact_kind="inbound")
+    assert "contacts the customer started" in inbound.sentence
+    assert "symptom" in inbound.sentence and "reactive" not in inbound.sentence
+    assert "explains departures" not in inbound.sentence
+    outbound = decide_verdict(bm)
+    assert "symptom" not in outbound.sentence and "reactive" in outbound.sentence

@@ -54,3 +54,14 @@ def test_guard_paragraph_says_the_flip_not_both_instead_of_both():
     other = narrative.guard_reading(_guard("price", 0.45, verdict="contact"))
     assert "**price** instead of **contact**" in other and "flips" in other
     assert "flips" not in narrative.guard_reading(_guard("price", 1.5, verdict="contact"))
+
+
+def test_summary_leads_with_what_if_only_when_levers_were_estimated():
+    base = {"verdict": "contact", "verdict_sentence": "Lack of contact explains departures.",
+            "n_customers": 10, "customer_years": 5.0, "n_departures": 3, "effects": [],
+            "alpha": 0.05}
+    with_levers = narrative.executive_summary({**base, "what_if": [_lever()]})
+    assert "**What if**" in with_levers and "200 customers kept" in with_levers
+    without = narrative.executive_summary({**base, "what_if": [_lever(available=False)]})
+    assert "**What if**" not in without
+    assert "**What if**" not in narrative.executive_summary(base)

@@ -142,8 +142,9 @@ def fit_models(timeline: Timeline, cfg: dict, *, cross_validate: bool = True,
             problems.append(f"cross-validation could not run: {exc}")
             log.warning("cross-validation skipped: %s", exc)
     what_if = _what_if(data, timeline, models, cfg, problems) if data is not None else None
+    kind = cfg["data"]["contact_kind"] if cfg["data"]["format"] == "table" else "outbound"
     verdict = decide_verdict(models, h2h, alpha=s["alpha"], what_if=what_if,
-                             equivalence_margin=s["equivalence_margin"])
+                             equivalence_margin=s["equivalence_margin"], contact_kind=kind)
     return ModelStep(models, h2h, verdict, problems, what_if)
 
 

@@ -261,8 +261,18 @@ def measures_sentence(effects: pd.DataFrame, block: str, alpha: float, level: in
     return "; ".join(_effect_text(r, alpha, level) for _, r in picked.iterrows())
 
 
-def direction_sentence(block: str, direction: str) -> str:
-    """The plain reading of a direction that runs against the practitioners' claim."""
+def direction_sentence(block: str, direction: str, contact_kind: str = "outbound") -> str:
+    """The plain reading of a direction that runs against the practitioners' claim.
+
+    Contact the customer started (``contact_kind="inbound"``) is read as a symptom: it
+    says nothing about the supplier's attention either way.
+    """
+    if block == "contact" and contact_kind == "inbound" and direction != "no clear effect":
+        more = "more" if direction == "raises departures" else "less"
+        return (f"These are contacts the customer started: customers who got in touch more "
+                f"often left {more} often, which reads as a sign of how they fared (a "
+                "symptom), not as the supplier's attention, so it says nothing about "
+                "whether lack of contact drives departures.")
     if block == "contact" and direction == "raises departures":
         return ("More contact goes with MORE departures here, not fewer. That more likely "
                 "means contact is reactive (the supplier calls customers already on their "
@@ -284,7 +294,8 @@ def block_name(block: str, direction: str, carriers: list[str], names: dict) -> 
     return names[block]
 
 
-def conclusion_sentence(label: str, info: dict, names: dict, more: dict | None) -> str:
+def conclusion_sentence(label: str, info: dict, names: dict, more: dict | None,
+                        contact_kind: str = "outbound") -> str:
     """The one-line answer; a wrong direction or an unclear measure is never 'explains'."""
     if label == "both":
         text = (f"Both {info['price']['name']} and {info['contact']['name']} matter for "
@@ -307,6 +318,8 @@ def conclusion_sentence(label: str, info: dict, names: dict, more: dict | None) 
                     "on its own.")
         if b["direction"] == "mixed across its measures":
             return f"{linked}, but its measures point in opposite directions."
+        if label == "contact" and contact_kind == "inbound":
+            return f"{linked}; it counts contacts the customer started, not the supplier's."
         if direction_sentence(label, b["direction"]):
             return f"{linked}, in the opposite direction to the claim."
         return f"{_capital(b['name'])} explains departures better than {names[other]}."
@@ -370,7 +383,8 @@ def _block_names(block_models) -> dict:
 
 def decide_verdict(block_models, head_to_head=None, alpha: float = 0.05,
                    margin: float = HR_MARGIN, *, what_if=None,
-                   equivalence_margin: float = 0.05) -> Verdict:
+                   equivalence_margin: float = 0.05,
+                   contact_kind: str = "outbound") -> Verdict:
     """Decide whether price, lack of contact, both or neither explains departures.
 
     The rule is :data:`RULE` (also returned as ``Verdict.rule``): with a fitted
@@ -391,6 +405,8 @@ def decide_verdict(block_models, head_to_head=None, alpha: float = 0.05,
     what_if : WhatIf, optional
     equivalence_margin : float
         Relative change in departures within which a lever does not matter (0.05 = 5%).
+    contact_kind : {"outbound", "inbound"}
+        Who started the contact the contact block measures (a flat table's mapping).
 
     Returns
     -------
@@ -440,6 +456,7 @@ def decide_verdict(block_models, head_to_head=None, alpha: float = 0.05,
     evidence["directions"] = {b: i["direction"] for b, i in info.items()}
     evidence["carried_by"] = {b: i["carriers"] for b, i in info.items()}
     evidence["lever_status"] = {b: i["status"] for b, i in info.items()}
+    evidence["contact_kind"] = contact_kind
     sentence = compose_sentence(label, info, names, more, eff, alpha, level,
                                 equivalence_margin, measured, use_levers, evidence)
     rule = RULE.format(alpha=alpha, margin=equivalence_margin, level=level,
@@ -481,12 +498,13 @@ def _test_label(info, sig, measured, heads, margin, block_models, head_to_head, 
 def compose_sentence(label, info, names, more, eff, alpha, level, margin, measured,
                      use_levers, evidence) -> str:
     """Answer first, then each block's business-scale finding, its direction and measures."""
-    parts = [_conclusion(label, info, names, more, use_levers, margin)]
+    kind = evidence.get("contact_kind", "outbound")
+    parts = [_conclusion(label, info, names, more, use_levers, margin, kind)]
     for b in ("contact", "price"):
         if use_levers:
             parts.append(lever_sentence(b, info[b]["lever"], info[b]["status"], margin, level,
                                         info[b]["confirmed"]))
-        parts.append(direction_sentence(b, info[b]["direction"]))
+        parts.append(direction_sentence(b, info[b]["direction"], kind))
         counts = bool(evidence.get("counts", {}).get(b))
         text = measures_sentence(eff, b, alpha, level, counts)
         if text:
@@ -498,7 +516,7 @@ def compose_sentence(label, info, names, more, eff, alpha, level, margin, measur
     return " ".join(p for p in parts if p)
 
 
-def _conclusion(label, info, names, more, use_levers, margin) -> str:
+def _conclusion(label, info, names, more, use_levers, margin, contact_kind) -> str:
     if label == "both" and not use_levers:
         who = {"contact": info["contact"]["name"], "price": info["price"]["name"],
                None: "neither clearly"}[more["more"]]
@@ -507,7 +525,7 @@ def _conclusion(label, info, names, more, use_levers, margin) -> str:
     if label == "neither" and use_levers:
         return (f"Neither {names['price']} nor {names['contact']} changes departures by more "
                 f"than {_pct(margin)}: both levers' effects lie within \u00b1{_pct(margin)}.")
-    return conclusion_sentence(label, info, names, more if use_levers else None)
+    return conclusion_sentence(label, info, names, more if use_levers else None, contact_kind)
 
 
 def _statistics(evidence: dict) -> str:
