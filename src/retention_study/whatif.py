@@ -462,10 +462,6 @@ class WhatIf:
                 paths["both"] = with_price_lever(paths["contact"])
         return {k: _regime(v, f) for k, v in paths.items()}
 
-    def _weights(self, n: int) -> np.ndarray:
-        rng = np.random.default_rng(self.seed)
-        return rng.multinomial(n, np.full(n, 1.0 / n), size=self.bootstrap).astype(float)
-
     def _lever(self, lever: str, paths: dict, f: _Fit, block_models) -> dict:
         row = {"lever": lever, "description": self.describe(lever),
                "contact_every_months": (self.contact_every_months
@@ -498,20 +494,28 @@ class WhatIf:
                 "customers_kept_ci_high": float(k_hi),
                 **_money(paths["observed"], paths[lever], f)}
 
-    def _bootstrap(self, paths: dict, f: _Fit, chunk: int = 16) -> dict:
+    def _bootstrap(self, paths: dict, f: _Fit, cells: int = 4_000_000) -> dict:
         """Expected departures of each regime: [estimate, resample 1, ..., resample B].
 
-        Replicates are computed a chunk at a time, as matrices (rows x replicates).
+        Replicates are computed a chunk at a time, as matrices (rows x replicates) of at
+        most ``cells`` entries, and each chunk draws its own multinomial customer counts
+        (one generator, in order), so memory stays bounded on large customer bases.
         """
         n = len(f.ids)
-        weights = np.vstack([np.ones(n), self._weights(n)])
-        out = {k: np.zeros(len(weights)) for k in paths}
-        for lo in range(0, len(weights), chunk):
-            w = weights[lo:lo + chunk]
+        rng = np.random.default_rng(self.seed)
+        rows = max([len(f.x)] + [len(r.x) for r in paths.values()])
+        chunk = int(np.clip(cells // max(rows, 1), 1, 16))
+        total = self.bootstrap + 1
+        out = {k: np.zeros(total) for k in paths}
+        for lo in range(0, total, chunk):
+            size = min(chunk, total - lo)
+            w = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)
+            if lo == 0:
+                w[0] = 1.0  # the estimate itself: every customer once
             betas = f.beta[:, None] + f.variance @ (f.score.T @ (w - 1).T)
-            cum_l = np.vstack([np.zeros((1, len(w))), np.cumsum(f.hazard(betas, w), axis=0)])
+            cum_l = np.vstack([np.zeros((1, size)), np.cumsum(f.hazard(betas, w), axis=0)])
             for k, r in paths.items():
-                out[k][lo:lo + len(w)] = _expected_departures(r, betas, cum_l, w)
+                out[k][lo:lo + size] = _expected_departures(r, betas, cum_l, w)
         return out
 
     def to_records(self) -> list[dict]:
