@@ -5,8 +5,8 @@ Run from the repo root::
     .venv/bin/python benchmarks/bench_verdict.py [n_seeds] [n_customers] [jobs] [rows.csv]
 
 Each finished run is appended to ``rows.csv`` (default ``bench_verdict_rows.csv`` in the
-working directory), seeds in order across worlds, so a run cut short still gives
-balanced figures: ``--summary rows.csv`` prints them from the file.
+working directory): the presets seed by seed, then the unseen worlds. A run cut short
+resumes where it stopped, and ``--summary rows.csv`` prints the figures so far.
 
 Part 1 (the study's rule, business scale): worlds from ``retention_study.simulate`` at
 ``n_customers`` (default 10,000), each seed simulated with the contact and the price
@@ -100,12 +100,20 @@ def _run(args):
 def business_scale(n_seeds: int, n: int, jobs: int, path: Path) -> None:
     print(f"Part 1: business-scale rule, simulate.py, {n:,} customers, {n_seeds} seeds per "
           "world (controls: plan, satisfaction; observation_start set)")
-    tasks = [(w, seed, n) for seed in range(1, n_seeds + 1) for w in WORLDS]
+    # the four presets first, seed by seed, then the unseen worlds; runs already in
+    # ``path`` (an earlier, interrupted run) are kept and not repeated
+    presets = [w for w in WORLDS if "unseen" not in w]
+    tasks = [(w, seed, n) for group in (presets, [w for w in WORLDS if w not in presets])
+             for seed in range(1, n_seeds + 1) for w in group]
+    done = set()
+    if path.is_file():
+        old = pd.read_csv(path)
+        done = set(zip(old["world"], old["seed"], strict=True))
+    tasks = [t for t in tasks if (t[0], t[1]) not in done]
     t0 = time.time()
-    path.unlink(missing_ok=True)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for i, row in enumerate(pool.map(_run, tasks)):
-            pd.DataFrame([row]).to_csv(path, mode="a", header=(i == 0), index=False)
+        for row in pool.map(_run, tasks):
+            pd.DataFrame([row]).to_csv(path, mode="a", header=not path.is_file(), index=False)
     print(f"({len(tasks)} runs in {time.time() - t0:.0f} s with {jobs} processes)")
     summarise(pd.read_csv(path))
 
