@@ -23,7 +23,10 @@ continued deterministically: prices stay as they were, and their own contact his
 (outbound and inbound) inside the window is replayed, so a customer the supplier called
 every two months keeps being called every two months (a neglected one keeps being
 neglected). Events caused by the departure (retention calls, win-back offers on or after
-the notice) are not part of any path.
+the notice) are not part of any path. Holding prices is a simplification: where loyal
+customers' prices keep rising, the natural course understates a leaver's later hazard,
+so the price lever's effect comes out a little small (about 2 points of departures too
+few on the simulator at 10,000 customers, benchmarks/bench_verdict.py).
 
 The confidence interval is a customer-level bootstrap: each resample reweights the
 customers (multinomial counts); the coefficients move by the one-step update
