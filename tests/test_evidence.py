@@ -119,6 +119,11 @@ def test_methods_sentences_appear_only_when_they_apply():
     methods = narrative.evidence_methods(_results(timeline_params={"grid": "day"}))
     assert "tenure months" not in methods and "verdict's tests" not in methods
     assert "late entry" not in methods and "E-values" not in methods
+    assert "survey score" not in methods  # no satisfaction column
+    sat = narrative.evidence_methods(_results(roles={"satisfaction": "sat", "controls": []}))
+    assert "The survey score (sat) is shown by segment but not adjusted for." in sat
+    assert "survey score" not in narrative.evidence_methods(
+        _results(roles={"satisfaction": "sat", "controls": ["sat"]}))
 
 
 def test_confounding_reading_says_what_moved_and_what_did_not():

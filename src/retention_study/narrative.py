@@ -929,6 +929,30 @@ def grid_reading(results: dict) -> str | None:
             "the day, at several times the computing time.")
 
 
+def satisfaction_reading(results: dict) -> str | None:
+    """Methods: a survey score that is shown by segment but not adjusted for.
+
+    Examples
+    --------
+    >>> satisfaction_reading({"roles": {"satisfaction": "score", "controls": ["plan"]}})[:36]
+    'The survey score (score) is shown by'
+    >>> satisfaction_reading({"roles": {"satisfaction": "score", "controls": ["score"]}}) is None
+    True
+    """
+    roles = results.get("roles") or {}
+    col = roles.get("satisfaction")
+    if not col or col in (roles.get("controls") or []):
+        return None
+    return (f"The survey score ({col}) is shown by segment but not adjusted for. A strong "
+            "factor left out of a Cox model pulls the other hazard ratios towards 1 and "
+            "narrows their intervals around the wrong value, even when it is unrelated to "
+            "price or contact (in the project's simulator, adjusting for the score's levels "
+            "is what brings the months-since-contact interval to its stated coverage; see "
+            "benchmarks/README.md). If the score was taken before the period studied, add it "
+            "to data.controls; a numeric score enters as one slope per point, so a score "
+            "whose effect is not a straight line is better recoded as labels.")
+
+
 def e_value_table(results: dict) -> pd.DataFrame:
     """E-values of the headline effects, for the methods section."""
     rows = (results.get("confounding") or {}).get("e_values") or []
@@ -955,7 +979,8 @@ def evidence_methods(results: dict) -> str:
     statistics = (results.get("verdict_evidence") or {}).get("statistics")
     if statistics:
         parts.append(f"The verdict's tests: {statistics}.")
-    for extra in (late_entry_reading(results), grid_reading(results)):
+    for extra in (late_entry_reading(results), grid_reading(results),
+                  satisfaction_reading(results)):
         if extra:
             parts.append(extra)
     conf = results.get("confounding") or {}
