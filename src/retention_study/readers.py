@@ -57,6 +57,8 @@ def sniff_encoding(raw: bytes) -> str:
     """
     if raw.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"  # Excel's "Unicode text": every other byte is NUL
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -88,6 +90,7 @@ def _read_csv(path: Path, delimiter: str | None, encoding: str | None) -> pd.Dat
         raise DataContractError("file is empty", file=str(path), kind="empty_file")
     # The whole file: a non-UTF-8 byte may first appear far down a UTF-8-looking file.
     encoding = encoding or sniff_encoding(raw)
+    _refuse_nul_bytes(raw, path, encoding)
     sample = raw[:_SNIFF_BYTES].decode(encoding, errors="replace")
     delimiter = delimiter or sniff_delimiter(sample)
     log.debug("%s: reading CSV (delimiter %r, encoding %s)", path, delimiter, encoding)
@@ -98,6 +101,21 @@ def _read_csv(path: Path, delimiter: str | None, encoding: str | None) -> pd.Dat
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataContractError(f"cannot parse CSV: {msg}", file=str(path),
                                 kind="unreadable") from None
+
+
+def _refuse_nul_bytes(raw: bytes, path: Path, encoding: str) -> None:
+    """NUL bytes in a text CSV: pandas would silently cut each such cell at the NUL."""
+    if encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32")) or b"\x00" not in raw:
+        return
+    text = raw.decode(encoding, errors="replace")
+    lines = text.splitlines()
+    # line 1 is the header, so a line's number minus one is its data row
+    rows = [i for i, line in enumerate(lines) if "\x00" in line]
+    where = "in the header" if rows and rows[0] == 0 else ""
+    raise DataContractError(f"NUL bytes in the file {where}(binary data or a mis-saved "
+                            "export; save it again as UTF-8 CSV)".replace("  ", " "),
+                            file=str(path), rows=[r for r in rows if r > 0],
+                            kind="nul_bytes")
 
 
 def _read_database(path: Path, table: str | None) -> pd.DataFrame:
