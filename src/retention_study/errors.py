@@ -98,6 +98,41 @@ class DataContractError(RetentionStudyError):
         return " ".join(text.split())
 
 
+class DataContractErrors(DataContractError):
+    """Several contract problems found in one pass over the data, one line each.
+
+    A user fixing a file wants every problem of it at once, not one per run. The
+    attributes (``kind``, ``file``, ``column``, ``rows``) are those of the first
+    problem; ``problems`` holds them all and ``str()`` is one line per problem, at
+    most ``limit`` lines plus a line saying how many more there are.
+
+    Examples
+    --------
+    >>> e = DataContractErrors([DataContractError("bad date", file="c.csv", column="d",
+    ...                                           rows=[2]),
+    ...                         DataContractError("no variance", file="c.csv", column="p")])
+    >>> print(e)
+    c.csv: column d: bad date (rows 2)
+    c.csv: column p: no variance
+    >>> e.kind, len(e.problems)
+    ('invalid', 2)
+    """
+
+    def __init__(self, problems: Sequence[DataContractError], limit: int = 20) -> None:
+        self.problems = list(problems)
+        self.limit = limit
+        first = self.problems[0]
+        super().__init__(first.message, file=first.file, column=first.column, rows=first.rows,
+                         kind=first.kind)
+
+    def _format(self) -> str:
+        lines = [str(p) for p in self.problems[: self.limit]]
+        more = len(self.problems) - self.limit
+        if more > 0:
+            lines.append(f"... and {more} more problems")
+        return "\n".join(lines)
+
+
 class AnalysisError(RetentionStudyError):
     """The analysis could not produce a trustworthy answer (e.g. too few departures)."""
 
