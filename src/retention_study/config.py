@@ -239,6 +239,81 @@ def levers(value: Any) -> dict[str, float]:
     return {"contact_every_months": months}
 
 
+def decimal_mark(value: Any) -> str:
+    if value not in (".", ","):
+        raise _Bad(f"must be '.' or ',', not {value!r}")
+    return value
+
+
+def thousands_mark(value: Any) -> str:
+    if value not in (".", ",", " ", "'", "_"):
+        raise _Bad(f"must be one of '.', ',', ' ', \"'\", '_' (or null), not {value!r}")
+    return value
+
+
+def column_map(value: Any) -> dict[str, dict[str, str]]:
+    """``{customers|price_events|contact_events: {our column name: the file's}}``."""
+    from retention_study.schema import EVENT_TABLE_COLUMNS
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Bad("must be a mapping {customers: {customer_id: ...}, price_events: {...}, "
+                   "contact_events: {...}}")
+    out = {}
+    for table, mapping in value.items():
+        if table not in EVENT_TABLE_COLUMNS:
+            raise _Bad(f"unknown table '{table}'{_suggest(table, list(EVENT_TABLE_COLUMNS))} "
+                       f"(one of {', '.join(EVENT_TABLE_COLUMNS)})")
+        mapping = {} if mapping is None else mapping
+        if not isinstance(mapping, dict):
+            raise _Bad(f"{table} must be a mapping {{our column name: your column}}, "
+                       f"not {mapping!r}")
+        known = EVENT_TABLE_COLUMNS[table]
+        for ours, theirs in mapping.items():
+            if ours not in known:
+                raise _Bad(f"{table}: unknown column '{ours}'{_suggest(ours, known)} (one of "
+                           f"{', '.join(known)})")
+            if not isinstance(theirs, str) or not theirs.strip():
+                raise _Bad(f"{table}.{ours} must be a column name, not {theirs!r}")
+        out[table] = {k: v.strip() for k, v in mapping.items()}
+    return out
+
+
+def direction_words(value: Any) -> dict[str, list[str]] | None:
+    """``{outbound: [words], inbound: [words]}``: a company's words for the direction."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _Bad("must be a mapping {outbound: [words], inbound: [words]}")
+    out, seen = {}, {}
+    for direction, words in value.items():
+        if direction not in ("outbound", "inbound"):
+            raise _Bad(f"unknown direction '{direction}' (outbound or inbound)")
+        items = [words] if isinstance(words, str) else words
+        if not isinstance(items, list) or not all(_scalar(w) for w in items):
+            raise _Bad(f"{direction}: must be a word or a list of words, not {words!r}")
+        for word in items:
+            low = str(word).strip().lower()
+            if seen.get(low, direction) != direction or low in ("outbound", "inbound") and \
+                    low != direction:
+                raise _Bad(f"'{word}' is given for both outbound and inbound")
+            seen[low] = direction
+        out[direction] = [str(w) for w in items]
+    return out
+
+
+def units(value: Any) -> dict[str, str]:
+    """``{column: unit in words}``, e.g. ``{MonthlyCharges: EUR per month}``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()):
+        raise _Bad(f"must map a column to its unit in words, e.g. {{MonthlyCharges: EUR per "
+                   f"month}}, not {value!r}")
+    return {k: v.strip() for k, v in value.items()}
+
+
 def key(default: Any, check: Callable[[Any], Any], doc: str = "") -> Any:
     """A config key: its default, its check and one line of help."""
     meta = {"check": check, "doc": doc}
@@ -283,6 +358,14 @@ class DataConfig:
     table: str | None = key(None, optional(text), "table name inside a DuckDB/SQLite file")
     delimiter: str | None = key(None, optional(delimiter), "CSV delimiter; sniffed when null")
     encoding: str | None = key(None, optional(encoding), "CSV encoding; sniffed when null")
+    decimal: str = key(".", decimal_mark, "decimal mark of CSV numbers (',' for 67,91)")
+    thousands: str | None = key(None, optional(thousands_mark),
+                                "thousands separator of CSV numbers ('.' for 1.234,50)")
+    columns: dict = key({}, column_map, "events: {table: {our column name: yours}}")
+    direction_values: dict | None = key(None, direction_words,
+                                        "events: {outbound: [words], inbound: [words]}")
+    units: dict = key({}, units, "{column: unit in words}; a time unit on a table's "
+                      "contact column makes it time since the last contact")
     as_of: str = key("2026-06-30", iso_date, "extraction date: later dates are errors")
     observation_start: str | None = key(None, optional(iso_date),
                                         "customers who joined earlier enter late")
@@ -440,6 +523,8 @@ def _relations(cfg: StudyConfig, problems: list[str]) -> None:
     if d.observation_start is not None and d.observation_start >= d.as_of:
         problems.append(f"data.observation_start ({d.observation_start}) must be before "
                         f"data.as_of ({d.as_of})")
+    if d.thousands is not None and d.thousands == d.decimal:
+        problems.append(f"data.thousands ({d.thousands!r}) must differ from data.decimal")
     if d.format == "table":
         for name in ("path", "duration", "event"):
             if getattr(d, name) is None:

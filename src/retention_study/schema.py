@@ -37,6 +37,9 @@ CUSTOMER_COLUMNS = ["customer_id", "start_date", "end_date", "notice_date", "chu
 PRICE_COLUMNS = ["customer_id", "effective_date", "monthly_price", "new_customer_price"]
 CONTACT_COLUMNS = ["customer_id", "contact_date", "direction", "channel", "topic"]
 DIRECTIONS = ("outbound", "inbound")
+#: The event-log files and their canonical columns (``data.columns`` maps a file's own names).
+EVENT_TABLE_COLUMNS = {"customers": CUSTOMER_COLUMNS, "price_events": PRICE_COLUMNS,
+                       "contact_events": CONTACT_COLUMNS}
 
 
 @dataclass
