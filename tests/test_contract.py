@@ -316,3 +316,164 @@ def test_problems_beyond_the_limit_are_counted(tmp_path):
     lines = str(DataContractErrors(problems)).splitlines()
     assert len(lines) == 21 and lines[19] == "f.csv: problem 19"
     assert lines[20] == "... and 5 more problems"
+
+
+# ------------------------------------------------------------------ own data in minutes
+
+DUTCH = {"customers": {"customer_id": "Klantnr", "start_date": "Startdatum",
+                       "end_date": "Einddatum", "notice_date": "Opzegdatum",
+                       "churned": "Vertrokken", "exit_reason": "Reden"},
+         "price_events": {"customer_id": "Klantnr", "effective_date": "Ingangsdatum",
+                          "monthly_price": "Maandprijs", "new_customer_price": "Nieuwprijs"},
+         "contact_events": {"customer_id": "Klantnr", "contact_date": "Datum",
+                            "direction": "Richting", "channel": "Kanaal", "topic": "Onderwerp"}}
+
+
+def _dutch_frames() -> dict:
+    frames = _frames(EVENT_FILES)
+    for table, mapping in DUTCH.items():
+        frames[table] = frames[table].rename(columns=mapping)
+    words = {"outbound": "Uitgaand", "inbound": "in"}
+    frames[K]["Richting"] = frames[K]["Richting"].str.lower().map(words)
+    return frames
+
+
+def test_column_and_direction_mapping_reads_a_dutch_export_like_the_base(tmp_path):
+    (tmp_path / "ref").mkdir()
+    reference = load_study_data(events_config(tmp_path / "ref", _frames(EVENT_FILES)))
+    cfg = events_config(tmp_path, _dutch_frames(), columns=DUTCH,
+                        direction_values={"outbound": ["uitgaand"], "inbound": ["in", "binnen"]})
+    data = load_study_data(cfg)
+    for got, want in zip([data.customers, data.price_events, data.contact_events],
+                         [reference.customers, reference.price_events,
+                          reference.contact_events], strict=True):
+        pd.testing.assert_frame_equal(got, want)
+    assert _ledger(data) == BASE_EVENTS_LEDGER
+
+
+def test_mapped_columns_are_named_as_the_file_names_them(tmp_path):
+    frames = _dutch_frames()
+    _set(C, 2, "Startdatum", "2024-13-01")(frames)
+    _set(K, 4, "Richting", "sideways")(frames)
+    cfg = events_config(tmp_path, frames, columns=DUTCH,
+                        direction_values={"outbound": "uitgaand", "inbound": ["in"]})
+    err = _load_error(cfg)
+    assert [(p.column, p.rows) for p in err.problems] == [("Startdatum", [2]), ("Richting", [4])]
+    assert str(err.problems[1]).endswith(
+        "column Richting: direction must be one of outbound, inbound (or uitgaand, in: "
+        "data.direction_values) (rows 4)")
+    no_words = _load_error(events_config(tmp_path, _dutch_frames(), columns=DUTCH))
+    assert no_words.kind == "bad_direction" and no_words.rows == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_mapping_to_a_column_that_does_not_exist(tmp_path):
+    mapping = {"customers": {**DUTCH["customers"], "start_date": "Begin"}}
+    frames = {**_frames(EVENT_FILES), C: _dutch_frames()[C]}
+    err = _load_error(events_config(tmp_path, frames, columns=mapping))
+    assert (err.kind, err.column) == ("unknown_column", "Begin")
+    assert "data.columns.customers.start_date maps to a column that does not exist" in str(err)
+
+
+@pytest.mark.parametrize("spec,match", [
+    ({"klanten": {}}, "unknown table 'klanten'"),
+    ({"customers": {"id": "Klantnr"}}, "unknown column 'id'"),
+    ({"customers": ["Klantnr"]}, "must be a mapping"),
+])
+def test_column_mapping_config_errors(tmp_path, spec, match):
+    from retention_study.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        load_study_data(events_config(tmp_path, _frames(EVENT_FILES), columns=spec))
+
+
+def test_decimal_commas_get_a_hint_and_an_option(tmp_path):
+    frames = _frames({T: TABLE})
+    frames[T]["monthly price"] = ["30,5", "45", "40", "50,25", "35", "55,75"]
+    err = _load_error(table_config(tmp_path, frames[T]))
+    assert (err.kind, err.column, err.rows) == ("bad_price", "monthly price", [1, 4, 6])
+    assert str(err).endswith("column monthly price: monthly price must be a number >= 0; "
+                             "looks like decimal commas: set data.decimal: ',' (rows 1, 4, 6)")
+    data = load_study_data(table_config(tmp_path, frames[T], decimal=","))
+    assert data.table["monthly price"].tolist() == [30.5, 45, 50.25, 35, 55.75]
+
+
+def test_thousands_and_decimal_in_a_semicolon_csv(tmp_path):
+    path = tmp_path / "t.csv"
+    rows = [";".join(r) for r in TABLE]
+    rows[1] = rows[1].replace("30.5", "1.030,5")
+    path.write_text("\n".join(rows) + "\n")
+    data = load_study_data(table_config(tmp_path, None, path=str(path), decimal=",",
+                                        thousands="."))
+    assert data.table["monthly price"].tolist() == [1030.5, 45, 50, 35, 55]
+
+
+def test_decimal_commas_in_price_events(tmp_path):
+    frames = _frames(EVENT_FILES)
+    _set(P, 2, "monthly_price", "33,00")(frames)
+    err = _load_error(events_config(tmp_path, frames))
+    assert "looks like decimal commas" in err.message and err.rows == [2]
+    data = load_study_data(events_config(tmp_path, frames, decimal=","))
+    assert data.price_events["monthly_price"].iloc[1] == 33.0
+
+
+# ------------------------------------------------------------------ a table's contact recency
+
+
+def _recency_table(path: Path, n: int = 1500, hr_6m: float = 1.5, seed: int = 3) -> None:
+    """Simulated truth: the monthly hazard rises by ``hr_6m`` per 6 months without contact."""
+    rng = np.random.default_rng(seed)
+    months_since = rng.uniform(0, 30, n).round(1)  # some beyond the 24-month cap
+    price = rng.normal(50, 10, n).round(2)
+    capped = np.minimum(months_since, 24)
+    rate = 0.03 * np.exp(np.log(hr_6m) / 6 * capped)
+    tenure = np.minimum(rng.exponential(1 / rate), 36)
+    frame = pd.DataFrame({"id": [f"K{i}" for i in range(n)], "tenure": tenure.round(3) + 0.001,
+                          "left": np.where(tenure < 36, "yes", "no"), "bill": price,
+                          "months_since_call": months_since,
+                          "plan": rng.choice(["a", "b"], n)})
+    frame.to_csv(path, index=False)
+
+
+def test_a_table_column_that_is_months_since_contact_is_used_as_that_measure(tmp_path):
+    from retention_study.config import resolve_config
+    from retention_study.narrative import proxy_reading
+    from retention_study.pipeline import fit_models
+    from retention_study.timeline import build_timeline
+
+    _recency_table(tmp_path / "t.csv")
+    cfg = resolve_config({"data": {
+        "format": "table", "path": str(tmp_path / "t.csv"), "id": "id", "duration": "tenure",
+        "event": {"column": "left", "values": ["yes"]}, "price": ["bill"],
+        "contact": ["months_since_call"], "controls": ["plan"],
+        "units": {"months_since_call": "months", "bill": "EUR per month"}}})
+    data = load_study_data(cfg)
+    assert data.roles["units"] == {"months_since_call": "months", "bill": "EUR per month"}
+    assert data.roles["contact_recency"] == {"column": "months_since_call", "unit": "months",
+                                             "months_per_unit": 1.0}
+    tl = build_timeline(data, contact_cap_months=24)
+    assert tl.blocks["contact"] == ["months_since_contact"]
+    got = tl.episodes.set_index("customer_id")["months_since_contact"]
+    want = data.table.set_index("customer_id")["months_since_call"].clip(upper=24)
+    np.testing.assert_allclose(got.loc[want.index], want)
+    assert tl.definitions["months_since_contact"].startswith(
+        "months since the supplier last contacted the customer (months_since_call in the "
+        "table, in months), capped at 24")
+    assert not [u for u in tl.unmeasured if u.startswith("supplier contact")]
+    effect = fit_models(tl, cfg, cross_validate=False, check_ph=False).models.effects.set_index(
+        "covariate")
+    row = effect.loc["months_since_contact"]
+    assert row["unit"] == "6 months without outbound contact"
+    assert row["lower"] < 1.5 < row["upper"] and row["lower"] > 1  # the simulated truth
+    text = proxy_reading({"format": "table", "roles": data.roles})
+    assert "cannot be measured" not in text
+    assert "time since the last contact is months_since_call as the table records it" in text
+
+
+def test_a_recency_in_days_is_converted_and_bad_values_are_named(tmp_path):
+    frames = _frames({T: TABLE})
+    cfg = table_config(tmp_path, frames[T], units={"calls": "days since the last call"})
+    data = load_study_data(cfg)
+    assert data.roles["contact_recency"]["months_per_unit"] == pytest.approx(12 / 365.25)
+    frames[T]["calls"] = ["0", "2", "1", "-5", "0", "3"]
+    err = _load_error(table_config(tmp_path, frames[T], units={"calls": "days"}))
+    assert (err.kind, err.column) == ("bad_recency", "calls")
