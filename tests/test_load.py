@@ -142,7 +142,8 @@ def test_table_base_loads_with_hand_computed_durations(tmp_path):
     assert t["exit_reason"].tolist()[2] == "price" and t["exit_reason"].isna().sum() == 4
     assert data.roles == {"price": ["monthly price"], "contact": ["calls"], "controls": ["plan"],
                           "segments": [], "satisfaction": None, "exit_reason": "exit_reason",
-                          "contact_kind": "outbound", "controls_auto": False, "units": {}}
+                          "contact_kind": "outbound", "controls_auto": False, "units": {},
+                          "contact_recency": None}
     assert _ledger(data) == BASE_TABLE_LEDGER
 
 

@@ -782,9 +782,38 @@ def _load_table_shape(data: dict, as_of: pd.Timestamp, ledger: Ledger,
     if chk.clean:
         chk.check_variance(clean, covariates)
     paths = data["path"] if isinstance(data["path"], list) else [data["path"]]
-    return StudyData(format="table", as_of=as_of, table=clean,
-                     roles={**_table_roles(data), "units": units}, ledger=ledger,
+    roles = {**_table_roles(data), "units": units,
+             "contact_recency": _contact_recency(chk, data, units)}
+    return StudyData(format="table", as_of=as_of, table=clean, roles=roles, ledger=ledger,
                      sources={"table": ", ".join(str(p) for p in paths)})
+
+
+_TIME_UNIT = re.compile(r"^(day|week|month|year)s?\b", re.I)
+_MONTHS_PER = {"day": 1 / DAYS_PER_MONTH, "week": 7 / DAYS_PER_MONTH, "month": 1.0,
+               "year": 12.0}
+
+
+def _contact_recency(chk: _Checker, data: dict, units: dict[str, str]) -> dict | None:
+    """A contact column whose unit is a time (``data.units: {months_since_call: months}``)
+    *is* time since the last contact: the timeline uses it as such.
+
+    Examples
+    --------
+    >>> _TIME_UNIT.match("months since the last call").group(1)
+    'months'
+    """
+    for col in data["contact"]:
+        hit = _TIME_UNIT.match(units.get(col, "").strip())
+        if not hit:
+            continue
+        num, bad, hint = chk.numbers(col)
+        if bad.any() or (num < 0).any():
+            chk.problem(f"data.units gives {col} in {units[col]}, time since the last contact, "
+                        f"but it holds values that are not a number >= 0{hint}",
+                        column=col, kind="bad_recency")
+        return {"column": col, "unit": units[col],
+                "months_per_unit": _MONTHS_PER[hit.group(1).lower()]}
+    return None
 
 
 def _table_roles(data: dict) -> dict[str, Any]:

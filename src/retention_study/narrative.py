@@ -216,9 +216,17 @@ def proxy_reading(results: dict) -> str | None:
     roles = results.get("roles") or {}
     price = ", ".join(roles.get("price") or []) or "nothing"
     contact = ", ".join(roles.get("contact") or []) or "nothing"
-    text = (f"'Price' here is {price} and 'contact' is {contact}: single columns of a "
-            "snapshot, not dated histories, so they say nothing about when a price changed or "
-            "when someone last got in touch, and time since contact cannot be measured.")
+    recency = roles.get("contact_recency")
+    if recency and roles.get("contact_kind") != "inbound":
+        text = (f"'Price' here is {price} and 'contact' is {contact}: single columns of a "
+                "snapshot, not dated histories, so they say nothing about when a price "
+                f"changed; time since the last contact is {recency['column']} as the table "
+                f"records it ({recency['unit']}).")
+    else:
+        text = (f"'Price' here is {price} and 'contact' is {contact}: single columns of a "
+                "snapshot, not dated histories, so they say nothing about when a price "
+                "changed or when someone last got in touch, and time since contact cannot "
+                "be measured.")
     controls = roles.get("controls") or []
     if controls:
         text += (f" A bill depends on what the customer buys, so the models adjust for "

@@ -843,6 +843,16 @@ def table_block(table: pd.DataFrame, columns: list[str], what: str, note: str,
     return Block(cols, defs, [], missing)
 
 
+def _recency_months(table: pd.DataFrame, columns: list[str], recency: dict,
+                    cap: float) -> tuple[pd.DataFrame, list[str]]:
+    """A table column that *is* time since the supplier's last contact (``data.units``)
+    becomes ``months_since_contact``, capped like the event logs' measure."""
+    col = recency["column"]
+    months = np.minimum(cap, table[col].to_numpy(float) * recency["months_per_unit"])
+    return (table.assign(months_since_contact=months),
+            ["months_since_contact" if c == col else c for c in columns])
+
+
 def _build_table(data: StudyData, params: dict) -> Timeline:
     table = data.table
     if table is None:
@@ -858,10 +868,15 @@ def _build_table(data: StudyData, params: dict) -> Timeline:
     inbound = roles.get("contact_kind", "outbound") == "inbound"
     contact_note = ("customer-initiated contact, NOT the supplier reaching out" if inbound
                     else "contact by the supplier, measured once at the snapshot")
+    contact_cols = list(roles.get("contact", []))
+    recency = roles.get("contact_recency")
+    if recency and not inbound:
+        table, contact_cols = _recency_months(table, contact_cols, recency,
+                                              params["contact_cap_months"])
     blocks = {
         "price": table_block(table, list(roles.get("price", [])), "price",
                              "a price proxy, measured once at the snapshot"),
-        "contact": table_block(table, list(roles.get("contact", [])), "contact", contact_note),
+        "contact": table_block(table, contact_cols, "contact", contact_note),
         "service": Block({}, {}, [], {}),
         "controls": table_block(table, params["controls"], "control", "adjusted for",
                                 data.sources.get("table", "table")),
@@ -874,6 +889,11 @@ def _build_table(data: StudyData, params: dict) -> Timeline:
         blocks["contact"].unmeasured.append(
             "supplier contact: the table records only contact the customer initiated; the "
             "supplier's own attention is not measured")
+    if "months_since_contact" in blocks["contact"].definitions:
+        blocks["contact"].definitions["months_since_contact"] = (
+            f"months since the supplier last contacted the customer ({recency['column']} in "
+            f"the table, in {recency['unit']}), capped at {params['contact_cap_months']:g}, "
+            "measured once at the snapshot")
     blocks["service"].unmeasured.append("service: a flat table has no dated contact history")
     n = len(table)
     rows = Rows(customers=table, cust=np.arange(n), start=np.zeros(n), stop=stop[~no_time],
