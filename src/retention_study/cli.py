@@ -1,4 +1,4 @@
-"""Command line: ``retention-study run | check | simulate``.
+"""Command line: ``retention-study run | check | init | simulate``.
 
 The only place that configures logging and turns named errors into exit statuses:
 2 for bad data or config, 1 for an analysis failure, each with one line on stderr
@@ -59,6 +59,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from retention_study.init import write_starter_config
+
+    text = write_starter_config(args.files, out=args.out, force=args.force)
+    if args.out is None:
+        print(text, end="")
+    return 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from retention_study.simulate import write_simulation
 
@@ -111,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("config")
     check.add_argument("-p", "--param", action="append", metavar="KEY=VALUE")
     check.set_defaults(func=_cmd_check)
+
+    init = sub.add_parser("init", help="write a starter config guessed from data files")
+    init.add_argument("files", nargs="+",
+                      help="one table (or several with the same columns), or the three "
+                           "event logs (customers, price events, contact events)")
+    init.add_argument("-o", "--out", help="write the config here (default: print it)")
+    init.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    init.set_defaults(func=_cmd_init)
 
     sim = sub.add_parser("simulate", help="write a simulated customer base with a known truth")
     sim.add_argument("--out", required=True, help="folder for the files and truth.json")
