@@ -477,3 +477,69 @@ def test_a_recency_in_days_is_converted_and_bad_values_are_named(tmp_path):
     frames[T]["calls"] = ["0", "2", "1", "-5", "0", "3"]
     err = _load_error(table_config(tmp_path, frames[T], units={"calls": "days"}))
     assert (err.kind, err.column) == ("bad_recency", "calls")
+
+
+# ------------------------------------------------------------------ the probe's rows, by the CLI
+
+
+def _write_config(tmp_path: Path, cfg: dict) -> Path:
+    path = tmp_path / "probe.yaml"
+    path.write_text(yaml.safe_dump({"name": "probe", "data": cfg["data"]}))
+    return path
+
+
+def _probe_events(tmp_path, edit=None, **data) -> Path:
+    frames = _frames(EVENT_FILES)
+    if edit:
+        edit(frames)
+    return _write_config(tmp_path, events_config(tmp_path, frames, **data))
+
+
+PROBES = {
+    "price_inf": (lambda p: _probe_events(p, _set(P, 2, "monthly_price", "inf")),
+                  "price_events.csv: column monthly_price: monthly_price must be a finite "
+                  "number (not inf or a sentinel such as 1e308) (rows 2)"),
+    "new_price_inf": (lambda p: _probe_events(p, _set(P, 1, "new_customer_price", "inf")),
+                      "column new_customer_price: new_customer_price must be a finite number"),
+    "start_date_control": (lambda p: _probe_events(p, controls=["start_date"]),
+                           "column start_date: data.controls: start_date is a date column"),
+    "id_segment": (lambda p: _probe_events(p, segments=["customer_id"]),
+                   "column customer_id: data.segments: customer_id is the customer id"),
+    "table_tenure_inf": (lambda p: _write_config(p, table_config(p, _frames({T: TABLE})[T].assign(
+        months=["12", "3", "0", "inf", "7", "15"]))),
+        "table.csv: column months: months must be a finite number (not inf or a sentinel "
+        "such as 1e308) (rows 4)"),
+}
+
+
+@pytest.mark.parametrize("probe", list(PROBES))
+def test_probe_rows_are_exit_2_with_one_line(tmp_path, capsys, probe):
+    make, expected = PROBES[probe]
+    config = make(tmp_path)
+    capsys.readouterr()
+    assert cli.main(["check", str(config)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and expected in err[0], err
+    assert "Traceback" not in err[0]
+
+
+def test_run_with_an_infinite_price_fails_fast_with_2(tmp_path, capsys):
+    """The probe's run hung (killed after 7 minutes): now the load cell fails, exit 2."""
+    config = PROBES["price_inf"][0](tmp_path)
+    status = cli.main(["run", str(config), "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    line = [x for x in err.splitlines() if x.startswith("probe: FAILED (exit 2)")]
+    assert len(line) == 1 and "monthly_price must be a finite number" in line[0]
+
+
+def test_a_free_text_contact_column_or_decimal_comma_control_is_refused_with_a_hint(tmp_path):
+    frame = pd.concat([_frames({T: TABLE})[T]] * 30, ignore_index=True)
+    frame["customer"] = [f"T{i}" for i in range(len(frame))]
+    frame["calls"] = [f"{i},5" for i in range(len(frame))]  # 180 decimal-comma numbers
+    err = _load_error(table_config(tmp_path, frame))
+    assert (err.kind, err.column) == ("unusable_attribute", "calls")
+    assert err.message.startswith("data.contact: calls has 180 distinct values")
+    assert err.message.endswith("looks like decimal commas: set data.decimal: ','")
+    data = load_study_data(table_config(tmp_path, frame, decimal=","))
+    assert data.table["calls"].iloc[0] == 0.5

@@ -354,14 +354,14 @@ def raise_problems(problems: list) -> None:
         raise DataContractErrors(problems, limit=MAX_PROBLEMS)
 
 
-def _unusable(s: pd.Series) -> str | None:
+def _unusable(s: pd.Series, decimal: str = ".", thousands: str | None = None) -> str | None:
     """Why a column cannot be a control or segment (a date, free text), or None."""
     if pd.api.types.is_datetime64_any_dtype(s):
         return "is a date column"
     if pd.api.types.is_numeric_dtype(s):
         return None
     txt = _text(s).dropna()
-    if not len(txt) or pd.to_numeric(txt, errors="coerce").notna().all():
+    if not len(txt) or not _numbers(txt, decimal, thousands)[1].any():
         return None
     levels = pd.unique(txt)
     sample = pd.Series(levels[:1000]).astype(str)
@@ -375,21 +375,27 @@ def _unusable(s: pd.Series) -> str | None:
     return None
 
 
-def _check_attributes(chk: _Checker, data: dict, reserved: dict[str, str]) -> None:
+def _check_attributes(chk: _Checker, data: dict, reserved: dict[str, str],
+                      keys: tuple[str, ...] = ("controls", "segments")) -> None:
     """A control or segment must be a customer attribute the study can compare by.
 
     A date (it hangs a model with one dummy per day), the id, the outcome or free
-    text with thousands of levels is refused with the reason.
+    text with thousands of levels is refused with the reason. (A table's contact
+    columns too: they enter the model the same way.)
     """
-    for key in ("controls", "segments"):
+    for key in keys:
         for col in _unique(list(data[key])):
             if col not in chk.frame.columns:
                 continue  # reported by require
-            why = reserved.get(col) or _unusable(chk.frame[col])
+            why = reserved.get(col) or _unusable(chk.frame[col], chk.decimal, chk.thousands)
             if why:
-                chk.problem(f"data.{key}: {col} {why}: a control or segment must be an "
-                            "attribute of the customer such as plan or region",
-                            column=col, kind="unusable_attribute")
+                s = chk.frame[col]
+                hint = _decimal_hint(s, _text(s).notna(), chk.decimal)
+                what = ("a contact column must be a number or a few levels" if key == "contact"
+                        else "a control or segment must be an attribute of the customer such "
+                        "as plan or region")
+                chk.problem(f"data.{key}: {col} {why}: {what}{hint}", column=col,
+                            kind="unusable_attribute")
 
 
 # ---------------------------------------------------------------- shape A
@@ -751,7 +757,8 @@ def _load_table_shape(data: dict, as_of: pd.Timestamp, ledger: Ledger,
     ledger.rows_in("table", len(raw))
     chk = _Checker(raw, "table", data, ledger, problems)
     _check_table_columns(chk, data, mapping["column"])
-    _check_attributes(chk, data, _table_reserved(data, mapping["column"]))
+    _check_attributes(chk, data, _table_reserved(data, mapping["column"]),
+                      ("contact", "controls", "segments"))
     _apply_where(chk, data["where"])
     if data["id"]:
         ids = chk.check_ids(data["id"])
@@ -800,7 +807,7 @@ def _contact_recency(chk: _Checker, data: dict, units: dict[str, str]) -> dict |
     Examples
     --------
     >>> _TIME_UNIT.match("months since the last call").group(1)
-    'months'
+    'month'
     """
     for col in data["contact"]:
         hit = _TIME_UNIT.match(units.get(col, "").strip())
