@@ -3,7 +3,9 @@
 Every row that leaves the analysis is counted here by table and reason, and the
 report shows the ledger. ``kind`` tells an invalid row excluded under
 ``on_invalid: exclude`` (``"invalid"``) from a row that is legitimately out of
-scope (``"out_of_scope"``, e.g. customers who joined after as_of).
+scope (``"out_of_scope"``, e.g. customers who joined after as_of) and from a
+redundant copy dropped whatever ``on_invalid`` says because it changes nothing
+(``"duplicate"``, an exact copy of a price row).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ class LedgerEntry:
     table: str
     reason: str
     rows: int
-    kind: str = "invalid"  # invalid | out_of_scope | note
+    kind: str = "invalid"  # invalid | out_of_scope | duplicate | note
 
 
 @dataclass
