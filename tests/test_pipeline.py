@@ -156,14 +156,14 @@ def test_a_failing_sensitivity_refit_does_not_sink_the_run(monkeypatch, small_sa
         "contact_events": str(small_sample / "contact_events.csv"),
         "observation_start": "2023-06-30", "controls": ["plan"]}})
     data = load_study_data(cfg)
-    real = pipeline.build_timeline
+    real = pipeline.TimelineBuilder.build
 
-    def flaky(d, **opts):
+    def flaky(builder, **opts):
         if opts.get("lag_days") == 30:
             raise AnalysisError("nobody at risk")
-        return real(d, **opts)
+        return real(builder, **opts)
 
-    monkeypatch.setattr(pipeline, "build_timeline", flaky)
+    monkeypatch.setattr(pipeline.TimelineBuilder, "build", flaky)
     robust = pipeline.robustness(data, cfg)
     assert [lag["lag_days"] for lag in robust["lags"]] == [0, 60]
     assert robust["problems"] == ["lag 30 days could not be analysed: nobody at risk"]
@@ -180,13 +180,13 @@ def test_robustness_reuses_the_main_fit_for_its_own_lag(monkeypatch, small_sampl
     main = pipeline.fit_models(build_timeline(data, **pipeline.timeline_options(cfg)), cfg,
                                cross_validate=False)
     lags_built = []
-    real = pipeline.build_timeline
+    real = pipeline.TimelineBuilder.build
 
-    def spy(d, **opts):
+    def spy(builder, **opts):
         lags_built.append((opts["lag_days"], opts.get("notice_guard", True)))
-        return real(d, **opts)
+        return real(builder, **opts)
 
-    monkeypatch.setattr(pipeline, "build_timeline", spy)
+    monkeypatch.setattr(pipeline.TimelineBuilder, "build", spy)
     robust = pipeline.robustness(data, cfg, main=main)
     assert lags_built == [(30, True), (60, True), (0, False)]  # lag 0 is the main fit
     fresh = pipeline.robustness(data, cfg)

@@ -67,7 +67,22 @@ _DECIMAL_HINT = "; looks like decimal commas: set data.decimal: ','"
 
 
 def _text(s: pd.Series) -> pd.Series:
-    """Cells as stripped strings, blank or missing cells as NaN."""
+    """Cells as stripped strings, blank or missing cells as NaN.
+
+    A column of text (every CSV column) is stripped once per distinct value, and equal
+    cells share one string object: an event table repeats each id, direction and topic
+    millions of times. Mixed cells (7 and 7.0 are one value to a hash) go cell by cell.
+
+    Examples
+    --------
+    >>> _text(pd.Series([" a", "", None, "a"])).tolist()
+    ['a', nan, nan, 'a']
+    """
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        codes, uniques = pd.factorize(s)
+        stripped = _text(pd.Series(uniques, dtype=object).astype("string"))
+        values = np.append(stripped.to_numpy(dtype=object), np.nan)  # code -1: missing
+        return pd.Series(values[codes], index=s.index, name=s.name, dtype=object)
     out = s.astype("string").str.strip()
     return out.astype(object).where(out.fillna("").ne(""), np.nan)
 

@@ -42,7 +42,7 @@ from retention_study.records import json_safe
 from retention_study.records import to_records as _records
 from retention_study.schema import StudyData, Timeline
 from retention_study.segments import LoyaltyPenalty, analyse_segments
-from retention_study.timeline import build_timeline
+from retention_study.timeline import TimelineBuilder
 from retention_study.whatif import WhatIf
 
 log = logging.getLogger(LOGGER_NAME)
@@ -172,20 +172,24 @@ def robustness(data: StudyData, cfg: dict, main: ModelStep | None = None) -> dic
     Shape A only: a flat table has no dated events to lag and no notice to guard.
     Each variant is refitted on its own timeline (no cross-validation: the point is
     how the effects and the verdict move). ``main``, the run's own fit, stands in for
-    the lag it was built with instead of being fitted a second time.
+    the lag it was built with instead of being fitted a second time. One
+    :class:`~retention_study.timeline.TimelineBuilder` builds every variant, so the
+    event tables are sorted once and the lags share their intervals; each variant's
+    episodes are freed before the next is built.
     """
     if data.format != "events":
         return {"available": False,
                 "why": "a flat table has no dated events, so there is nothing to lag or guard"}
     lags, problems = [], []
+    builder = TimelineBuilder(data)
     for lag in SENSITIVITY_LAGS:
         if main is not None and lag == int(cfg["study"]["lag_days"]):
             lags.append({"lag_days": lag, "verdict": main.verdict.label,
                          "effects": _effects_row(main)})
             continue
         try:
-            tl = build_timeline(data, **timeline_options(cfg, lag_days=lag))
-            step = fit_models(tl, cfg, cross_validate=False, check_ph=False)
+            step = fit_models(builder.build(**timeline_options(cfg, lag_days=lag)), cfg,
+                              cross_validate=False, check_ph=False)
         except AnalysisError as exc:
             # One variant that cannot be fitted must not sink the main analysis.
             problems.append(f"lag {lag} days could not be analysed: {exc}")
@@ -193,7 +197,7 @@ def robustness(data: StudyData, cfg: dict, main: ModelStep | None = None) -> dic
         lags.append({"lag_days": lag, "verdict": step.verdict.label,
                      "effects": _effects_row(step)})
     try:
-        naive_tl = build_timeline(data, **timeline_options(cfg, notice_guard=False))
+        naive_tl = builder.build(**timeline_options(cfg, notice_guard=False))
         naive = fit_models(naive_tl, cfg, cross_validate=False, check_ph=False)
     except AnalysisError as exc:
         problems.append(f"the naive analysis could not be run: {exc}")

@@ -27,7 +27,8 @@ Everything is vectorised: one global sort of each event table by (customer, day)
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -105,6 +106,83 @@ def build_timeline(
     >>> tl.episodes[["start", "stop", "event"]].values.tolist()
     [[0.0, 1.0, 0.0], [1.0, 2.0, 0.0], [2.0, 3.0, 1.0]]
     """
+    return TimelineBuilder(data).build(
+        lag_days=lag_days, grid=grid, contact_cap_months=contact_cap_months,
+        price_increase_window_days=price_increase_window_days,
+        include_price_level=include_price_level, notice_guard=notice_guard, controls=controls)
+
+
+class TimelineBuilder:
+    """Episodes of one data set under several options, sharing the work they have in common.
+
+    The robustness analysis builds the same data's episodes at several lags and
+    without the notice guard. A builder sorts the customers and maps and sorts the
+    event tables once; on the month grid the intervals do not depend on the lag, so the
+    rows of one (notice guard, grid) pair are also built once and only the covariates
+    are recomputed for each lag. Each :meth:`build` gives the same Timeline as
+    :func:`build_timeline` with the same options.
+
+    Examples
+    --------
+    >>> builder = TimelineBuilder(example_data())
+    >>> lagged = [builder.build(lag_days=lag).episodes for lag in (0, 30)]
+    >>> lagged[1].equals(build_timeline(example_data(), lag_days=30).episodes)
+    True
+    """
+
+    def __init__(self, data: StudyData) -> None:
+        self.data = data
+        self._prepared: tuple[pd.DataFrame, Events] | None = None
+        # Only the last rows are kept: at a million customers one set is about 1 GB.
+        self._rows: tuple[tuple, Rows, list] | None = None
+
+    def build(self, *, lag_days: int = 0, grid: str = "month", contact_cap_months: float = 24,
+              price_increase_window_days: int = 60, include_price_level: bool = False,
+              notice_guard: bool = True, controls: list[str] | None = None) -> Timeline:
+        """The Timeline of :func:`build_timeline` for these options (same parameters)."""
+        data = self.data
+        params = _options(data, lag_days=lag_days, grid=grid,
+                          contact_cap_months=contact_cap_months,
+                          price_increase_window_days=price_increase_window_days,
+                          include_price_level=include_price_level, notice_guard=notice_guard,
+                          controls=controls)
+        if data.format == "events":
+            return _build_events(data, params, self)
+        if data.format == "table":
+            return _build_table(data, params)
+        raise ConfigError(f"data.format must be 'events' or 'table', not {data.format!r}")
+
+    def prepared(self) -> tuple[pd.DataFrame, Events]:
+        """Customers sorted by id, and their events mapped to them and sorted (once)."""
+        if self._prepared is None:
+            if self.data.customers is None:
+                raise DataContractError("shape A data has no customers table",
+                                        file="customers", kind="missing_table")
+            customers = self.data.customers.sort_values(CUSTOMER_ID, kind="stable")
+            customers = customers.reset_index(drop=True)
+            self._prepared = customers, prepare_events(self.data, pd.Index(customers[CUSTOMER_ID]))
+        return self._prepared
+
+    def rows(self, params: dict) -> Rows:
+        """The intervals for ``params``, reused across lags where the grid allows."""
+        # Off the month grid, event-driven split days move with the lag.
+        key = (params["notice_guard"], params["grid"],
+               None if params["grid"] == "month" else params["lag_days"])
+        if self._rows is not None and self._rows[0] == key:
+            _, rows, excluded = self._rows
+            for e in excluded:  # the same exclusions, recorded in this build's params
+                _exclude(self.data, params, e["table"], e["reason"], e["rows"], e["kind"])
+            return replace(rows, ref_day=rows.eval_day - params["lag_days"])
+        self._rows = None  # free the previous rows before building new ones
+        before = len(params["excluded"])
+        rows = _rows(self.data, params, *self.prepared())
+        self._rows = key, rows, [dict(e) for e in params["excluded"][before:]]
+        return rows
+
+
+def _options(data: StudyData, *, lag_days, grid, contact_cap_months,
+             price_increase_window_days, include_price_level, notice_guard, controls) -> dict:
+    """Check the options of a build and turn them into the Timeline's ``params``."""
     if grid not in GRIDS:
         raise ConfigError(f"study.grid must be one of {', '.join(GRIDS)}, not {grid!r}")
     if lag_days is None or int(lag_days) != lag_days or lag_days < 0:
@@ -134,11 +212,7 @@ def build_timeline(
             if data.observation_start is not None else None
         ),
     }
-    if data.format == "events":
-        return _build_events(data, params)
-    if data.format == "table":
-        return _build_table(data, params)
-    raise ConfigError(f"data.format must be 'events' or 'table', not {data.format!r}")
+    return params
 
 
 def example_data() -> StudyData:
@@ -266,6 +340,10 @@ class EventIndex:
     presorted : bool
         The events are already sorted by (customer, day): skip the sort.
 
+    Every query takes one customer index and one day per row; ``base``, when given, is
+    ``_pack(cust, 0)`` computed once for many queries on the same rows (it saves a
+    pass over all rows per query).
+
     Examples
     --------
     >>> ix = EventIndex(np.array([0, 0, 1]), np.array([10, 20, 5]))
@@ -278,39 +356,47 @@ class EventIndex:
         cust, day = np.asarray(cust, dtype=np.int64), np.asarray(day, dtype=np.int64)
         key = _pack(cust, day)
         order = slice(None) if presorted else np.argsort(key, kind="stable")
-        self.key = key[order]
-        self.cust = cust[order]
-        self.day = day[order]
+        self.key = key if presorted else key[order]
+        self.cust = cust if presorted else cust[order]
+        self.day = day if presorted else day[order]
         self.values = {k: np.asarray(v)[order] for k, v in (values or {}).items()}
+        self._bounds = np.zeros(1, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.key)
 
     def _first(self, cust: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.key, _pack(cust, np.full(len(cust), -_DAY_OFFSET)), "left")
+        """Position of each customer's first event (or of the next customer's: none)."""
+        # One search per customer, not per row: rows outnumber customers many times.
+        need = int(cust.max()) + 2 if len(cust) else 1
+        if len(self._bounds) < need:
+            self._bounds = np.searchsorted(self.cust, np.arange(need), "left")
+        return self._bounds[cust]
 
-    def position_before(self, cust: np.ndarray, ref_day: np.ndarray) -> np.ndarray:
+    def _search(self, cust: np.ndarray, day: np.ndarray, base: np.ndarray | None) -> np.ndarray:
+        keys = _pack(cust, day) if base is None else base + day
+        return np.searchsorted(self.key, keys, "left")
+
+    def position_before(self, cust: np.ndarray, ref_day: np.ndarray,
+                        base: np.ndarray | None = None) -> np.ndarray:
         """Position of each customer's last event dated strictly before ``ref_day`` (-1: none)."""
-        pos = np.searchsorted(self.key, _pack(cust, ref_day), "left") - 1
-        ok = pos >= 0
-        ok[ok] = self.cust[pos[ok]] == cust[ok]
-        return np.where(ok, pos, -1)
+        pos = self._search(cust, ref_day, base) - 1
+        return np.where(pos >= self._first(cust), pos, -1)
 
-    def count_before(self, cust: np.ndarray, ref_day: np.ndarray) -> np.ndarray:
+    def count_before(self, cust: np.ndarray, ref_day: np.ndarray,
+                     base: np.ndarray | None = None) -> np.ndarray:
         """Number of each customer's events dated strictly before ``ref_day``."""
-        return np.searchsorted(self.key, _pack(cust, ref_day), "left") - self._first(cust)
+        return self._search(cust, ref_day, base) - self._first(cust)
 
-    def count_between(self, cust: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    def count_between(self, cust: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                      base: np.ndarray | None = None) -> np.ndarray:
         """Number of each customer's events dated in ``[lo, hi)``."""
-        return (np.searchsorted(self.key, _pack(cust, hi), "left")
-                - np.searchsorted(self.key, _pack(cust, lo), "left"))
+        return self._search(cust, hi, base) - self._search(cust, lo, base)
 
     def first_position(self, cust: np.ndarray) -> np.ndarray:
         """Position of each customer's first event (-1: the customer has none)."""
-        pos = self._first(cust)
-        ok = pos < len(self.key)
-        ok[ok] = self.cust[pos[ok]] == cust[ok]
-        return np.where(ok, pos, -1)
+        first = self._first(cust)
+        return np.where(first < self._bounds[cust + 1], first, -1)
 
 
 # --------------------------------------------------------------------------- shape A
@@ -336,6 +422,11 @@ class Rows:
     ref_day: np.ndarray
     cutoff_day: np.ndarray  # per customer: events on or after it never enter (guarded)
     events: Events | None = None
+
+    @cached_property
+    def base(self) -> np.ndarray:
+        """``_pack(cust, 0)``: the rows' part of every event-index query key, packed once."""
+        return _pack(self.cust, np.zeros(1, dtype=np.int64))
 
 
 @dataclass
@@ -384,8 +475,19 @@ def follow_up(data: StudyData, params: dict) -> tuple[pd.DataFrame, pd.DataFrame
     customers : DataFrame
         The matching rows of ``data.customers``, in the same order.
     """
-    notice_guard = params["notice_guard"]
     cust = data.customers.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
+    frame, gone = _follow_up(data, params, cust)
+    return frame[~gone].reset_index(drop=True), cust[~gone].reset_index(drop=True)
+
+
+def _follow_up(data: StudyData, params: dict, cust: pd.DataFrame) -> tuple[pd.DataFrame,
+                                                                          np.ndarray]:
+    """:func:`follow_up` of customers sorted by id, before dropping the ones gone early.
+
+    Returns the spans of every customer in ``cust`` and the mask of those who left
+    before observation_start (counted in the ledger).
+    """
+    notice_guard = params["notice_guard"]
     as_of = _day_number(pd.Series([pd.Timestamp(data.as_of)]))[0]
     start = _day_number(cust["start_date"])
     end = _day_number(cust["end_date"])
@@ -418,8 +520,7 @@ def follow_up(data: StudyData, params: dict) -> tuple[pd.DataFrame, pd.DataFrame
         "event": left.astype(np.int8),
         "cutoff_day": np.where(left, depart, as_of + 1),
     })
-    keep = ~gone
-    return frame[keep].reset_index(drop=True), cust[keep].reset_index(drop=True)
+    return frame, gone
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -491,6 +592,29 @@ def prepare_events(data: StudyData, ids: pd.Index) -> Events:
     return Events(price, contact, outside)
 
 
+def _subset_events(events: Events, keep: np.ndarray) -> Events:
+    """The events of the customers ``keep`` marks, renumbered to their positions among them.
+
+    Customers are dropped whole, so the order within each customer, its carried-forward
+    new-customer prices and its price rises are those of the full tables.
+    """
+    new_pos = np.cumsum(keep) - 1
+    outside = dict(events.outside)
+    tables = {}
+    for table, ev in (("price_events", events.price), ("contact_events", events.contact)):
+        if ev is None:
+            tables[table] = None
+            continue
+        inside = keep[ev["cust"]]
+        sub = {k: (None if v is None else v[inside]) for k, v in ev.items()}
+        sub["cust"] = new_pos[sub["cust"]]
+        if sub.get("ncp") is not None and np.isnan(sub["ncp"]).all():
+            sub["ncp"] = None  # as if the table never had one: only these customers count
+        outside[table] = outside.get(table, 0) + int(len(inside) - np.count_nonzero(inside))
+        tables[table] = sub
+    return Events(tables["price_events"], tables["contact_events"], outside)
+
+
 def _event_split_days(events: Events, params: dict):
     """Days where some covariate changes, as (customer index, absolute day number)."""
     lag, window = params["lag_days"], params["price_increase_window_days"]
@@ -544,17 +668,20 @@ def intervals(spans: pd.DataFrame, grid: str, split_cust=None, split_day=None):
     return c[:-1][same], u[:-1][same], u[1:][same]
 
 
-def _rows(data: StudyData, params: dict) -> Rows:
+def _rows(data: StudyData, params: dict, sorted_customers: pd.DataFrame,
+          all_events: Events) -> Rows:
+    """The intervals of the customers at risk, from customers sorted by id and their events."""
     grid, guard = params["grid"], params["notice_guard"]
-    spans, customers = follow_up(data, params)
+    spans, gone = _follow_up(data, params, sorted_customers)
     no_time = days_to_units(spans["exit"].to_numpy(), grid) <= days_to_units(
         spans["entry"].to_numpy(), grid)
     _exclude(data, params, "customers", "no time at risk on the time grid (joined on as_of, or "
-             "left before the first grid point after entering)", int(no_time.sum()),
+             "left before the first grid point after entering)", int((no_time & ~gone).sum()),
              kind="out_of_scope")
-    spans, customers = spans[~no_time].reset_index(drop=True), customers[~no_time].reset_index(
-        drop=True)
-    events = prepare_events(data, pd.Index(spans[CUSTOMER_ID]))
+    keep = ~gone & ~no_time
+    spans = spans[keep].reset_index(drop=True)
+    customers = sorted_customers[keep].reset_index(drop=True)
+    events = _subset_events(all_events, keep)
     for table, n in events.outside.items():
         _exclude(data, params, table, "customer not at risk on the timeline (see customers)", n,
                  kind="out_of_scope")
@@ -607,7 +734,7 @@ def price_block(data: StudyData, rows: Rows, params: dict) -> Block:
     ix = _index(ev, rows, guard, values=("price",) + (("ncp",) if ncp_known else ()))
     if not len(ix):
         return Block({}, {}, ["price: no price events for the customers studied"], {})
-    pos = ix.position_before(rows.cust, rows.ref_day)
+    pos = ix.position_before(rows.cust, rows.ref_day, rows.base)
     first = ix.first_position(rows.cust)
     signup = (first >= 0) & (ix.day[np.maximum(first, 0)] <= rows.start_day)
     pos = np.where((pos < 0) & signup, first, pos)
@@ -636,7 +763,7 @@ def price_block(data: StudyData, rows: Rows, params: dict) -> Block:
         defs["log_price"] = "log of the customer's monthly price (the price level)"
     inc = _index(ev, rows, guard, mask=ev["rose"])
     window = params["price_increase_window_days"]
-    recent = inc.count_between(rows.cust, rows.ref_day - window, rows.ref_day) > 0
+    recent = inc.count_between(rows.cust, rows.ref_day - window, rows.ref_day, rows.base) > 0
     cols["price_increase_recent"] = recent.astype(np.int64)
     defs["price_increase_recent"] = (f"1 if the customer's price went up within the last "
                                      f"{params['price_increase_window_days']} days, else 0")
@@ -660,11 +787,12 @@ def contact_block(data: StudyData, rows: Rows, params: dict) -> Block:
     if ev is None or not ev["outbound"].any():
         return Block({}, {}, ["supplier contact: no outbound contacts in the data"], {})
     ix = _index(ev, rows, params["notice_guard"], mask=ev["outbound"])
-    pos = ix.position_before(rows.cust, rows.ref_day)
+    pos = ix.position_before(rows.cust, rows.ref_day, rows.base)
     last = _gather(ix.day, pos, rows.start_day)
     cap = params["contact_cap_months"]
     months = np.minimum(cap, (rows.eval_day - last) / DAYS_PER_MONTH)
-    n12 = ix.count_between(rows.cust, rows.ref_day - WINDOW_12M_DAYS, rows.ref_day)
+    n12 = ix.count_between(rows.cust, rows.ref_day - WINDOW_12M_DAYS, rows.ref_day,
+                           rows.base)
     return Block(
         {"months_since_contact": months, "outbound_12m": n12.astype(np.int64)},
         {"months_since_contact": (f"months since the supplier last contacted the customer "
@@ -686,7 +814,8 @@ def service_block(data: StudyData, rows: Rows, params: dict) -> Block:
     if ev is None or ev["outbound"].all():
         return Block({}, {}, ["service: no inbound contacts in the data"], {})
     ix = _index(ev, rows, params["notice_guard"], mask=~ev["outbound"])
-    n12 = ix.count_between(rows.cust, rows.ref_day - WINDOW_12M_DAYS, rows.ref_day)
+    n12 = ix.count_between(rows.cust, rows.ref_day - WINDOW_12M_DAYS, rows.ref_day,
+                           rows.base)
     return Block({"inbound_12m": n12.astype(np.int64)},
                  {"inbound_12m": ("contacts the customer initiated in the last 12 months (a "
                                   "service signal, not the supplier's attention)")}, [], {})
@@ -763,11 +892,8 @@ def _drop_bad(blocks: dict, rows: Rows, data: StudyData, params: dict, table: st
     return ~drop[rows.cust]
 
 
-def _build_events(data: StudyData, params: dict) -> Timeline:
-    if data.customers is None:
-        raise DataContractError("shape A data has no customers table", file="customers",
-                                kind="missing_table")
-    rows = _rows(data, params)
+def _build_events(data: StudyData, params: dict, builder: TimelineBuilder) -> Timeline:
+    rows = builder.rows(params)
     if not len(rows.customers):
         raise AnalysisError("no customer has any time at risk: nothing to analyse (see the "
                             "data-quality ledger)")
