@@ -272,3 +272,42 @@ def test_claim_1_reads_the_tests_at_the_verdicts_holm_level():
     assert "neither block" in row["why"]
     assert "Holm-adjusted: price p=0.060, contact p=0.060" in row["number"]
     assert "neither block" not in check_claims(_lr(0.04, 0.03), CLAIMS_FILE).loc[0, "why"]
+
+
+def test_after_notice_counts_match_a_plain_pandas_reference():
+    # The counts use array lookups instead of id maps; a row-by-row pandas reference on
+    # random data (ties within a day, customers without notice, unknown ids) must agree.
+    from retention_study.claims import _around_notice, _price_cuts
+
+    rng = np.random.default_rng(5)
+    n = 60
+    start = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 300, n), unit="D")
+    notice = (start + pd.to_timedelta(rng.integers(30, 700, n), unit="D")).where(
+        rng.random(n) < 0.6)
+    end = (notice + pd.to_timedelta(rng.integers(0, 40, n), unit="D")).where(rng.random(n) < .7)
+    cust = pd.DataFrame({"customer_id": [f"c{i}" for i in rng.permutation(n)],
+                         "start_date": start, "notice_date": notice, "end_date": end})
+    m = 500
+    prices = pd.DataFrame({
+        "customer_id": rng.choice(list(cust.customer_id) + ["zz"], m),
+        "effective_date": pd.Timestamp("2022-01-01")
+        + pd.to_timedelta(rng.integers(0, 60, m) * 14, unit="D"),
+        "monthly_price": rng.choice([20.0, 25.0, 30.0], m)})
+    as_of = pd.Timestamp("2024-12-31")
+
+    p = prices.sort_values(["customer_id", "effective_date"], kind="stable")
+    ref_cuts = p.loc[p.groupby("customer_id")["monthly_price"].diff() < 0]
+    cuts = _price_cuts(prices)
+    assert sorted(cuts.index) == sorted(ref_cuts.index) and len(cuts) > 10
+
+    events = cuts.copy()
+    out = _around_notice(events, cust, as_of, 0.05)
+    by_id = cust.set_index("customer_id")
+    at = events["customer_id"].map(by_id["notice_date"])
+    stop = events["customer_id"].map(by_id["end_date"].fillna(as_of)).where(at.notna())
+    stop = np.maximum(stop, at)
+    assert out["after_notice"] == int((events["date"] >= at).sum())
+    assert out["after_notice_noticers"] == int(((events["date"] >= at)
+                                                 & (events["date"] <= stop)).sum())
+    assert out["before_notice_noticers"] == int((events["date"] < at).sum()) > 0
+    assert out["after_notice_noticers"] > 0

@@ -395,27 +395,41 @@ def rate_ratio(a: int, exposure_a: float, b: int, exposure_b: float,
 
 
 def _price_cuts(prices: pd.DataFrame) -> pd.DataFrame:
-    p = prices.sort_values(["customer_id", "effective_date"])
-    drop = p.groupby("customer_id")["monthly_price"].diff() < 0
-    return p.loc[drop, ["customer_id", "effective_date"]].rename(
-        columns={"effective_date": "date"})
+    """Price events below the customer's previous price (by date; ties in table order)."""
+    # Integer customer codes and one stable sort: sorting millions of rows by id text
+    # costs seconds, and only the order within each customer matters.
+    code = pd.factorize(prices["customer_id"])[0]
+    day = prices["effective_date"].to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
+    day[np.isnat(prices["effective_date"].to_numpy(dtype="datetime64[ns]"))] = np.iinfo(
+        np.int64).max  # undated last, as sort_values puts NaT
+    order = np.lexsort((day, code))
+    code, price = code[order], prices["monthly_price"].to_numpy(dtype=float)[order]
+    same = np.r_[False, (code[1:] == code[:-1]) & (code[1:] >= 0)]
+    drop = same & (price < np.r_[np.nan, price[:-1]])
+    p = prices.iloc[order[drop]]
+    return p[["customer_id", "effective_date"]].rename(columns={"effective_date": "date"})
 
 
 def _around_notice(events: pd.DataFrame, customers: pd.DataFrame, as_of: pd.Timestamp,
                    alpha: float) -> dict:
     """Share of events on/after the customer's notice, and the rate after vs before it."""
-    notice = customers.set_index("customer_id")["notice_date"]
-    at = events["customer_id"].map(notice)
-    after_all = events["date"] >= at
+    # Each event's customer looked up once (a hash of the ids), then plain array lookups.
+    pos = pd.Index(customers["customer_id"]).get_indexer(events["customer_id"])
+    notice_all = customers["notice_date"].to_numpy(dtype="datetime64[ns]")
+    at = np.where(pos >= 0, notice_all[np.maximum(pos, 0)], np.datetime64("NaT"))
+    date = events["date"].to_numpy(dtype="datetime64[ns]")
+    after_all = pd.Series(date >= at, index=events.index)
     c = customers.dropna(subset=["notice_date"])
     end = c["end_date"].fillna(as_of).clip(lower=c["notice_date"])
     days_before = (c["notice_date"] - c["start_date"]).dt.days.clip(lower=0).sum()
     days_after = ((end - c["notice_date"]).dt.days + 1).sum()  # the notice day itself counts
-    e = events[events["customer_id"].isin(c["customer_id"])]
-    t = e["customer_id"].map(c.set_index("customer_id")["notice_date"])
-    stop = e["customer_id"].map(pd.Series(end.values, index=c["customer_id"]))
-    n_after = int(((e["date"] >= t) & (e["date"] <= stop)).sum())
-    n_before = int((e["date"] < t).sum())
+    # as ``end`` above, for every customer (NaT without a notice: never used then)
+    end_all = np.maximum(customers["end_date"].fillna(as_of).to_numpy(dtype="datetime64[ns]"),
+                         notice_all)
+    stop = np.where(pos >= 0, end_all[np.maximum(pos, 0)], np.datetime64("NaT"))
+    noticer = ~np.isnat(at)  # the event's customer gave notice
+    n_after = int((noticer & (date >= at) & (date <= stop)).sum())
+    n_before = int((noticer & (date < at)).sum())
     out = {"total": int(len(events)), "after_notice": int(after_all.sum()),
            "share_after_notice": float(after_all.mean()) if len(events) else None,
            "before_notice_noticers": n_before, "after_notice_noticers": n_after,
