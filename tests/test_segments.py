@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from lifelines import NelsonAalenFitter
 
+from retention_study import segments as segments_module
 from retention_study.errors import AnalysisError
 from retention_study.schema import DAYS_PER_MONTH, StudyData
 from retention_study.segments import (
@@ -203,6 +204,33 @@ def test_price_gap_snapshots_take_the_price_in_force():
     assert s["customer_id"].unique().tolist() == ["a"]
     assert s["tenure"].tolist() == [0, 12, 24, 36, 48]
     assert s["pct_above"].tolist() == pytest.approx([0, 0, 10, 10, 25])
+
+
+def test_price_gap_snapshots_match_pandas_merge_asof_on_random_data():
+    # The as-of join runs on packed integer keys; pandas' merge_asof by id is the
+    # reference (customers in random id order, some without prices, unknown ids).
+    rng = np.random.default_rng(11)
+    n = 80
+    start = D("2019-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    c = pd.DataFrame({"customer_id": [f"k{i}" for i in rng.permutation(n)],
+                      "start_date": start, "end_date": pd.NaT, "notice_date": pd.NaT})
+    m = 400
+    p = pd.DataFrame({"customer_id": rng.choice(list(c.customer_id[:70]) + ["zz"], m),
+                      "effective_date": D("2019-01-01")
+                      + pd.to_timedelta(rng.choice(2000, m, replace=False), unit="D"),
+                      "monthly_price": rng.uniform(20, 40, m).round(2),
+                      "new_customer_price": np.where(rng.random(m) < 0.1, np.nan, 25.0)})
+    data = StudyData("events", D("2025-06-30"), customers=c, price_events=p)
+    got = price_gap_snapshots(data, step_months=3)
+    snaps = segments_module._tenure_snapshots(c, data.as_of, 3).drop(columns="_row")
+    ref = pd.merge_asof(snaps.sort_values("date"), p.sort_values("effective_date"),
+                        left_on="date", right_on="effective_date", by="customer_id")
+    ref = ref.dropna(subset=["monthly_price", "new_customer_price"])
+    ref["pct_above"] = 100.0 * (ref["monthly_price"] / ref["new_customer_price"] - 1.0)
+    ref = ref.drop(columns="effective_date").sort_values(["customer_id", "tenure"],
+                                                         ignore_index=True)
+    assert len(got) > 300
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
 
 
 def test_loyalty_table_by_band_by_hand():

@@ -417,7 +417,10 @@ def analyse_segments(data: StudyData, thresholds: Sequence[float] = (2, 4),
 
 # --------------------------------------------------------------------------- loyalty penalty
 def _tenure_snapshots(customers: pd.DataFrame, as_of: pd.Timestamp, step: float) -> pd.DataFrame:
-    """Every ``step`` months of each customer's tenure up to its exit, as dated rows."""
+    """Every ``step`` months of each customer's tenure up to its exit, as dated rows.
+
+    ``_row`` is the position of the snapshot's customer in ``customers``.
+    """
     span = _months(exit_date(customers, as_of) - customers["start_date"]).clip(lower=0)
     n = (np.floor(span / step) + 1).astype(int).to_numpy()
     rows = np.repeat(np.arange(len(customers)), n)
@@ -426,7 +429,7 @@ def _tenure_snapshots(customers: pd.DataFrame, as_of: pd.Timestamp, step: float)
     start = customers["start_date"].to_numpy()[rows]
     date = pd.to_datetime(start) + pd.to_timedelta(np.round(tenure * DAYS_PER_MONTH), unit="D")
     return pd.DataFrame({"customer_id": customers["customer_id"].to_numpy()[rows],
-                         "tenure": tenure, "date": date})
+                         "tenure": tenure, "date": date, "_row": rows})
 
 
 def price_gap_snapshots(data: StudyData, step_months: float = 6.0) -> pd.DataFrame:
@@ -451,15 +454,35 @@ def price_gap_snapshots(data: StudyData, step_months: float = 6.0) -> pd.DataFra
     """
     if data.format != "events" or data.price_events is None:
         raise AnalysisError("the loyalty penalty needs price events (shape A)")
-    snaps = _tenure_snapshots(data.customers, data.as_of, step_months).sort_values("date")
-    prices = data.price_events.dropna(subset=["effective_date"]).sort_values("effective_date")
-    cols = ["customer_id", "effective_date", "monthly_price", "new_customer_price"]
-    merged = pd.merge_asof(snaps, prices[cols], left_on="date", right_on="effective_date",
-                           by="customer_id", direction="backward")
-    merged = merged.dropna(subset=["monthly_price", "new_customer_price"])
+    # An as-of join by customer in arrays: customers as integer codes in id order and
+    # dates as ranks, packed into one sorted key (pandas' merge_asof by id text and the
+    # sort by id cost ~15 s at a million customers; the rows and values are the same).
+    ids = pd.Index(data.customers["customer_id"]).unique().sort_values()
+    code = ids.get_indexer(data.customers["customer_id"])
+    by_id = np.argsort(code, kind="stable")
+    snaps = _tenure_snapshots(data.customers.iloc[by_id], data.as_of, step_months)
+    s_code = code[by_id][snaps.pop("_row").to_numpy()]  # snapshots by id, then tenure
+    prices = data.price_events.dropna(subset=["effective_date"])
+    p_code = ids.get_indexer(prices["customer_id"])
+    s_date = snaps["date"].to_numpy(dtype="datetime64[ns]")
+    p_date = prices["effective_date"].to_numpy(dtype="datetime64[ns]")
+    _, rank = np.unique(np.concatenate([s_date, p_date]), return_inverse=True)
+    s_key = (s_code.astype(np.int64) << 32) + rank[:len(s_date)]
+    p_key = (p_code.astype(np.int64) << 32) + rank[len(s_date):]
+    order = np.argsort(p_key, kind="stable")  # the last of same-day prices wins, in table order
+    p_key = p_key[order]
+    pos = np.searchsorted(p_key, s_key, "right") - 1  # the last price on or before
+    if len(p_key):
+        found = (pos >= 0) & ((p_key[np.maximum(pos, 0)] >> 32) == (s_key >> 32))
+        take = order[np.maximum(pos, 0)]
+    else:
+        found, take = np.zeros(len(pos), dtype=bool), np.zeros(len(pos), dtype=np.int64)
+    for col in ("monthly_price", "new_customer_price"):
+        values = prices[col].to_numpy(dtype=float)
+        snaps[col] = np.where(found, values[take] if len(values) else np.nan, np.nan)
+    merged = snaps.dropna(subset=["monthly_price", "new_customer_price"]).reset_index(drop=True)
     merged["pct_above"] = 100.0 * (merged["monthly_price"] / merged["new_customer_price"] - 1.0)
-    return merged.drop(columns="effective_date").sort_values(["customer_id", "tenure"],
-                                                             ignore_index=True)
+    return merged
 
 
 def _band_labels(edges: Sequence[float]) -> list[str]:
