@@ -42,7 +42,7 @@ from retention_study.records import json_safe
 from retention_study.records import to_records as _records
 from retention_study.schema import StudyData, Timeline
 from retention_study.segments import LoyaltyPenalty, analyse_segments
-from retention_study.timeline import TimelineBuilder
+from retention_study.timeline import TimelineBuilder, build_timeline
 from retention_study.whatif import WhatIf
 
 log = logging.getLogger(LOGGER_NAME)
