@@ -70,10 +70,10 @@ class TreeMemory(threading.Thread):
     def __init__(self, pid: int, every: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.pid, self.every, self.peak_kb = pid, every, 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             seen, todo, total = set(), [self.pid], 0
             while todo:
                 pid = todo.pop()
@@ -83,10 +83,10 @@ class TreeMemory(threading.Thread):
                 total += _rss_kb(pid)
                 todo += _children(pid)
             self.peak_kb = max(self.peak_kb, total)
-            self._stop.wait(self.every)
+            self._halt.wait(self.every)
 
     def stop(self) -> float:
-        self._stop.set()
+        self._halt.set()
         self.join()
         return self.peak_kb / 1024 ** 2
 
