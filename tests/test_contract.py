@@ -386,6 +386,22 @@ def test_column_mapping_config_errors(tmp_path, spec, match):
         load_study_data(events_config(tmp_path, _frames(EVENT_FILES), columns=spec))
 
 
+def test_event_log_options_on_a_table_are_config_errors_not_ignored(tmp_path):
+    from retention_study.errors import ConfigError
+
+    frame = _frames({T: TABLE})[T]
+    with pytest.raises(ConfigError) as info:
+        table_config(tmp_path, frame, columns={"customers": {"customer_id": "customer"}},
+                     direction_values={"outbound": ["out"]}, decimal=",", thousands=",")
+    lines = str(info.value).splitlines()
+    assert lines == ["config: data.thousands (',') must differ from data.decimal",
+                     "config: data.columns applies to data.format 'events' only (a table's "
+                     "columns are mapped by data.duration, data.event, data.price, ...)",
+                     "config: data.direction_values applies to data.format 'events' only (a "
+                     "table's columns are mapped by data.duration, data.event, data.price, "
+                     "...)"]
+
+
 def test_decimal_commas_get_a_hint_and_an_option(tmp_path):
     frames = _frames({T: TABLE})
     frames[T]["monthly price"] = ["30,5", "45", "40", "50,25", "35", "55,75"]

@@ -526,6 +526,13 @@ def _relations(cfg: StudyConfig, problems: list[str]) -> None:
     if d.thousands is not None and d.thousands == d.decimal:
         problems.append(f"data.thousands ({d.thousands!r}) must differ from data.decimal")
     if d.format == "table":
+        # Shape B names its columns through duration, event, price...: these would be ignored.
+        for name in ("columns", "direction_values"):
+            if getattr(d, name):
+                problems.append(f"data.{name} applies to data.format 'events' only (a "
+                                "table's columns are mapped by data.duration, data.event, "
+                                "data.price, ...)")
+    if d.format == "table":
         for name in ("path", "duration", "event"):
             if getattr(d, name) is None:
                 problems.append(f"data.{name} is required when data.format is 'table'")
