@@ -62,7 +62,7 @@ def test_ledger_table_balances():
            "notes": [], "rows_analysed": {"customers": 8}}
     t = narrative.ledger_table({"ledger": led})
     assert t["Rows"].tolist() == [10, -2, 8]
-    assert t["Step"].tolist()[1] == "out of scope: joined after as_of"
+    assert t["Step"].tolist()[1] == "out of scope: joined after the as-of date"  # no config key
 
 
 def test_table_mode_summary_names_the_proxies():

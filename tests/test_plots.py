@@ -215,14 +215,16 @@ def test_plot_model_comparison_differences_table_of_head_to_head():
 
 
 def test_forest_labels_of_snapshot_columns_stay_short():
-    # a table's definitions are sentences: the axis shows the column, the unit once
+    # a table's definitions are sentences: the axis shows the column in words, never the
+    # code name TechSupport[Yes] (issue 15, point 2)
     eff = pd.DataFrame({"block": ["contact"], "covariate": ["TechSupport[Yes]"],
                         "label": ["1 if TechSupport is 'Yes', else 0 (reference: 'No') "
                                   "(contact: contact by the supplier, measured once)"],
                         "unit": ["TechSupport[Yes] yes vs no"], "hr": [0.69],
                         "lower": [0.53], "upper": [0.9]})
     ticks = [t.get_text() for t in plot_forest(eff).get_yticklabels()]
-    assert ticks == ["TechSupport[Yes]\n(yes vs no)"]
+    assert ticks == ["tech support\n(yes against no)"]
+    assert "[" not in ticks[0] and "TechSupport" not in ticks[0]
 
 
 def test_inbound_contact_is_not_called_supplier_contact():

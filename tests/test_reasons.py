@@ -234,3 +234,62 @@ def test_analyse_reasons_end_to_end_is_json_safe():
 def test_analyse_reasons_without_reasons_says_so():
     out = analyse_reasons(_study(with_reasons=False))
     assert out == {"available": False, "why": "the data records no stated exit reasons"}
+
+
+# ------------------------------------------------- stated reasons as recorded (issue 15, 6)
+
+TELECOM = (["Competitor"] * 40 + ["Dissatisfaction"] * 30 + ["Attitude"] * 20
+           + ["Price"] * 15 + ["Other"] * 10 + [None] * 5)
+
+
+def test_recorded_categories_show_count_group_and_keyword():
+    from retention_study.reasons import recorded_categories
+
+    t = recorded_categories(TELECOM).set_index("recorded")
+    assert t["departures"].to_dict() == {"Competitor": 40, "Dissatisfaction": 30,
+                                         "Attitude": 20, "Price": 15, "Other": 10}
+    assert t.loc["Attitude", "group"] == "attention"
+    assert t.loc["Attitude", "why"] == "keyword 'Attitude' (attention)"
+    # unmapped: its own row, saying it matched nothing and where it was counted
+    assert t.loc["Dissatisfaction", "group"] == "other"
+    assert t.loc["Dissatisfaction", "why"] == "no keyword matched: counted as other"
+    # the table agrees with the mapping the analysis uses
+    mapped = map_reasons(TELECOM)
+    stated = mapped[mapped["group"] != "not stated"]
+    assert t.groupby("group")["departures"].sum().to_dict() == \
+        stated["group"].value_counts().to_dict()
+
+
+def test_recorded_categories_follow_study_reason_groups():
+    from retention_study.reasons import recorded_categories
+
+    groups = {"service": ["dissatisf", "attitude"], "competitor": ["competitor"]}
+    t = recorded_categories(TELECOM, groups).set_index("recorded")
+    assert t.loc["Dissatisfaction", "group"] == "service"
+    assert t.loc["Dissatisfaction", "why"] == "keyword 'Dissatisf' (service)"
+    assert t.loc["Price", "why"] == "no keyword matched: counted as other"
+
+
+def test_many_wordings_are_capped_with_a_remainder_row():
+    from retention_study.reasons import recorded_categories
+
+    t = recorded_categories([f"reason {i}" for i in range(20)], limit=5)
+    assert len(t) == 6 and t.iloc[-1]["recorded"] == "15 other wordings"
+    assert t["departures"].sum() == 20
+
+
+def test_report_text_points_at_the_table():
+    from retention_study import narrative
+
+    r = {"reasons": {"available": True, "grouping": "built-in", "unmapped": 30,
+                     "counts": [{"group": "other", "departures": 40},
+                                {"group": "attention", "departures": 20}],
+                     "categories": [{"recorded": "Dissatisfaction", "departures": 30,
+                                     "group": "other",
+                                     "why": "no keyword matched: counted as other"}]}}
+    text = narrative.reasons_reading(r)
+    assert "the table below shows each recorded reason" in text
+    assert "30 departures gave a reason that matched no keyword" in text
+    table = narrative.reason_categories_table(r)
+    assert table.iloc[0].tolist() == ["Dissatisfaction", 30, "other",
+                                      "no keyword matched: counted as other"]

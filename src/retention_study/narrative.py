@@ -13,11 +13,13 @@ Examples
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
+from retention_study import measures
 from retention_study.evidence import answer_heading, evidence_grade, experiment_sentence
 from retention_study.late_entry import late_entry_reading
 
@@ -64,10 +66,15 @@ def _effect(results: dict, covariate: str) -> dict | None:
 
 
 def _headline_effects(results: dict) -> list[dict]:
-    """The contact effect first, then the price effects, as the verdict reads them."""
-    order = ["months_since_contact", "outbound_12m", "loyalty_penalty", "log_price",
-             "price_increase_recent"]
-    effects = [e for e in results.get("effects") or [] if e.get("block") in ("contact", "price")]
+    """The contact effect first, then the price effects, as the verdict reads them.
+
+    Each row's ``phrase`` is the measure vocabulary's (:mod:`retention_study.measures`),
+    so no code name or 'per SD' reaches the page.
+    """
+    order = list(measures.HEADLINE_ORDER)
+    units, defs = measures.units_of(results), results.get("definitions") or {}
+    effects = [{**e, "phrase": measures.phrase(e, units, defs)}
+               for e in results.get("effects") or [] if e.get("block") in ("contact", "price")]
     return sorted(effects, key=lambda e: order.index(e["covariate"])
                   if e["covariate"] in order else len(order))
 
@@ -123,17 +130,49 @@ def _worst_best_band(rates: list[dict] | None) -> tuple[dict, dict] | None:
     return rows[0], rows[-1]
 
 
+def report_header(results: dict) -> str:
+    """What the report covers, above the summary: data, source, dates, counts, run facts.
+
+    Examples
+    --------
+    >>> text = report_header({"coverage": {"label": "acme", "source": "real", "as_of":
+    ...     "2026-06-30", "window_start": "2023-06-30", "window_end": "2026-06-30",
+    ...     "customers": 10, "departures": 3, "segment": {"plan": "basic"}, "lag_days": 30,
+    ...     "engine": "pandas", "package_version": "0.1.0", "run_date": "2026-07-01"}})
+    >>> text.splitlines()[0][:60]
+    '**Data:** acme (real data) · **as of** 2026-06-30 · **observ'
+    >>> text.splitlines()[-1]
+    '<small>Engine pandas · retention-study 0.1.0 · run on 2026-07-01</small>'
+    """
+    c = results.get("coverage") or {}
+    if not c:
+        return ""
+    source = "simulated data" if c.get("source") == "simulated" else "real data"
+    window = (f"{c['window_start']} to {c['window_end']}" if c.get("window_start")
+              else f"up to {c.get('window_end')} (tenure only, no calendar dates)")
+    segment = ", ".join(f"{measures.humanise(k)} = {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                        for k, v in (c.get("segment") or {}).items()) or "all customers"
+    facts = [f"**Data:** {c.get('label')} ({source})", f"**as of** {c.get('as_of')}",
+             f"**observed** {window}",
+             f"**{c.get('customers', 0):,}** customers, **{c.get('departures', 0):,}** departures",
+             f"**segment:** {segment}", f"**lag:** {c.get('lag_days', 0)} days"]
+    return (" \u00b7 ".join(facts) + "\n\n"
+            f"<small>Engine {c.get('engine')} \u00b7 retention-study "
+            f"{c.get('package_version')} \u00b7 run on {c.get('run_date')}</small>")
+
+
 def executive_summary(results: dict) -> str:
     """The first screen: question, verdict, three to five key numbers, what to do."""
     level = _level(results)
     lines = ["## Summary", "", f"**The question.** {QUESTION}", "",
-             f"{answer_heading(results)} {results['verdict_sentence']}", "",
+             f"{answer_heading(results)} "
+             f"{measures.plain_text(results['verdict_sentence'], results)}", "",
              "**Key numbers**", ""]
     lines.append(f"- {results['n_customers']:,} customers followed for "
                  f"{results['customer_years']:,.0f} customer-years; "
                  f"{results['n_departures']:,} of them left (or gave notice).")
-    headline = {"months_since_contact", "loyalty_penalty", "log_price", "price_increase_recent"}
-    rows = [r for r in _headline_effects(results) if r["covariate"] in headline]
+    blocks = results.get("blocks")
+    rows = [r for r in _headline_effects(results) if measures.is_headline(r["covariate"], blocks)]
     for row in (rows or _headline_effects(results))[:3]:
         lines.append(f"- {effect_sentence(row, level)}")
     bands = _worst_best_band(results.get("rates_by_contact_band"))
@@ -247,16 +286,17 @@ def direction_note(results: dict) -> str | None:
 
     Examples
     --------
-    >>> direction_note({"alpha": 0.05, "effects": [{"block": "price", "covariate": "x",
-    ...     "unit": "+1 SD of x", "hr": 0.5, "lower": 0.4, "upper": 0.6, "p": 0.001}]})[:30]
-    'Higher values of +1 SD of x we'
+    >>> direction_note({"alpha": 0.05, "effects": [{"block": "price", "covariate": "Bill",
+    ...     "unit": "+1 SD of Bill (3 units)", "hr": 0.5, "lower": 0.4, "upper": 0.6,
+    ...     "p": 0.001}]})[:32]
+    'Higher values of bill went with '
     """
     alpha = float(results.get("alpha", 0.05))
     rows = [e for e in results.get("effects") or [] if e.get("block") == "price"
             and e.get("upper") is not None and e["upper"] < 1 and e["p"] < alpha]
     if not rows:
         return None
-    units = ", ".join(str(e.get("unit", e["covariate"])) for e in rows)
+    units = ", ".join(measures.label(str(e["covariate"])) for e in rows)
     return (f"Higher values of {units} went with fewer departures, the opposite of customers "
             "leaving over price. The price measure here likely stands for something else "
             "(what the customer buys, how long they have stayed), so 'price explains "
@@ -294,10 +334,6 @@ def _contact_direction(results: dict) -> str:
     return "goes with fewer" if hr < 1 else "goes with more"
 
 
-#: Contact measures whose hazard ratio above 1 means *less* attention goes with leaving (+1)
-#: or *more* contact does (-1).
-CONTACT_SIGN = {"months_since_contact": 1, "outbound_12m": -1}
-
 BACKWARDS_CONTACT_ACTION = (
     "Do not scale up contact on this evidence: here more supplier contact goes with more "
     "departures, not fewer. That usually means contacts are reactions to customers already "
@@ -314,7 +350,9 @@ def _contact_backwards(results: dict) -> bool:
     True
     """
     for e in results.get("effects") or []:
-        sign = CONTACT_SIGN.get(e.get("covariate"))
+        # +1: a ratio above 1 means less attention goes with leaving; -1: more contact does
+        name = e.get("covariate")
+        sign = measures.expected_direction(name) if measures.block_of(name) == "contact" else 0
         if sign and e.get("hr") is not None and not _spans_one(e):
             return (e["hr"] < 1) == (sign > 0)
     return False
@@ -427,10 +465,9 @@ def rates_reading(rates: list[dict] | None, what: str) -> str:
         text += " The intervals do not overlap: the difference is larger than chance."
     else:
         text += " The intervals overlap, so this picture alone does not settle it."
-    text += (" Each customer's time counts in the band they were in at that moment, so "
-             "these rates are not biased by customers moving between bands. They are raw "
-             "rates, not adjusted for tenure, plan or the other measure: the hazard ratios "
-             "under 'Price and contact, each adjusted for the other' are.")
+    text += (" Each customer's time counts in the band they were in at that moment. These "
+             "are raw rates, not adjusted for tenure, plan or the other measure; the hazard "
+             "ratios under 'Price and contact, each adjusted for the other' are.")
     return text
 
 
@@ -495,36 +532,126 @@ def comparison_reading(results: dict) -> str:
     return " ".join(parts) or "The models could not be compared."
 
 
-def km_reading(km_summary: list[dict], by: str) -> str:
-    """Median time as a customer per group."""
+#: What a Kaplan-Meier grouping is, by how the column was recorded.
+KM_AT_JOINING = ("the year the customer joined, known from the start, so the curves compare "
+                 "like with like")
+KM_SNAPSHOT = ("as recorded in the data at the snapshot, not necessarily when the customer "
+               "joined: customers may have changed it since, so the curves describe the "
+               "groups as they are now rather than compare customers from their first day")
+
+
+def km_reading(km_summary: list[dict], by: str, logrank: dict | None = None) -> str:
+    """Median time as a customer per group, what the grouping is, and the log-rank test.
+
+    A column of a customer table is a snapshot (a current bill, TechSupport), never
+    called a fact known at joining; only the joining cohort is. Flag levels read yes/no.
+
+    Examples
+    --------
+    >>> text = km_reading([{"group": "1.0", "customers": 5, "departures": 2,
+    ...                     "median_months": None}], "PhoneService")
+    >>> "yes: 5 customers" in text, "known when the customer joined" in text
+    (True, False)
+    """
     rows = [r for r in km_summary if r.get("customers")]
+    name = "cohort" if by == "cohort" else measures.humanise(by)
     if not rows:
-        return f"No Kaplan–Meier curve by {by}."
+        return f"No Kaplan–Meier curve by {name}."
     bits = []
     for r in rows:
         med = r.get("median_months")
         med_text = (f"half had left after {med:.0f} months" if med is not None
                     and math.isfinite(med) else "more than half were still customers")
-        bits.append(f"{r['group']}: {r['customers']:,} customers, {r['departures']:,} left, "
-                    f"{med_text}")
-    return (f"By {by} (a fact known when the customer joined, so the comparison is fair): "
-            + "; ".join(bits) + ". The table under the plot counts customers still followed.")
+        bits.append(f"{measures.level_word(by, r['group'])}: {r['customers']:,} customers, "
+                    f"{r['departures']:,} left, {med_text}")
+    what = KM_AT_JOINING if by == "cohort" else KM_SNAPSHOT
+    text = (f"By {name} ({what}): " + "; ".join(bits)
+            + ". The table under the plot counts customers still followed.")
+    test = logrank_reading(logrank, by)
+    return f"{text} {test}" if test else text
+
+
+def logrank_reading(logrank: dict | None, by: str) -> str:
+    """The log-rank test beside a Kaplan-Meier comparison, in words.
+
+    Examples
+    --------
+    >>> logrank_reading({"groups": 2, "statistic": 9.1, "df": 1, "p": 0.0026,
+    ...                  "alpha": 0.05, "entry": "late entry respected", "pairs": []}, "plan")[:60]
+    'A log-rank test finds the curves by plan differ (χ² = 9.1, 1'
+    """
+    if not logrank or logrank.get("p") is None:
+        return ""
+    alpha = float(logrank.get("alpha", 0.05))
+    name = "cohort" if by == "cohort" else measures.humanise(by)
+    verdict = ("differ" if logrank["p"] < alpha
+               else "are not clearly different")
+    text = (f"A log-rank test finds the curves by {name} {verdict} (χ² = "
+            f"{logrank['statistic']:.1f}, {logrank['df']:.0f} df, {_p_phrase(logrank['p'])}; "
+            f"{logrank.get('entry', '')}).").replace("; )", ")")
+    pairs = logrank.get("pairs") or []
+    if pairs:
+        apart = [f"{measures.level_word(by, p['a'])} and {measures.level_word(by, p['b'])}"
+                 for p in pairs if p.get("p_holm") is not None and p["p_holm"] < alpha]
+        if not apart:
+            found = "no pair clearly differs."
+        elif len(apart) <= 3:
+            found = "; ".join(apart) + " differ."
+        else:  # many groups: the count, the list is in results.json
+            found = f"{len(apart)} of the {len(pairs)} pairs differ."
+        text += f" Pair by pair (Holm-adjusted for {len(pairs)} comparisons): {found}"
+    return text
 
 
 def claims_table(results: dict) -> pd.DataFrame:
-    """The claims-checked table for display."""
+    """The claims-checked table for display, code names put into words."""
     rows = results.get("claims") or []
+
+    def plain(text):
+        return measures.plain_text(str(text), results)
     return pd.DataFrame([{"Claim": f"{r['claim']}. {r['title']}", "Finding": r["status"],
-                          "Deciding number": r["number"], "Why": r["why"]} for r in rows])
+                          "Deciding number": plain(r["number"]), "Why": plain(r["why"])}
+                         for r in rows])
+
+
+def _meaning(name: str, definition: str) -> str:
+    """A builder definition without its coding ('1 if X is 'Y', else 0 (reference: 'Z')').
+
+    Examples
+    --------
+    >>> _meaning("TechSupport[Yes]", "1 if TechSupport is 'Yes', else 0 (reference: 'No') "
+    ...          "(contact: contact by the supplier, measured once at the snapshot)")
+    "customers whose tech support is 'Yes', compared with 'No' (contact: contact by the supplier, measured once at the snapshot)"
+    """
+    coded = re.match(r"^1 if (?P<col>.+?) is '(?P<level>[^']*)', else 0 \(reference: "
+                     r"'(?P<ref>[^']*)'\)(?P<rest>.*)$", definition)
+    if coded:
+        return (f"customers whose {measures.humanise(coded['col'])} is '{coded['level']}', "
+                f"compared with '{coded['ref']}'{coded['rest']}")
+    return definition.replace(f"{name} as recorded", f"{measures.humanise(name)} as recorded")
 
 
 def definitions_table(results: dict) -> pd.DataFrame:
-    """What each measure meant in this data, by block."""
+    """What each price / contact / service measure meant in this data; controls on one row.
+
+    A long list of dummy-coded controls is one line ("adjusted for: contract, ..."), so
+    the methods section stays short on paper.
+    """
     blocks = results.get("blocks") or {}
     defs = results.get("definitions") or {}
-    rows = [{"Stands for": block, "Measure": col, "Meaning in this data": defs.get(col, col)}
-            for block in ("price", "contact", "service", "controls")
+    rows = [{"Stands for": measures.BLOCK_NAMES[block],
+             "Measure": measures.label(col, defs),
+             "Meaning in this data": _meaning(col, defs.get(col, col))}
+            for block in ("price", "contact", "service")
             for col in blocks.get(block, [])]
+    controls = blocks.get("controls") or []
+    if controls:
+        columns = list(dict.fromkeys(measures.humanise(re.sub(r"\[.*\]$", "", c))
+                                     for c in controls))
+        rows.append({"Stands for": measures.BLOCK_NAMES["controls"],
+                     "Measure": ", ".join(columns),
+                     "Meaning in this data": "adjusted for, so the price and contact effects "
+                                             "are compared within the same groups"})
     return pd.DataFrame(rows)
 
 
@@ -537,7 +664,8 @@ def ledger_table(results: dict) -> pd.DataFrame:
         for e in led.get("excluded", []):
             if e["table"] == table:
                 kind = "out of scope" if e["kind"] == "out_of_scope" else "excluded"
-                rows.append({"Table": table, "Step": f"{kind}: {e['reason']}", "Rows": -e["rows"]})
+                reason = measures.plain_text(str(e["reason"]), results)
+                rows.append({"Table": table, "Step": f"{kind}: {reason}", "Rows": -e["rows"]})
         for e in led.get("notes", []):
             if e["table"] == table:
                 rows.append({"Table": table, "Step": f"note: {e['reason']}", "Rows": e["rows"]})
@@ -560,7 +688,9 @@ def guard_reading(results: dict) -> str:
     for e in naive["effects"]:
         g = guarded.get(e["covariate"])
         if g and e.get("block") in ("contact", "price"):
-            bits.append(f"{g.get('unit', e['covariate'])}: {hr_text(g)} with the guard, "
+            bits.append(f"{measures.label(e['covariate'])} (per "
+                        f"{measures.business_unit(g, measures.units_of(results))}): "
+                        f"{hr_text(g)} with the guard, "
                         f"{hr_text(e)} without")
     text = ("Customers often get a retention call and a discount right after they give "
             "notice. Those are consequences of the decision to leave, not its causes, so the "
@@ -611,7 +741,7 @@ def lag_table(results: dict) -> pd.DataFrame:
         row = {"Lag (days)": lag["lag_days"], "Verdict": lag["verdict"]}
         for e in lag["effects"]:
             if e.get("block") in ("contact", "price"):
-                row[f"HR {e.get('unit', e['covariate'])}"] = hr_text(e)
+                row[f"Hazard ratio: {measures.label(e['covariate'])}"] = hr_text(e)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -628,13 +758,15 @@ def ph_reading(results: dict) -> str:
         return ("The model assumes each effect is the same early and late in a customer's "
                 "life. The check (a score test on Schoenfeld residuals, as R's cox.zph) found no departure from that "
                 f"assumption at the {alpha:g} level for any measure.")
-    names = ", ".join(str(t.get("covariate")) for t in failing)
+    names = ", ".join(measures.label(str(t.get("covariate")), results.get("definitions"))
+                      for t in failing)
     text = (f"The check (a score test on Schoenfeld residuals, as R's cox.zph) found that the effect of {names} "
             "changes with tenure, so the single hazard ratio is an average over a customer's "
             "life.")
     remedy = ph.get("remedy")
     if remedy:
-        text += f" {remedy.get('description', remedy.get('what', ''))}".rstrip()
+        what = str(remedy.get("description", remedy.get("what", "")))
+        text += f" {measures.plain_text(what, results)}".rstrip()
     return text
 
 
@@ -652,7 +784,7 @@ def ph_remedy_table(results: dict) -> pd.DataFrame:
     ...          {"covariate": "c:log_t", "coef": 0.1, "se": 0.05, "p": 0.04},
     ...          {"covariate": "plan[x]", "coef": 1.0, "se": 0.1, "p": 0.0}]}}}
     >>> ph_remedy_table(r)["Measure"].tolist()
-    ['c', 'c x log(tenure)']
+    ['c', 'c (change with tenure)']
     """
     remedy = (results.get("ph_check") or {}).get("remedy") or {}
     rows = remedy.get("summary") or []
@@ -664,7 +796,9 @@ def ph_remedy_table(results: dict) -> pd.DataFrame:
         base = str(r["covariate"]).split(":")[0]
         if base not in wanted or r.get("coef") is None or r.get("se") is None:
             continue
-        name = r["covariate"].replace(":log_t", " x log(tenure)")
+        name = measures.label(base, results.get("definitions"))
+        if str(r["covariate"]).endswith(":log_t"):
+            name += " (change with tenure)"
         out.append({"Measure": name, "Hazard ratio": math.exp(r["coef"]),
                     "CI low": math.exp(r["coef"] - z * r["se"]),
                     "CI high": math.exp(r["coef"] + z * r["se"]), "p": r["p"]})
@@ -694,8 +828,10 @@ def limits_reading(results: dict) -> str:
     items = [LIMITS]
     if (results.get("reasons") or {}).get("available"):
         items[0] += " " + REASONS_LIMIT
-    items += [f"Not measured: {u}" for u in results.get("unmeasured") or []]
-    items += [f"Check that did not pass: {p}" for p in results.get("problems") or []]
+    items += [f"Not measured: {measures.plain_text(str(u), results)}"
+              for u in results.get("unmeasured") or []]
+    items += [f"Check that did not pass: {measures.plain_text(str(p), results)}"
+              for p in results.get("problems") or []]
     return "\n".join(f"- {i}" for i in items)
 
 
@@ -735,9 +871,14 @@ def reasons_reading(results: dict) -> str:
     shares = ", ".join(f"{g} {n / total:.0%}" for g, n in sorted(counts.items(),
                                                                    key=lambda kv: -kv[1]))
     text = f"Of {total:,} departures with a stated reason: {shares}."
+    mapping = ("the built-in keywords" if r.get("grouping", "built-in") == "built-in"
+               else "the keywords of the run config (study.reason_groups)")
+    text += (f" Recorded reasons were grouped by {mapping}; the table below shows each "
+             "recorded reason, the group it was counted in and the keyword that decided it.")
     if r.get("unmapped"):
-        text += (f" {r['unmapped']:,} wordings matched no group and count as 'other' "
-                 "(the mapping is the config item study.reason_groups).")
+        text += (f" {r['unmapped']:,} departures gave a reason that matched no keyword and "
+                 "count as 'other' (their own rows in the table; study.reason_groups "
+                 "changes the grouping).")
     rows = {row.get("group"): row for row in r.get("stated_vs_revealed") or []}
     price, stayed = rows.get("price"), rows.get("stayed")
     if price and stayed and price.get("months_since_contact_mean") is not None:
@@ -749,6 +890,23 @@ def reasons_reading(results: dict) -> str:
                  "does not hold tenure fixed; the claims table's check of 'Ask why they "
                  "leave' uses a model that does.")
     return text
+
+
+def reason_categories_table(results: dict) -> pd.DataFrame:
+    """Stated reasons as recorded: each category, its count, its group and why.
+
+    Examples
+    --------
+    >>> r = {"reasons": {"available": True, "categories": [{"recorded": "Attitude",
+    ...      "departures": 3, "group": "attention", "why": "keyword 'Attitude' (attention)"}]}}
+    >>> reason_categories_table(r).columns.tolist()
+    ['Recorded reason', 'Departures', 'Counted as', 'Why']
+    """
+    df = frame((results.get("reasons") or {}).get("categories"))
+    if df.empty:
+        return df
+    return pd.DataFrame({"Recorded reason": df["recorded"], "Departures": df["departures"],
+                         "Counted as": df["group"], "Why": df["why"]})
 
 
 def stated_vs_revealed_table(results: dict) -> pd.DataFrame:
@@ -790,10 +948,12 @@ def segments_reading(results: dict) -> str:
         if rows:
             hi = max(rows, key=lambda r: r["rate"])
             lo = min(rows, key=lambda r: r["rate"])
-            parts.append(f"By {col}: from {lo['rate']:.1f} ({lo['segment']}) to "
-                         f"{hi['rate']:.1f} ({hi['segment']}) departures per 100 customer-years.")
+            parts.append(f"By {measures.humanise(col)}: from {lo['rate']:.1f} "
+                         f"({measures.level_word(col, lo['segment'])}) to {hi['rate']:.1f} "
+                         f"({measures.level_word(col, hi['segment'])}) departures per 100 "
+                         "customer-years.")
     for col, why in (seg.get("skipped") or {}).items():
-        parts.append(f"{col} not analysed: {why}.")
+        parts.append(f"{measures.humanise(col)} not analysed: {why}.")
     return " ".join(parts) or "No satisfaction score or segment column in this data."
 
 
@@ -997,3 +1157,17 @@ def evidence_methods(results: dict) -> str:
                      f"'{conf['e_values'][0]['transform']}': {conf['outcome_share']:.0%} of "
                      "the customers left during follow-up (common from 15% on).")
     return " ".join(parts)
+
+
+def figure_alt(what: str, reading: str, limit: int = 400) -> str:
+    """A figure's alt text: what it shows, then the first sentence of its reading.
+
+    Examples
+    --------
+    >>> figure_alt("Bar chart of departures by band", "Rates rose from 5 to 9. More text.")
+    'Bar chart of departures by band. Rates rose from 5 to 9.'
+    """
+    plain = re.sub(r"[*_`#]", "", reading or "").strip()
+    first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", plain, maxsplit=1)[0] if plain else ""
+    text = f"{what.rstrip('.')}. {first}".strip()
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "\u2026"

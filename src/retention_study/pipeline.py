@@ -28,10 +28,12 @@ from retention_study.compare import HeadToHead, Verdict, decide_verdict
 from retention_study.config import LOGGER_NAME, PROJECT_ROOT, notebook_config
 from retention_study.confounding import assess as assess_confounding
 from retention_study.confounding import confounder_scan
+from retention_study.coverage import run_coverage
 from retention_study.descriptives import (
     KMResult,
     contact_bands,
     km_by_group,
+    km_logrank,
     penalty_bands,
 )
 from retention_study.errors import AnalysisError
@@ -285,6 +287,7 @@ def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: Model
     lr = {r["test"]: r for r in m["lr_tests"]}
     results = {
         "name": cfg["name"], "package_version": __version__, "format": data.format,
+        "coverage": run_coverage(cfg, data, timeline),
         "as_of": cfg["data"]["as_of"], "alpha": cfg["study"]["alpha"],
         "verdict": step.verdict.label, "verdict_sentence": step.verdict.sentence,
         "verdict_rule": step.verdict.rule, "verdict_evidence": step.verdict.evidence,
@@ -301,6 +304,7 @@ def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: Model
         "rates_by_contact_band": _rates(desc.contact_rates),
         "rates_by_penalty_band": _rates(desc.penalty_rates),
         "km": {by: _records(r.summary) for by, r in desc.km.items()},
+        "km_logrank": {by: km_logrank(r) for by, r in desc.km.items()},
         "segments": desc.segments, "reasons": desc.reasons,
         "loyalty": desc.loyalty.to_dict() if desc.loyalty is not None else None,
         "after_notice": desc.after_notice, "reversals": None,

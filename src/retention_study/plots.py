@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import textwrap
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ import seaborn as sns
 from lifelines.plotting import add_at_risk_counts
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
+from retention_study import measures
 from retention_study.descriptives import KMResult
 
 log = logging.getLogger("retention_study")
@@ -51,24 +53,62 @@ METRIC_NAMES = {
 }
 
 
-#: Plain names of the covariate blocks (see ``retention_study.schema.BLOCKS``).
-BLOCK_NAMES = {
-    "price": "Price",
-    "contact": "Supplier contact",
-    "service": "Customer-initiated contact",
-    "controls": "Other factors",
-}
+#: Plain names of the covariate blocks: the measure vocabulary's.
+BLOCK_NAMES = measures.BLOCK_NAMES
 
-#: Short plain names of the covariates the timeline builder makes; the builder's
-#: definitions are sentences, too long for an axis.
-SHORT_LABELS = {
-    "months_since_contact": "Time since our last contact",
-    "outbound_12m": "Our contacts in the last year",
-    "loyalty_penalty": "Price above the new-customer price",
-    "price_increase_recent": "Recent price increase",
-    "log_price": "Price level",
-    "inbound_12m": "Customer's own contacts in the last year",
-}
+#: Width (CSS px) a figure may take on an A4 page with the report's print margins; a
+#: wider image is scaled down, and its text with it.
+PRINT_WIDTH_PX = 680
+#: Smallest text a printed figure may carry (CSS px at print size).
+MIN_TEXT_PX = 10
+#: Figure style of the report: 96 dpi, so 1 figure inch is 96 CSS px, and text no
+#: smaller than 8 pt (10.7 px).
+REPORT_STYLE = {"figure.dpi": 96, "savefig.dpi": 96, "font.size": 10,
+                "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9,
+                "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9}
+#: Widest figure (inches) that prints without being scaled down.
+MAX_WIDTH_IN = PRINT_WIDTH_PX / 96
+
+
+def use_report_style() -> None:
+    """Set matplotlib's style for the report (print-size text), once, from the notebook."""
+    plt.rcParams.update(REPORT_STYLE)
+
+
+def smallest_text_px(fig) -> float:
+    """The smallest visible text of ``fig`` in CSS px once printed (scaled to the page).
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> fig, ax = plt.subplots(figsize=(4, 3), dpi=96)
+    >>> _ = ax.set_title("t", fontsize=9)
+    >>> round(smallest_text_px(fig), 1)
+    12.0
+    """
+    width_px = fig.get_figwidth() * fig.dpi
+    scale = min(1.0, PRINT_WIDTH_PX / width_px)
+    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text)
+             if t.get_visible() and t.get_text().strip()]
+    return min(sizes, default=float("inf")) * fig.dpi / 72 * scale
+
+
+def show(alt: str, ax=None) -> None:
+    """Display the current figure (or ``ax``'s) as a PNG whose alt text is ``alt``.
+
+    The report's readers who cannot see the figure get what it shows in words;
+    nbconvert would otherwise write "No description has been provided".
+    """
+    import io
+
+    from IPython.display import Image, display
+
+    fig = ax.figure if ax is not None else plt.gcf()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    display(Image(data=buf.getvalue(), format="png"),
+            metadata={"image/png": {"alt": alt}})
 
 #: Palette positions: price and contact keep their colour in every figure.
 _COLOUR_INDEX = {"contact": 0, "price": 1, "both": 2, "service": 4, "controls": 7}
@@ -84,7 +124,7 @@ def _colour(key: str):
     return palette[_COLOUR_INDEX.get(key, 7)]
 
 
-def _new_ax(ax, size=(7, 4)):
+def _new_ax(ax, size=(5.6, 2.1)):
     if ax is None:
         _, ax = plt.subplots(figsize=size)
     return ax
@@ -151,7 +191,7 @@ def plot_rates(rates_df: pd.DataFrame, ax=None, title: str | None = None,
     for xi, ok, dep in zip(x, known, rates_df.get("departures", [None] * len(x)), strict=True):
         text = f"{int(dep)} left" if ok and dep is not None else "no customers"
         ax.annotate(text, (xi, 0), xytext=(0, 3), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=8, color="white" if ok else "grey")
+                    ha="center", va="bottom", fontsize=8.5, color="white" if ok else "grey")
     ax.set_xticks(x, [_wrap(b, 14) for b in rates_df["band"].astype(str)])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(RATE_LABEL)
@@ -176,7 +216,7 @@ def plot_km(km_result: KMResult, ax=None, *, at_risk: bool = True,
     >>> len(plot_km(KMResult(by="plan")).get_lines())
     0
     """
-    ax = _new_ax(ax, size=(7, 5))
+    ax = _new_ax(ax, size=(5.8, 2.2))
     by = km_result.by
     ax.set_title(title if title is not None else f"Customers remaining, by {by}")
     fitters = list(km_result.fitters.values())
@@ -190,9 +230,16 @@ def plot_km(km_result: KMResult, ax=None, *, at_risk: bool = True,
     ax.set_xlabel("Months as a customer")
     ax.set_ylabel("Share still a customer")
     ax.set_ylim(0, 1.02)
-    ax.legend(title=by, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [measures.level_word(by, t) for t in labels],
+              title=by if by == "cohort" else measures.humanise(by), frameon=False,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if at_risk:
         add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
+        for text in ax.figure.findobj(matplotlib.text.Text):
+            # lifelines labels the at-risk rows with the group values (0.0 / 1.0)
+            if text.get_text() in km_result.fitters:
+                text.set_text(measures.level_word(by, text.get_text()))
     return ax
 
 
@@ -205,29 +252,24 @@ def _change_text(hr: float, lower: float, upper: float) -> str:
     return f"{pct(hr)} ({pct(lower)} to {pct(upper)})"
 
 
-#: A definition longer than this is the methods table's job; the axis shows the name.
-MAX_LABEL = 60
-
-
 def _row_label(row: pd.Series) -> str:
-    """Effect label over its business unit: "per 6 months without outbound contact".
+    """Effect label over its business unit, from the measure vocabulary.
 
     Examples
     --------
     >>> _row_label(pd.Series({"covariate": "TechSupport[Yes]", "unit": "TechSupport[Yes] "
     ...     "yes vs no", "label": "1 if TechSupport is 'Yes', else 0 (reference: 'No') "
     ...     "(contact: contact by the supplier, measured once at the snapshot)"})).splitlines()
-    ['TechSupport[Yes]', '(yes vs no)']
+    ['tech support', '(yes against no)']
+    >>> _row_label(pd.Series({"covariate": "months_since_contact", "unit": "x"})).splitlines()
+    ['Time since our last contact', '(per 6 months without outbound contact)']
     """
-    unit = str(row.get("unit", "") or "")
     covariate = str(row.get("covariate", "") or "")
-    if covariate and unit.startswith(covariate + " "):
-        unit = unit[len(covariate) + 1:]  # the name is already the label
-    if unit[:1].isdigit():
+    # without a covariate name the caller's own label and unit are the words
+    unit = measures.business_unit(row) if covariate else str(row.get("unit", "") or "")
+    if unit[:1].isdigit() or unit[:1] == "+":
         unit = f"per {unit}"
-    label = SHORT_LABELS.get(covariate, row["label"])
-    if covariate and len(str(label)) > MAX_LABEL:
-        label = covariate
+    label = measures.label(covariate) if covariate else str(row.get("label", ""))
     return _wrap(label, 40) + (f"\n({_wrap(unit, 40)})" if unit else "")
 
 
@@ -275,7 +317,8 @@ def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None,
     >>> ax.get_xscale(), len(ax.get_yticks())
     ('log', 1)
     """
-    ax = _new_ax(ax, size=(8, 1.5 + 0.8 * (0 if effects_df is None else len(effects_df))))
+    ax = _new_ax(ax, size=(MAX_WIDTH_IN - 0.5,
+                           0.9 + 0.38 * (0 if effects_df is None else len(effects_df))))
     ax.set_title(title if title is not None else "What changes the chance of leaving")
     if effects_df is None or effects_df.empty:
         return _empty(ax, "No effects to show")
@@ -300,12 +343,12 @@ def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None,
                 else "not estimable")
         ax.annotate(text, (1.01, y[i]), xycoords=("axes fraction", "data"), va="center",
                     fontsize=9)
-    ax.set_yticks(y, [_row_label(row) for _, row in eff.iterrows()])
+    ax.set_yticks(y, [_row_label(row) for _, row in eff.iterrows()], fontsize=9)
     ax.set_ylim(-0.7, len(eff) - 0.3)
     ax.set_xlabel("Chance of leaving relative to no change (1 = no effect, log scale)")
     if blocks.nunique() > 1:
         ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.15),
-                  ncol=blocks.nunique(), fontsize=8)
+                  ncol=blocks.nunique(), fontsize=9)
     sns.despine(ax=ax, left=True)
     return ax
 
@@ -358,7 +401,7 @@ def plot_model_comparison(comparison_df: pd.DataFrame, ax=None, metric: str = "c
     >>> [t.get_text() for t in plot_model_comparison(cmp).get_yticklabels()]
     ['Price', 'Supplier contact']
     """
-    ax = _new_ax(ax, size=(7, 3))
+    ax = _new_ax(ax, size=(6.2, 1.8))
     ax.set_title(title if title is not None else "Which explanation predicts departures better")
     table = (_long_comparison(comparison_df, metric) if comparison_df is not None
              else pd.DataFrame())

@@ -134,6 +134,61 @@ def reason_counts(mapped: pd.DataFrame) -> pd.DataFrame:
                          "wordings": g["reason"].nunique()}).reset_index()
 
 
+#: Most recorded categories listed one per row; the rest are summed on one row.
+MAX_CATEGORIES = 15
+
+
+def _first_match(text: str, groups: Mapping[str, Sequence[str]]) -> tuple[str, str] | None:
+    """(group, matched words) of the first pattern, in the mapping's order, that matches."""
+    for name, patterns in groups.items():
+        for pattern in [patterns] if isinstance(patterns, str) else patterns:
+            hit = re.search(pattern, text, re.I)
+            if hit:
+                return str(name), hit.group(0).strip() or pattern
+    return None
+
+
+def recorded_categories(reasons, groups: Mapping[str, Sequence[str]] | None = None,
+                        limit: int = MAX_CATEGORIES) -> pd.DataFrame:
+    """Each recorded reason as written, its count, the group it went to and why.
+
+    The grouping (:func:`map_reasons`) is shown, not hidden: a category that matched a
+    keyword names it ("'attitude' matched attention"); one that matched nothing is its
+    own row, counted as "other". Beyond ``limit`` wordings the rest are one row.
+
+    Examples
+    --------
+    >>> t = recorded_categories(["Attitude", "Dissatisfaction", "Price", "Price", None])
+    >>> t[["recorded", "departures", "group"]].values.tolist()
+    [['Price', 2, 'price'], ['Attitude', 1, 'attention'], ['Dissatisfaction', 1, 'other']]
+    >>> t["why"].tolist()[1:]
+    ["keyword 'Attitude' (attention)", 'no keyword matched: counted as other']
+    """
+    groups = DEFAULT_REASON_GROUPS if groups is None else groups
+    _compile(groups)  # same errors as the mapping itself
+    raw = pd.Series(reasons, dtype=object)
+    text = raw[raw.notna()].astype(str).str.strip()
+    counts = text[text != ""].value_counts()
+    rows = []
+    for wording, n in counts.items():
+        found = _first_match(wording, groups)
+        rows.append({"recorded": wording, "departures": int(n),
+                     "group": found[0] if found else OTHER,
+                     "why": (f"keyword '{found[1]}' ({found[0]})" if found
+                             else f"no keyword matched: counted as {OTHER}"),
+                     "matched": found is not None})
+    frame = pd.DataFrame(rows, columns=["recorded", "departures", "group", "why", "matched"])
+    frame = frame.sort_values(["departures", "recorded"], ascending=[False, True],
+                              kind="stable").reset_index(drop=True)
+    if len(frame) > limit:
+        rest = frame.iloc[limit:]
+        frame = pd.concat([frame.iloc[:limit], pd.DataFrame([{
+            "recorded": f"{len(rest)} other wordings", "departures": int(rest["departures"].sum()),
+            "group": "several", "why": "see report.ipynb for every wording",
+            "matched": bool(rest["matched"].all())}])], ignore_index=True)
+    return frame.drop(columns="matched")
+
+
 # --------------------------------------------------------------------------- Aalen–Johansen
 def aalen_johansen(durations, causes, entry=None) -> tuple[pd.DataFrame, pd.Series]:
     """Cumulative incidence per cause with tied times handled exactly (no jitter).
@@ -265,7 +320,7 @@ def plot_cumulative_incidence(result: CumulativeIncidence, ax=None):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+        _, ax = plt.subplots(figsize=(5.8, 2.4))
     if isinstance(result, dict):
         cif = pd.DataFrame(result["curve"]).set_index("time")
     else:
@@ -464,6 +519,8 @@ def analyse_reasons(data: StudyData, timeline: Timeline | None = None,
         log.info("reasons: %d departures with an unmapped reason counted as 'other'", len(unmapped))
     ci = CumulativeIncidence().fit(frame["duration"], frame["reason_group"], frame["entry"])
     out = {"available": True, "counts": to_records(reason_counts(mapped)),
+           "categories": to_records(recorded_categories(mapped["reason"], groups)),
+           "grouping": "built-in" if groups is None else "study.reason_groups",
            "unmapped": int(len(unmapped)),
            "unmapped_examples": unmapped["reason"].astype(str).value_counts().head(10).to_dict(),
            "cumulative_incidence": ci.to_dict(), "cause_specific": None,

@@ -838,6 +838,21 @@ def resolve_latest(name_dir: Path) -> Path | None:
     return None
 
 
+def read_coverage(results_path: Path) -> dict[str, Any] | None:
+    """The ``coverage`` record of a results.json (what the run covers), None where absent.
+
+    Examples
+    --------
+    >>> read_coverage(Path("no/such/results.json")) is None
+    True
+    """
+    try:
+        coverage = json.loads(results_path.read_text(encoding="utf-8")).get("coverage")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return coverage if isinstance(coverage, dict) else None
+
+
 def read_verdict(results_path: Path) -> tuple[str | None, str | None]:
     """The verdict label and sentence of a results.json (None where absent).
 
@@ -1020,6 +1035,7 @@ def _steps(cfg: dict[str, Any], name: str, notebook: Path, run_dir: Path, rlog: 
 def _finish_ok(stage: Path, out_dir: Path, rlog: _RunLog, manifest: dict[str, Any],
                t0: float) -> RunOutcome:
     verdict, sentence = read_verdict(stage / "results.json")
+    manifest["coverage"] = read_coverage(stage / "results.json")
     manifest.update(status="ok", exit_status=0, verdict=verdict, verdict_sentence=sentence,
                     finished=dt.datetime.now(_UTC).isoformat(timespec="seconds"))
     manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)

@@ -604,7 +604,7 @@ def plot_loyalty(result: LoyaltyPenalty, ax=None):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.5))
+        _, ax = plt.subplots(figsize=(5.6, 2.1))
     s = result.summary
     x = np.arange(len(s))
     ax.bar(x - 0.2, s["mean_pct_above"], width=0.4, label="mean")
@@ -636,7 +636,7 @@ def plot_departure_rates(table: pd.DataFrame, ax=None):
     if "segment" in getattr(table, "columns", []):
         table = table.set_index("segment")  # records read back from results.json
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 0.5 + 0.5 * len(table)))
+        _, ax = plt.subplots(figsize=(5.6, 0.6 + 0.3 * len(table)))
     y = np.arange(len(table))
     err = [table["rate"] - table["lower"], table["upper"] - table["rate"]]
     ax.errorbar(table["rate"], y, xerr=err, fmt="o", capsize=3)
