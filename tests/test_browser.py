@@ -214,3 +214,90 @@ def test_screenshot_and_print(loaded, tmp_path):
     pdf = base64.b64decode(loaded.send("Page.printToPDF", printBackground=True)["data"])
     assert pdf[:5] == b"%PDF-"
 
+
+# ------------------------------------------------- the default report on paper (issue 15, 3)
+
+A4_INCHES = (8.27, 11.69)
+MAX_PAGES = 6
+DEFAULT_ALT = "No description has been provided for this image"
+
+
+@pytest.fixture(scope="module")
+def default_report(tmp_path_factory) -> Path:
+    """The default report: configs/default.yaml on the sample `make report` simulates."""
+    from retention_study.config import load_config
+    from retention_study.simulate import write_simulation
+
+    base = tmp_path_factory.mktemp("default-report")
+    # the Makefile's sample: 3000 customers, seed 20260630, the "contact" world
+    write_simulation(base / "sample", n_customers=3000, seed=20260630, preset="contact",
+                     fmt="csv")
+    cfg = load_config(ROOT / "configs" / "default.yaml")
+    for key in ("customers", "price_events", "contact_events"):
+        cfg["data"][key] = str(base / "sample" / f"{key}.csv")
+    cfg["study"]["bootstrap"] = 50  # the CI's width, not the layout, depends on it
+    (base / "cfg.yaml").write_text(yaml.safe_dump({k: cfg[k] for k in
+                                                   ("name", "data", "study")}))
+    outcome = report.run_config(base / "cfg.yaml", out_dir=base / "reports", progress=False)
+    assert outcome.ok, outcome.line()
+    return outcome.run_dir / "report.html"
+
+
+@pytest.fixture(scope="module")
+def printed(browser, default_report):
+    """(page texts of the A4 PDF, heading texts, image alt texts) of the default report."""
+    import unicodedata
+
+    pypdf = pytest.importorskip("pypdf", reason="needs the pypdf package (dev extra)")
+    browser.send("Page.enable")
+    browser.send("Page.navigate", url=default_report.as_uri())
+    browser.wait_for("Page.loadEventFired")
+
+    def evaluate(script):
+        return json.loads(browser.send("Runtime.evaluate", expression=script,
+                                       returnByValue=True)["result"]["value"])
+    headings = evaluate("JSON.stringify(Array.from(document.querySelectorAll('h1, h2, h3'))"
+                        ".map(h => h.innerText.replace('\u00b6', '').trim()))")
+    alts = evaluate("JSON.stringify(Array.from(document.images).map(i => i.alt))")
+    data = browser.send("Page.printToPDF", paperWidth=A4_INCHES[0], paperHeight=A4_INCHES[1],
+                        preferCSSPageSize=True, printBackground=True)["data"]
+    pdf = default_report.with_suffix(".pdf")
+    pdf.write_bytes(base64.b64decode(data))
+    pages = [unicodedata.normalize("NFKC", p.extract_text() or "")
+             for p in pypdf.PdfReader(str(pdf)).pages]
+    return pages, headings, alts
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_printed_default_report_fits_six_a4_pages(printed):
+    pages, _, _ = printed
+    assert 1 < len(pages) <= MAX_PAGES, f"{len(pages)} pages"
+
+
+def test_page_one_carries_what_it_covers_and_the_summary(printed):
+    first = _words(printed[0][0])
+    for text in ("Why do customers leave", "simulated data", "as of 2026-06-30",
+                 "observed 2023-06-30 to 2026-06-30", "Summary", "The answer: contact",
+                 "What management could do"):
+        assert text in first, text
+
+
+def test_no_heading_is_stranded_at_a_page_bottom(printed):
+    pages, headings, _ = printed
+    assert "The evidence" in headings and "Methods and caveats" in headings
+    for number, page in enumerate(pages[:-1], start=1):
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        # a wrapped heading spans the last two lines
+        tails = {_words(lines[-1]), _words(" ".join(lines[-2:]))}
+        stranded = [h for h in headings if _words(h) in tails]
+        assert not stranded, f"page {number} ends with the heading {stranded[0]!r}"
+
+
+def test_every_figure_has_a_meaningful_alt_text(printed):
+    _, _, alts = printed
+    assert len(alts) >= 6
+    for alt in alts:
+        assert alt and alt != DEFAULT_ALT and len(alt) > 40, alt

@@ -133,7 +133,12 @@ def test_km_legend_and_at_risk_rows_show_yes_no():
     fitters = {g: KaplanMeierFitter(label=g).fit(rng.exponential(10, 30), np.ones(30))
                for g in ("0.0", "1.0")}
     ax = plots.plot_km(KMResult(by="PhoneService", fitters=fitters))
-    texts = [t.get_text() for t in ax.figure.findobj(plt.Text)]
+    ax.figure.canvas.draw()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    rows = [line.split()[0] for table in ax.figure.axes[1:]
+            for t in table.get_xticklabels() for line in t.get_text().split("\n")
+            if line.split()]
     plt.close("all")
-    assert "yes" in texts and "no" in texts
-    assert "0.0" not in texts and "1.0" not in texts
+    assert legend == ["no", "yes"]
+    assert "yes" in rows and "no" in rows
+    assert "0.0" not in rows and "1.0" not in rows

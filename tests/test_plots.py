@@ -237,3 +237,43 @@ def test_inbound_contact_is_not_called_supplier_contact():
     comp = pd.DataFrame({"model": ["price", "contact"], "concordance": [0.6, 0.7]})
     ax = plot_model_comparison(comp, contact_kind="inbound")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["Price", "Customer-initiated contact"]
+
+
+# ------------------------------------------------ print size (issue 15, point 3)
+
+
+@pytest.mark.parametrize("draw", ["rates", "km", "forest", "comparison", "reasons"])
+def test_figure_text_is_at_least_10_px_when_printed(draw):
+    from retention_study import plots
+    from retention_study.reasons import CumulativeIncidence, plot_cumulative_incidence
+
+    with plt.rc_context(plots.REPORT_STYLE):
+        if draw == "rates":
+            ax = plot_rates(pd.DataFrame({"band": ["0-3 months", "3-6 months"],
+                                          "rate_per_100": [5.0, 9.0], "lower": [3.0, 6.0],
+                                          "upper": [8.0, 13.0], "departures": [9, 14]}),
+                            title="t", xlabel="x")
+        elif draw == "km":
+            ax = plot_km(km_by_group(_km_data(["a", "b"] * 4), "plan"))
+        elif draw == "forest":
+            ax = plot_forest(EFFECTS.assign(covariate=["months_since_contact",
+                                                       "loyalty_penalty", "inbound_12m"]))
+        elif draw == "comparison":
+            ax = plot_model_comparison(pd.DataFrame({"model": ["price", "contact"],
+                                                     "concordance": [0.58, 0.66]}))
+        else:
+            ax = plot_cumulative_incidence(CumulativeIncidence().fit(
+                [1, 2, 3, 4], ["price", "other", None, "price"]))
+        ax.figure.canvas.draw()
+        assert plots.smallest_text_px(ax.figure) >= plots.MIN_TEXT_PX
+        assert ax.figure.get_figwidth() <= plots.MAX_WIDTH_IN  # printed unscaled
+    plt.close("all")
+
+
+def test_smallest_text_px_counts_the_downscaling_of_wide_figures():
+    from retention_study import plots
+
+    fig, ax = plt.subplots(figsize=(14.2, 3), dpi=96)  # twice the printable width
+    ax.set_title("t", fontsize=10)
+    assert plots.smallest_text_px(fig) == pytest.approx(10 * 96 / 72 / 2, rel=0.01)
+    plt.close(fig)

@@ -236,11 +236,31 @@ def plot_km(km_result: KMResult, ax=None, *, at_risk: bool = True,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if at_risk:
         add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
-        for text in ax.figure.findobj(matplotlib.text.Text):
-            # lifelines labels the at-risk rows with the group values (0.0 / 1.0)
-            if text.get_text() in km_result.fitters:
-                text.set_text(measures.level_word(by, text.get_text()))
+        # lifelines writes the group values (0.0 / 1.0) into the at-risk tick labels
+        for table in ax.figure.axes[1:]:
+            labels = ["\n".join(_at_risk_line(line, km_result) for line in
+                                t.get_text().split("\n")) for t in table.get_xticklabels()]
+            table.set_xticks(table.get_xticks(), labels)
     return ax
+
+
+def _at_risk_line(line: str, km_result: KMResult) -> str:
+    """'0.0   30' -> 'no   30': a group value at the start of an at-risk row, in words.
+
+    Examples
+    --------
+    >>> _at_risk_line("   1.0   30", KMResult(by="Partner", fitters={"1.0": None}))
+    '   yes   30'
+    """
+    body = line.lstrip()
+    indent = line[:len(line) - len(body)]
+    for group in sorted(km_result.fitters, key=len, reverse=True):
+        rest = body[len(group):]
+        if body.startswith(group) and (not rest or rest[0].isspace()):
+            word = measures.level_word(km_result.by, group)
+            # keep the columns of counts aligned under each other
+            return indent[:max(0, len(indent) + len(group) - len(word))] + word + rest
+    return line
 
 
 # ---------------------------------------------------------------------------- forest
