@@ -87,6 +87,7 @@ _SD_UNIT = re.compile(r"^\+1 SD of (?P<col>.+) \((?P<sd>[-+0-9.eE]+) units\)$")
 _COUNT_UNIT = re.compile(r"^\+1 (?P<col>.+)$")
 _YES = {"1", "1.0", "true", "yes", "y", "t"}
 _NO = {"0", "0.0", "false", "no", "n", "f"}
+_WORDS = {"yes", "no"}  # already words: shown as the data writes them
 
 
 def humanise(column: str) -> str:
@@ -103,22 +104,36 @@ def humanise(column: str) -> str:
     return " ".join(words) or str(column)
 
 
+def flag_value(value) -> bool | None:
+    """True / False for a flag token (1, 1.0, true, yes, y, t and their opposites), else None.
+
+    Examples
+    --------
+    >>> flag_value("1.0"), flag_value("No"), flag_value("basic")
+    (True, False, None)
+    """
+    token = str(value).strip().lower()
+    return True if token in _YES else False if token in _NO else None
+
+
 def level_word(column: str, value) -> str:
     """A level of a column as a word: 0/1 and true/false flags read 'no' / 'yes'.
+
+    Words the data already uses ('Yes', 'No', 'One year') are kept as written.
 
     Examples
     --------
     >>> level_word("Partner", 0.0), level_word("x", True), level_word("Contract", "One year")
     ('no', 'yes', 'One year')
+    >>> level_word("InternetService", "No")
+    'No'
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "not recorded"
-    token = str(value).strip().lower()
-    if token in _YES:
-        return "yes"
-    if token in _NO:
-        return "no"
-    return str(value)
+    flag = flag_value(value)
+    if flag is None or str(value).strip().lower() in _WORDS:
+        return str(value)
+    return "yes" if flag else "no"
 
 
 def is_yes_no(values: Iterable) -> bool:
@@ -145,9 +160,10 @@ def label(name: str, definitions: Mapping[str, str] | None = None) -> str:
         return MEASURES[name].label
     dummy = _DUMMY.match(str(name))
     if dummy:
-        word = level_word(dummy["col"], dummy["level"])
         # TechSupport[Yes] is "tech support"; Contract[One year] "contract: One year"
-        return humanise(dummy["col"]) if word == "yes" else f"{humanise(dummy['col'])}: {word}"
+        if flag_value(dummy["level"]) is True:
+            return humanise(dummy["col"])
+        return f"{humanise(dummy['col'])}: {level_word(dummy['col'], dummy['level'])}"
     return humanise(name)
 
 
@@ -191,7 +207,7 @@ def phrase(row: Mapping, units: Mapping[str, str] | None = None,
     if dummy:
         col, level = dummy["col"], dummy["level"]
         ref = reference_level(name, definitions)
-        if level_word(col, level) == "yes" and (ref is None or level_word(col, ref) == "no"):
+        if flag_value(level) is True and (ref is None or flag_value(ref) is False):
             return f"with {humanise(col)} (against customers without)"
         against = f" (against '{ref}')" if ref is not None else ""
         return f"with {humanise(col)} '{level}'{against}"
@@ -225,8 +241,8 @@ def business_unit(row: Mapping, units: Mapping[str, str] | None = None,
     dummy = _DUMMY.match(name)
     if dummy or unit.endswith(" yes vs no"):
         ref = reference_level(name, definitions)
-        return f"against '{ref}'" if ref and dummy and level_word(
-            dummy["col"], ref) != "no" else "yes against no"
+        return f"against '{ref}'" if ref and dummy and flag_value(ref) is not False \
+            else "yes against no"
     sd = _SD_UNIT.match(unit)
     if sd:
         return f"{float(sd['sd']):.3g}{_unit_word(name, units)} more"
