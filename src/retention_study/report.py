@@ -62,6 +62,7 @@ from retention_study.config import (
     load_config,
 )
 from retention_study.errors import ConfigError, DataContractError, RetentionStudyError
+from retention_study.progress import bar, papermill_bar
 
 log = logging.getLogger(LOGGER_NAME)
 _UTC = dt.timezone.utc  # noqa: UP017 - datetime.UTC is Python 3.11+
@@ -290,8 +291,8 @@ def _count_table(path: Path, table: str) -> int:
         return int(con.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0])
 
 
-def describe_inputs(cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each input file with its size, sha256 and row count.
+def describe_inputs(cfg: dict[str, Any], progress: bool = False) -> list[dict[str, Any]]:
+    """Each input file with its size, sha256 and row count (a bar per file when ``progress``).
 
     Raises
     ------
@@ -301,12 +302,16 @@ def describe_inputs(cfg: dict[str, Any]) -> list[dict[str, Any]]:
     from retention_study.readers import split_spec
 
     out = []
-    for spec in input_specs(cfg):
-        path, table = split_spec(spec, cfg["data"].get("table"))
-        if not path.is_file():
-            raise DataContractError("input file not found", file=str(path), kind="missing_file")
-        out.append({"path": str(path), "table": table, "bytes": path.stat().st_size,
-                    "sha256": sha256_file(path), "rows": count_rows(spec, cfg)})
+    specs = input_specs(cfg)
+    with bar(len(specs), "Checking input files", progress, unit="file") as b:
+        for spec in specs:
+            path, table = split_spec(spec, cfg["data"].get("table"))
+            if not path.is_file():
+                raise DataContractError("input file not found", file=str(path),
+                                        kind="missing_file")
+            out.append({"path": str(path), "table": table, "bytes": path.stat().st_size,
+                        "sha256": sha256_file(path), "rows": count_rows(spec, cfg)})
+            b.update(1)
     return out
 
 
@@ -373,7 +378,7 @@ def execute_notebook(
     try:
         pm.execute_notebook(
             str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
-            execution_timeout=timeout, progress_bar=progress, log_output=False,
+            execution_timeout=timeout, progress_bar=papermill_bar(progress), log_output=False,
             cwd=str(Path.cwd()),
             # The kernel's own start-up warnings (TCP transport) would reach cron's mail.
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
@@ -1012,22 +1017,25 @@ def run_facts(cfg: dict[str, Any] | None, name: str, spec: RunSpec, notebook: Pa
 def _steps(cfg: dict[str, Any], name: str, notebook: Path, run_dir: Path, rlog: _RunLog,
            manifest: dict[str, Any], progress: bool) -> None:
     with rlog.step("inputs"):
-        manifest["inputs"] = describe_inputs(cfg)
+        manifest["inputs"] = describe_inputs(cfg, progress)
     _write_json(run_dir / "manifest.json", manifest)
     with rlog.step("execute"):
         execute_notebook(notebook, run_dir / "report.ipynb", manifest["parameters"],
                          cfg["report"]["timeout_per_cell"], progress)
-    with rlog.step("render"):
-        page, stderr = render_html(run_dir / "report.ipynb", run_dir / "report.html",
-                                   title=f"{name}: retention study",
-                                   source_dir=notebook.resolve().parent)
-    for text in stderr:
-        rlog.write("notebook stderr: " + text.rstrip(), logging.DEBUG)
-    with rlog.step("checks"):
-        # Privacy first: a page that leaks IDs is deleted whatever else is wrong with it.
-        _check_privacy(page, cfg, run_dir, manifest)
-        _check_inert(page, run_dir)
-        _check_offline(page, run_dir)
+    with bar(2, "Rendering and checking the report", progress) as b:
+        with rlog.step("render"):
+            page, stderr = render_html(run_dir / "report.ipynb", run_dir / "report.html",
+                                       title=f"{name}: retention study",
+                                       source_dir=notebook.resolve().parent)
+        b.update(1)
+        for text in stderr:
+            rlog.write("notebook stderr: " + text.rstrip(), logging.DEBUG)
+        with rlog.step("checks"):
+            # Privacy first: a page that leaks IDs is deleted whatever else is wrong with it.
+            _check_privacy(page, cfg, run_dir, manifest)
+            _check_inert(page, run_dir)
+            _check_offline(page, run_dir)
+        b.update(1)
     if not (run_dir / "results.json").is_file():
         raise _RunFailed(1, "the notebook wrote no results.json (parameter results_path)")
 
