@@ -97,7 +97,12 @@ def humanise(column: str) -> str:
     --------
     >>> humanise("MonthlyCharges"), humanise("Customer service calls"), humanise("SLA_level")
     ('monthly charges', 'customer service calls', 'SLA level')
+    >>> humanise("Plan (2024)")
+    'Plan (2024)'
+    
     """
+    if not re.fullmatch(r"[A-Za-z0-9_ ]+", str(column)):
+        return str(column)  # not a plain name: shown exactly as the data has it
     text = str(column).replace("_", " ").strip()
     text = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text)
     words = [w if (w.isupper() and len(w) > 1) else w.lower() for w in text.split()]
