@@ -99,7 +99,6 @@ def humanise(column: str) -> str:
     ('monthly charges', 'customer service calls', 'SLA level')
     >>> humanise("Plan (2024)")
     'Plan (2024)'
-    
     """
     if not re.fullmatch(r"[A-Za-z0-9_ ]+", str(column)):
         return str(column)  # not a plain name: shown exactly as the data has it
