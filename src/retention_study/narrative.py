@@ -688,16 +688,16 @@ def guard_reading(results: dict) -> str:
     for e in naive["effects"]:
         g = guarded.get(e["covariate"])
         if g and e.get("block") in ("contact", "price"):
-            bits.append(f"{measures.label(e['covariate'])} (per "
-                        f"{measures.business_unit(g, measures.units_of(results))}): "
-                        f"{hr_text(g)} with the guard, "
-                        f"{hr_text(e)} without")
+            # point estimates only: the guarded intervals are in the lag table below
+            bits.append(f"{measures.label(e['covariate'])[:1].lower()}"
+                        f"{measures.label(e['covariate'])[1:]} {g['hr']:.2f} against "
+                        f"{e['hr']:.2f}")
     text = ("Customers often get a retention call and a discount right after they give "
             "notice. Those are consequences of the decision to leave, not its causes, so the "
             "study dates each departure at the notice and ignores everything on or after it. "
             + _guard_verdict(naive["verdict"], results["verdict"], _flips(naive, guarded)))
     if bits:
-        text += " Hazard ratios: " + "; ".join(bits) + "."
+        text += " Hazard ratios with the guard against without: " + "; ".join(bits) + "."
     return text
 
 

@@ -124,7 +124,7 @@ def _colour(key: str):
     return palette[_COLOUR_INDEX.get(key, 7)]
 
 
-def _new_ax(ax, size=(5.6, 2.1)):
+def _new_ax(ax, size=(5.4, 1.95)):
     if ax is None:
         _, ax = plt.subplots(figsize=size)
     return ax
@@ -216,7 +216,7 @@ def plot_km(km_result: KMResult, ax=None, *, at_risk: bool = True,
     >>> len(plot_km(KMResult(by="plan")).get_lines())
     0
     """
-    ax = _new_ax(ax, size=(5.8, 2.2))
+    ax = _new_ax(ax, size=(5.6, 2.0))
     by = km_result.by
     ax.set_title(title if title is not None else f"Customers remaining, by {by}")
     fitters = list(km_result.fitters.values())
