@@ -830,8 +830,15 @@ def limits_reading(results: dict) -> str:
         items[0] += " " + REASONS_LIMIT
     items += [f"Not measured: {measures.plain_text(str(u), results)}"
               for u in results.get("unmeasured") or []]
+    # a failed proportional-hazards check is said, with its refit, in its own section
+    shown = "Proportional hazards fails for" if (results.get("ph_check") or {}).get(
+        "remedy") else None
     items += [f"Check that did not pass: {measures.plain_text(str(p), results)}"
-              for p in results.get("problems") or []]
+              for p in results.get("problems") or []
+              if not (shown and str(p).startswith(shown))]
+    if shown and any(str(p).startswith(shown) for p in results.get("problems") or []):
+        items.append("Check that did not pass: proportional hazards (see "
+                     "'Proportional-hazards check').")
     return "\n".join(f"- {i}" for i in items)
 
 

@@ -85,8 +85,12 @@ def smallest_text_px(fig) -> float:
     >>> _ = ax.set_title("t", fontsize=9)
     >>> round(smallest_text_px(fig), 1)
     12.0
+    >>> plt.close(fig)
     """
-    width_px = fig.get_figwidth() * fig.dpi
+    # the saved image is the tight box around every artist (plots.show), which labels
+    # and annotations outside the axes can make wider than the figure
+    fig.canvas.draw()
+    width_px = fig.get_tightbbox(fig.canvas.get_renderer()).width * fig.dpi
     scale = min(1.0, PRINT_WIDTH_PX / width_px)
     sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text)
              if t.get_visible() and t.get_text().strip()]
@@ -124,7 +128,7 @@ def _colour(key: str):
     return palette[_COLOUR_INDEX.get(key, 7)]
 
 
-def _new_ax(ax, size=(5.4, 1.95)):
+def _new_ax(ax, size=(5.2, 1.8)):
     if ax is None:
         _, ax = plt.subplots(figsize=size)
     return ax
@@ -216,7 +220,7 @@ def plot_km(km_result: KMResult, ax=None, *, at_risk: bool = True,
     >>> len(plot_km(KMResult(by="plan")).get_lines())
     0
     """
-    ax = _new_ax(ax, size=(5.6, 2.0))
+    ax = _new_ax(ax, size=(5.4, 1.85))
     by = km_result.by
     ax.set_title(title if title is not None else f"Customers remaining, by {by}")
     fitters = list(km_result.fitters.values())
@@ -338,7 +342,7 @@ def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None,
     ('log', 1)
     """
     ax = _new_ax(ax, size=(MAX_WIDTH_IN - 0.5,
-                           0.9 + 0.38 * (0 if effects_df is None else len(effects_df))))
+                           0.8 + 0.34 * (0 if effects_df is None else len(effects_df))))
     ax.set_title(title if title is not None else "What changes the chance of leaving")
     if effects_df is None or effects_df.empty:
         return _empty(ax, "No effects to show")
@@ -366,6 +370,10 @@ def plot_forest(effects_df: pd.DataFrame, ax=None, title: str | None = None,
     ax.set_yticks(y, [_row_label(row) for _, row in eff.iterrows()], fontsize=9)
     ax.set_ylim(-0.7, len(eff) - 0.3)
     ax.set_xlabel("Chance of leaving relative to no change (1 = no effect, log scale)")
+    if len(ax.figure.axes) == 1:
+        # row labels on the left and the % changes on the right stay inside the figure,
+        # so the printed image is not wider than the page (and its text not shrunk)
+        ax.figure.subplots_adjust(left=0.36, right=0.80)
     if blocks.nunique() > 1:
         ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.15),
                   ncol=blocks.nunique(), fontsize=9)
@@ -421,7 +429,7 @@ def plot_model_comparison(comparison_df: pd.DataFrame, ax=None, metric: str = "c
     >>> [t.get_text() for t in plot_model_comparison(cmp).get_yticklabels()]
     ['Price', 'Supplier contact']
     """
-    ax = _new_ax(ax, size=(6.2, 1.8))
+    ax = _new_ax(ax, size=(6.0, 1.65))
     ax.set_title(title if title is not None else "Which explanation predicts departures better")
     table = (_long_comparison(comparison_df, metric) if comparison_df is not None
              else pd.DataFrame())

@@ -320,7 +320,7 @@ def plot_cumulative_incidence(result: CumulativeIncidence, ax=None):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.6, 2.1))
+        _, ax = plt.subplots(figsize=(5.4, 1.9))
     if isinstance(result, dict):
         cif = pd.DataFrame(result["curve"]).set_index("time")
     else:

@@ -604,7 +604,7 @@ def plot_loyalty(result: LoyaltyPenalty, ax=None):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.6, 2.1))
+        _, ax = plt.subplots(figsize=(5.4, 1.9))
     s = result.summary
     x = np.arange(len(s))
     ax.bar(x - 0.2, s["mean_pct_above"], width=0.4, label="mean")
