@@ -86,6 +86,8 @@ def test_margin_reaches_the_rule_through_decide_verdict(fitted):
     tight = decide_verdict(bm, what_if=wi, equivalence_margin=0.02)
     assert tight.label == "inconclusive"
     assert "too little to matter" not in tight.sentence and "no clear effect" in tight.sentence
+    # no lever size is claimed here, so no causal condition is attached to one
+    assert "cause and effect" not in tight.sentence
 
 
 def test_contact_counts_only_when_its_lever_and_its_test_agree(fitted):
@@ -94,6 +96,8 @@ def test_contact_counts_only_when_its_lever_and_its_test_agree(fitted):
     assert v.label == "contact"
     assert v.sentence.startswith("Lack of contact explains departures better than price.")
     assert "would cut departures in the period studied by about 25%" in v.sentence
+    # observational data: the lever's size is stated as conditional on causation
+    assert "If the link the model found is cause and effect, contacting every" in v.sentence
     # the same lever without a confirming test: not counted, and said so
     v = decide_verdict(_models(fitted, 0.3, 0.5, contact_hr=1.0), what_if=wi)
     assert v.label == "inconclusive"

@@ -189,7 +189,9 @@ def executive_summary(results: dict) -> str:
     what_if = what_if_lines(results)
     if what_if:
         lines += ["", "**What if** (expected departures in the period studied, from the "
-                  "fitted model)", ""] + [f"- {t}" for t in what_if]
+                  "fitted model; these hold only if the links it found are cause and "
+                  "effect, which a randomised test would confirm)", ""] + [
+                      f"- {t}" for t in what_if]
     notes = [n for n in (proxy_reading(results), direction_note(results),
                          confounding_note(results)) if n]
     if notes:

@@ -219,16 +219,20 @@ def _effect_text(row, alpha: float, level: int) -> str:
 def lever_sentence(block: str, lever: dict, status: str, margin: float, level: int,
                    confirmed: bool = True) -> str:
     """What the block's lever would do to departures, in plain words and numbers."""
-    what = {"contact": "Contacting every customer who reaches {m} without hearing from "
+    what = {"contact": "contacting every customer who reaches {m} without hearing from "
                        "the supplier",
-            "price": "Charging existing customers the new-customer price"}[block]
+            "price": "charging existing customers the new-customer price"}[block]
     what = what.format(m=_months(lever))
+    # observational data: the lever's size is the model's, and holds only if the link
+    # it found is cause and effect (the advice proposes the test that would settle it)
+    what_cap = what[0].upper() + what[1:]
     ci = (f"{level}% CI {_signed_pct(lever['change_ci_low'])} to "
           f"{_signed_pct(lever['change_ci_high'])}")
     if status == "clear":
         verb = "cut" if lever["change"] < 0 else "raise"
         kept = abs(lever["customers_kept"])
-        text = (f"{what} would {verb} departures in the period studied by about "
+        text = (f"If the link the model found is cause and effect, {what} would {verb} "
+                f"departures in the period studied by about "
                 f"{_pct(lever['change'])} ({ci}), about {kept:,.0f} customers "
                 f"{'kept' if lever['change'] < 0 else 'lost'}")
         if not confirmed:
@@ -236,9 +240,9 @@ def lever_sentence(block: str, lever: dict, status: str, margin: float, level: i
                     "effect, so this is not counted.")
         return text + "."
     if status == "negligible":
-        return (f"{what} would change departures by less than {_pct(margin)} "
+        return (f"{what_cap} would change departures by less than {_pct(margin)} "
                 f"(estimate {_signed_pct(lever['change'])}, {ci}): too little to matter.")
-    return (f"{what} has no clear effect on departures (estimate "
+    return (f"{what_cap} has no clear effect on departures (estimate "
             f"{_signed_pct(lever['change'])}, {ci}).")
 
 
