@@ -170,11 +170,19 @@ def _drop_missing(eps: pd.DataFrame, blocks: dict, problems: list) -> pd.DataFra
 
 
 def _drop_unusable(eps: pd.DataFrame, blocks: dict, problems: list) -> dict:
-    """Remove constant and collinear columns, saying why; returns the usable blocks."""
+    """Remove constant and collinear columns, saying why; returns the usable blocks.
+
+    A column is collinear when regressing it on the columns kept before it (and a
+    constant) leaves less than ``COLLINEAR_TOL`` of its variance. That share comes from
+    the covariance matrix of all columns (one pass over the rows; the regression on the
+    kept columns is the Schur complement), not from a least-squares fit per column.
+    """
     usable = {b: [c for c in blocks.get(b, []) if c in eps] for b in ("controls", "service",
                                                                         "contact", "price")}
+    names = list(dict.fromkeys(c for cols in usable.values() for c in cols))
+    cov = _covariance(eps, names)
+    pos = {c: i for i, c in enumerate(names)}
     kept: list = []
-    basis = np.ones((len(eps), 1))
     for block, cols in usable.items():
         keep = []
         for col in cols:
@@ -182,15 +190,16 @@ def _drop_unusable(eps: pd.DataFrame, blocks: dict, problems: list) -> dict:
             if np.nanstd(x) == 0:
                 problems.append(f"'{col}' ({block}) has the same value for every row; left out.")
                 continue
-            coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
-            left = np.var(x - basis @ coef) / np.var(x)
+            j, ks = pos[col], [pos[c] for c in kept]
+            explained = (cov[j, ks] @ np.linalg.solve(cov[np.ix_(ks, ks)], cov[ks, j])
+                         if ks else 0.0)
+            left = (cov[j, j] - explained) / cov[j, j]
             if left < COLLINEAR_TOL:
                 problems.append(f"'{col}' ({block}) {_explained_by(x, eps, kept)} in these "
                                 "data, so its effect cannot be separated; left out.")
                 continue
             keep.append(col)
             kept.append(col)
-            basis = np.column_stack([basis, x])
         if cols and not keep:
             problems.append(f"No usable {block} measure remains after removing the columns "
                             "above; models with that block equal the model without it.")
@@ -201,6 +210,16 @@ def _drop_unusable(eps: pd.DataFrame, blocks: dict, problems: list) -> dict:
                             f"nothing can be said about {block}.")
     _warn_correlated(eps, usable, problems)
     return usable
+
+
+def _covariance(eps: pd.DataFrame, names: list, chunk: int = 1 << 18) -> np.ndarray:
+    """Population covariance matrix of ``names`` (centred first, summed in row chunks)."""
+    mean = np.array([eps[c].to_numpy(float).mean() for c in names])
+    cov = np.zeros((len(names), len(names)))
+    for lo in range(0, len(eps), chunk):
+        part = eps[names].iloc[lo:lo + chunk].to_numpy(float) - mean
+        cov += part.T @ part
+    return cov / max(len(eps), 1)
 
 
 def _explained_by(x: np.ndarray, eps: pd.DataFrame, kept: list) -> str:
