@@ -110,12 +110,15 @@ class CoxData:
         code = (df.groupby(strata, sort=True, observed=True).ngroup().to_numpy()
                 if strata else None)
         index = index_risk_sets(start, stop, event, code)
-        # column-major: a model's columns are then contiguous blocks (cheap subsets)
+        # column-major: a model's columns are then contiguous blocks (cheap subsets);
+        # centred once on the kept rows, which keeps exp() in range and x x' sums precise
+        # (the partial likelihood does not change)
         x = np.empty((len(index.rows), len(covariates)), order="F")
         sd = np.empty(len(covariates))
         for j, name in enumerate(covariates):
             col = values.pop(name)
             np.take(col, index.rows, out=x[:, j])
+            x[:, j] -= x[:, j].mean() if len(x) else 0.0
             sd[j] = col.std(ddof=1) if len(col) > 1 else 0.0
         ids = id_values = None
         if id_col:
@@ -125,9 +128,14 @@ class CoxData:
         return cls(index, x, covariates, len(df), df.index, ids, id_values, sd,
                    strata, (start_col, stop_col, event_col), id_col)
 
-    def design(self, covariates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Centred covariates of a subset (one copy, kept for the next fit of the same
-        columns, e.g. the cross-validation folds), their means and SDs."""
+    def design(self, covariates) -> tuple[np.ndarray, np.ndarray]:
+        """Centred covariates of a subset and their SDs.
+
+        All columns in order: the prepared matrix itself; a subset: one copy, kept for
+        the next fit of the same columns (e.g. the cross-validation folds).
+        """
+        if list(covariates) == self.columns:
+            return self.x, self.sd
         key = tuple(covariates)
         cached = self.__dict__.get("_design")
         if cached is not None and cached[0] == key:
@@ -135,13 +143,10 @@ class CoxData:
         self.__dict__["_design"] = None  # free the previous one first
         pos = [self.columns.index(c) for c in covariates]
         x = np.empty((len(self.x), len(pos)), order="F")
-        mean = np.zeros(len(pos))
         for j, c in enumerate(pos):
-            mean[j] = self.x[:, c].mean() if len(x) else 0.0
-            # centring keeps exp() in range; the partial likelihood is unchanged
-            np.subtract(self.x[:, c], mean[j], out=x[:, j])
-        self.__dict__["_design"] = (key, (x, mean, self.sd[pos]))
-        return x, mean, self.sd[pos]
+            x[:, j] = self.x[:, c]
+        self.__dict__["_design"] = (key, (x, self.sd[pos]))
+        return x, self.sd[pos]
 
 
 def _column(df: pd.DataFrame, name: str) -> np.ndarray:
@@ -183,9 +188,11 @@ def _slot_terms(sums, ties: str) -> _SlotTerms:
     def per_slot(values):
         return meanwt * np.bincount(slot, values, minlength=k)
 
-    return _SlotTerms(per_slot(inv), per_slot(f * inv), per_slot(inv * inv),
-                      per_slot(f * inv * inv), per_slot(f * f * inv * inv), per_slot(logden),
-                      d > 0)
+    # a trial step far out (halved afterwards) can make den tiny: inf, not a warning
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _SlotTerms(per_slot(inv), per_slot(f * inv), per_slot(inv * inv),
+                          per_slot(f * inv * inv), per_slot(f * f * inv * inv),
+                          per_slot(logden), d > 0)
 
 
 def _loglik_grad_info(data_x, index, beta, weights, ties, xsum_dead, need_info=True):
@@ -299,7 +306,7 @@ class CoxFitter:
             df, covariates, start_col, stop_col, event_col, strata, id_col)
         self.data_ = data
         self._weights = None if weights is None else np.asarray(weights, float)[data.index.rows]
-        x, mean, sd = data.design(covariates)
+        x, sd = data.design(covariates)
         self.columns_ = covariates
         ev = data.index.event_slot >= 0
         case = np.ones(len(x)) if self._weights is None else self._weights
@@ -591,7 +598,7 @@ def log_partial_likelihood(df: pd.DataFrame, covariates, beta, ties: str = "efro
     -1.7918
     """
     data = CoxData.from_frame(df, list(covariates), start_col, stop_col, event_col, strata)
-    x, _, _ = data.design(list(covariates))
+    x, _ = data.design(list(covariates))
     beta = np.asarray(beta, float).reshape(-1)
     ev = data.index.event_slot >= 0
     ll, *_ = _loglik_grad_info(x, data.index, beta, None, ties, x[ev].sum(axis=0),

@@ -107,25 +107,28 @@ def index_risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray,
     ([1.0, 2.0], [0, 0, 1], [0, 1, 1], False)
     """
     n = len(stop)
-    stratum = np.zeros(n, dtype=np.int64) if stratum is None else np.asarray(stratum, np.int64)
-    first = np.full(n, -1, dtype=np.int64)
-    last = np.full(n, -2, dtype=np.int64)
-    event_slot = np.full(n, -1, dtype=np.int64)
+    codes = np.unique(stratum) if stratum is not None else np.zeros(1, np.int64)
     times, slot_stratum = [], []
-    offset = 0
-    codes = np.unique(stratum)
-    for code in codes:
-        # one stratum: plain slices, no gathers of the whole table
-        rows = np.flatnonzero(stratum == code) if len(codes) > 1 else slice(None)
-        s_start, s_stop, s_event = start[rows], stop[rows], event[rows]
-        t = np.unique(s_stop[s_event])
-        first[rows] = offset + _count_at_or_before(t, s_start)
-        slot_stop = _count_at_or_before(t, s_stop) - 1
-        last[rows] = offset + slot_stop
-        event_slot[rows] = np.where(s_event, offset + slot_stop, -1)
-        times.append(t)
-        slot_stratum.append(np.full(len(t), code, dtype=np.int64))
-        offset += len(t)
+    if len(codes) == 1:  # one stratum: whole-array operations, no gathers
+        t = np.unique(stop[event])
+        first = _count_at_or_before(t, start)
+        last = _count_at_or_before(t, stop) - 1
+        times, slot_stratum = [t], [np.full(len(t), codes[0], dtype=np.int64)]
+        offset = len(t)
+    else:
+        stratum = np.asarray(stratum, np.int64)
+        first = np.full(n, -1, dtype=np.int64)
+        last = np.full(n, -2, dtype=np.int64)
+        offset = 0
+        for code in codes:
+            rows = np.flatnonzero(stratum == code)
+            t = np.unique(stop[rows][event[rows]])
+            first[rows] = offset + _count_at_or_before(t, start[rows])
+            last[rows] = offset + _count_at_or_before(t, stop[rows]) - 1
+            times.append(t)
+            slot_stratum.append(np.full(len(t), code, dtype=np.int64))
+            offset += len(t)
+    event_slot = np.where(event, last, -1)
     at_risk = first <= last
     order = np.flatnonzero(at_risk)
     # few slots (a grid): 16-bit keys get numpy's radix sort
