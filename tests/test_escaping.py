@@ -109,6 +109,9 @@ def test_the_management_report_shows_hostile_text_literally(hostile_run):
     text = (hostile_run.run_dir / "report.html").read_text(encoding="utf-8")
     page = Page(text)
     assert_inert(page, (COLUMN, SEGMENT, IMAGE))
+    # the report's own wording uses markdown, never a tag the escaping would show as text
+    for tag in ("<small", "<b>", "<br", "<em>"):
+        assert tag not in page.visible, tag
     # Stated reasons are shown by group; wherever a raw one appears, it is text.
     for marker in ("pwned-reason", "pwned-link"):
         assert text.count(marker) == page.visible.count(marker)

@@ -142,7 +142,7 @@ def report_header(results: dict) -> str:
     >>> text.splitlines()[0][:60]
     '**Data:** acme (real data) · **as of** 2026-06-30 · **observ'
     >>> text.splitlines()[-1]
-    '<small>Engine pandas · retention-study 0.1.0 · run on 2026-07-01</small>'
+    '*Engine pandas · retention-study 0.1.0 · run on 2026-07-01*'
     """
     c = results.get("coverage") or {}
     if not c:
@@ -157,8 +157,8 @@ def report_header(results: dict) -> str:
              f"**{c.get('customers', 0):,}** customers, **{c.get('departures', 0):,}** departures",
              f"**segment:** {segment}", f"**lag:** {c.get('lag_days', 0)} days"]
     return (" \u00b7 ".join(facts) + "\n\n"
-            f"<small>Engine {c.get('engine')} \u00b7 retention-study "
-            f"{c.get('package_version')} \u00b7 run on {c.get('run_date')}</small>")
+            f"*Engine {c.get('engine')} \u00b7 retention-study "
+            f"{c.get('package_version')} \u00b7 run on {c.get('run_date')}*")
 
 
 def executive_summary(results: dict) -> str:
