@@ -127,8 +127,8 @@ def test_methods_sentences_appear_only_when_they_apply():
 
 
 def test_confounding_reading_says_what_moved_and_what_did_not():
-    ev = {"unit": "6 months without contact", "hr": 1.4, "e_value": 2.1, "e_value_ci": 1.8,
-          "transform": "none (rare outcome)"}
+    ev = {"covariate": "months_since_contact", "unit": "6 months without contact", "hr": 1.4,
+          "e_value": 2.1, "e_value_ci": 1.8, "transform": "none (rare outcome)"}
     scan = {"scanned": ["region", "plan"], "flagged": ["plan"], "threshold": 0.1,
             "skipped": {"account": "3000 distinct values: an identifier, not a trait"}}
     text = narrative.confounding_reading({"confounding": {"scan": scan, "e_values": [ev]}})
@@ -139,3 +139,25 @@ def test_confounding_reading_says_what_moved_and_what_did_not():
         "e_values": [dict(ev, e_value_ci=1.0)]}})
     assert "None changed a hazard ratio by more than 10%." in quiet
     assert "E-value" not in quiet and "not checked" not in quiet
+
+
+def test_e_values_and_the_scan_speak_the_vocabulary_not_code_names():
+    # IBM-shaped: a dummy and a snapshot column scaled by its SD (issue 15 point 2)
+    results = {"definitions": {"TechSupport[Yes]": "1 if TechSupport is 'Yes', else 0 "
+                                                   "(reference: 'No')"},
+               "effects": [{"covariate": "TechSupport[Yes]", "unit": "TechSupport[Yes] yes vs no"},
+                           {"covariate": "MonthlyCharges",
+                            "unit": "+1 SD of MonthlyCharges (30.1 units)"}],
+               "confounding": {"scan": {"scanned": ["gender"], "flagged": ["gender"],
+                                        "threshold": 0.1, "rows": [
+                   {"column": "gender", "covariate": "MonthlyCharges", "hr_before": 0.8,
+                    "hr_after": 0.6, "change": -0.25, "flagged": True}]},
+                   "e_values": [{"covariate": c, "unit": "raw", "hr": 0.7, "e_value": 2.0,
+                                 "e_value_ci": 1.5, "transform": "square root"}
+                                for c in ("TechSupport[Yes]", "MonthlyCharges")]}}
+    texts = [narrative.confounding_reading(results), narrative.confounding_note(results),
+             narrative.e_value_table(results).to_string(), narrative.scan_table(results).to_string()]
+    for text in texts:
+        assert "SD" not in text and "[Yes]" not in text and "units)" not in text, text
+    assert "monthly charges (30.1 more)" in texts[1]
+    assert "Tech support" in texts[2] or "tech support" in texts[2]

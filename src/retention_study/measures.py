@@ -330,11 +330,11 @@ def plain_text(text: str, results: Mapping) -> str:
     for name in code_names(results):
         if name in text and name != label(name):
             text = re.sub(rf"(?<![\w\[]){re.escape(name)}(?![\w\]])",
-                          lambda _m, n=name: _lower_first(label(n, defs)), text)
+                          lambda _m, n=name: lower_first(label(n, defs)), text)
     return text
 
 
-def _lower_first(text: str) -> str:
+def lower_first(text: str) -> str:
     """'Time since our last contact' mid-sentence; acronyms ('SLA level') stay."""
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 

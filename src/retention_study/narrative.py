@@ -1007,14 +1007,12 @@ def confounding_note(results: dict) -> str | None:
     flagged = scan.get("flagged") or []
     if not flagged:
         return None
-    units = {e.get("covariate"): e.get("unit", e.get("covariate"))
-             for e in results.get("effects") or []}
     bits = []
     for col in flagged:
         rows = [r for r in scan.get("rows") or [] if r["column"] == col and r["flagged"]]
         worst = max(rows, key=lambda r: abs(r["change"]))
         bits.append(f"Adjusting for {col}, which the models did not, moves the effect of "
-                    f"{units.get(worst['covariate'], worst['covariate'])} from "
+                    f"{effect_words(results, worst['covariate'])} from "
                     f"{worst['hr_before']:.2f} to {worst['hr_after']:.2f}")
     names = ", ".join(flagged)
     return ("; ".join(bits) + f". Add {names} to data.controls (or set data.controls: auto) "
@@ -1051,7 +1049,8 @@ def confounding_reading(results: dict) -> str:
     if evs:
         top = max(evs, key=lambda e: e["e_value_ci"])
         parts.append(
-            f"E-value: to explain away the effect of {top['unit']} (hazard ratio "
+            f"E-value: to explain away the effect of {effect_words(results, top['covariate'])}"
+            f" (hazard ratio "
             f"{top['hr']:.2f}), an unmeasured factor would have to go with both that exposure "
             f"and leaving about {top['e_value']:.2f}-fold (risk-ratio scale), and "
             f"{top['e_value_ci']:.2f}-fold to bring the end of its interval nearer 1 to no "
@@ -1130,10 +1129,27 @@ def satisfaction_reading(results: dict) -> str | None:
             "whose effect is not a straight line is better recoded as labels.")
 
 
+def effect_words(results: dict, covariate: str) -> str:
+    """A covariate as the manager reads it: the vocabulary's label and its step.
+
+    Examples
+    --------
+    >>> effect_words({"effects": [{"covariate": "MonthlyCharges",
+    ...     "unit": "+1 SD of MonthlyCharges (30.1 units)"}]}, "MonthlyCharges")
+    'monthly charges (30.1 more)'
+    """
+    defs = results.get("definitions") or {}
+    row = next((e for e in results.get("effects") or [] if e.get("covariate") == covariate),
+               {"covariate": covariate})
+    step = measures.business_unit(row, measures.units_of(results), defs)
+    name = measures.lower_first(measures.label(covariate, defs))
+    return f"{name} ({step})" if step else name
+
+
 def e_value_table(results: dict) -> pd.DataFrame:
     """E-values of the headline effects, for the methods section."""
     rows = (results.get("confounding") or {}).get("e_values") or []
-    return pd.DataFrame([{"Measure": r["unit"], "Hazard ratio": r["hr"],
+    return pd.DataFrame([{"Measure": effect_words(results, r["covariate"]), "Hazard ratio": r["hr"],
                           "E-value (estimate)": r["e_value"],
                           "E-value (CI limit nearer 1)": r["e_value_ci"],
                           "Risk-ratio approximation": r["transform"]} for r in rows])
@@ -1142,7 +1158,8 @@ def e_value_table(results: dict) -> pd.DataFrame:
 def scan_table(results: dict) -> pd.DataFrame:
     """The confounder scan: each unadjusted column and how far it moves each effect."""
     rows = ((results.get("confounding") or {}).get("scan") or {}).get("rows") or []
-    return pd.DataFrame([{"Column added": r["column"], "Effect": r["covariate"],
+    return pd.DataFrame([{"Column added": r["column"],
+                          "Effect": effect_words(results, r["covariate"]),
                           "HR before": r["hr_before"], "HR after": r["hr_after"],
                           "Change of HR (%)": 100 * r["change"],
                           "Over the threshold": "yes" if r["flagged"] else "no"}
