@@ -43,7 +43,7 @@ CHROMIUM_FLAGS = [
 
 
 MISSING_CHROMIUM = ("headless Chromium not found on PATH: .ci/run installs it "
-                    "(apt-get install -y chromium); tests never install system packages")
+                    "(the Debian package chromium); tests never install system packages")
 
 
 def find_chromium() -> str:
