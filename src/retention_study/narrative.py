@@ -189,8 +189,7 @@ def executive_summary(results: dict) -> str:
     what_if = what_if_lines(results)
     if what_if:
         lines += ["", "**What if** (expected departures in the period studied, from the "
-                  "fitted model; these hold only if the links it found are cause and "
-                  "effect, which a randomised test would confirm)", ""] + [
+                  "fitted model; valid only if its links are cause and effect)", ""] + [
                       f"- {t}" for t in what_if]
     notes = [n for n in (proxy_reading(results), direction_note(results),
                          confounding_note(results)) if n]
@@ -1137,7 +1136,12 @@ def effect_words(results: dict, covariate: str) -> str:
     >>> effect_words({"effects": [{"covariate": "MonthlyCharges",
     ...     "unit": "+1 SD of MonthlyCharges (30.1 units)"}]}, "MonthlyCharges")
     'monthly charges (30.1 more)'
+    >>> effect_words({}, "months_since_contact")
+    '6 months without outbound contact'
     """
+    if covariate in measures.MEASURES:
+        # the study's own measures: their step says what they are ("6 months without ...")
+        return measures.MEASURES[covariate].business_unit
     defs = results.get("definitions") or {}
     row = next((e for e in results.get("effects") or [] if e.get("covariate") == covariate),
                {"covariate": covariate})
