@@ -10,6 +10,7 @@ explicitly; without it these tests skip with the reason, and fail under ``CI=tru
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -127,11 +128,11 @@ def report_html(tmp_path_factory) -> Path:
     return outcome.run_dir / "report.html"
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+@contextlib.contextmanager
+def devtools_session(profile: Path):
+    """Headless Chromium with a fresh profile, as a DevTools client on its first page."""
     exe = find_chromium()
     pytest.importorskip("websocket", reason="needs the websocket-client package")
-    profile = tmp_path_factory.mktemp("chromium-profile")
     proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
                              "--remote-debugging-port=0", "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -154,6 +155,12 @@ def browser(tmp_path_factory):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    with devtools_session(tmp_path_factory.mktemp("chromium-profile")) as tools:
+        yield tools
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,6 @@ import html
 import json
 import os
 import shutil
-import subprocess
-import time
-import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -168,37 +165,11 @@ def test_the_index_and_the_failed_notice_show_hostile_text_literally(hostile_ind
 # --------------------------------------------------------------------------- in a browser
 
 
-def chromium_or_skip() -> str:
-    """Headless Chromium, never installed by a test: skip without it, fail under CI=true."""
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        reason = "headless Chromium not found (.ci/run installs it)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
 def titles_after_loading(pages: list[Path], tmp_path: Path) -> dict[str, str]:
     """Open each page in headless Chromium; return its document.title after load."""
-    pytest.importorskip("websocket", reason="needs the websocket-client package")
-    from test_browser import CHROMIUM_FLAGS, DevTools
+    from test_browser import devtools_session
 
-    profile = tmp_path / "profile"
-    proc = subprocess.Popen([chromium_or_skip(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                             "--remote-debugging-port=0", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("Chromium did not open its DevTools port")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
-            target = next(t for t in json.load(r) if t["type"] == "page")
-        tools = DevTools(target["webSocketDebuggerUrl"])
+    with devtools_session(tmp_path / "profile") as tools:
         tools.send("Page.enable")
         titles = {}
         for page in pages:
@@ -208,14 +179,7 @@ def titles_after_loading(pages: list[Path], tmp_path: Path) -> dict[str, str]:
             result = tools.send("Runtime.evaluate", expression="document.title",
                                 returnByValue=True)
             titles[page.name] = result["result"]["value"]
-        tools.close()
         return titles
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.mark.browser
