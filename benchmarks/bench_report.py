@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from retention_study import report
 from retention_study.config import load_config
+from retention_study.runner import checks, manifest
 from retention_study.simulate import write_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,16 +27,16 @@ def _step(label: str, fn):
 
 def _measure(title: str, cfg: dict) -> None:
     print(title)
-    inputs = _step("sha256 + row counts", lambda: report.describe_inputs(cfg))
+    inputs = _step("sha256 + row counts", lambda: manifest.describe_inputs(cfg))
     for item in inputs:
         print(f"    {Path(item['path']).name:<32} {item['rows']:>10,} rows "
               f"{item['bytes'] / 1e6:8.1f} MB")
-    ids = _step("read customer IDs", lambda: report.customer_ids(cfg))
+    ids = _step("read customer IDs", lambda: checks.customer_ids(cfg))
     # A 2 MB page of numbers and one leaked ID at the very end.
     page = "<p>" + " ".join(str(i) for i in range(300_000)) + "</p>"
     page += f"<td>{sorted(ids)[-1]}</td>"
     leaked = _step(f"scan {len(page) / 1e6:.1f} MB HTML for {len(ids):,} IDs",
-                   lambda: report.find_leaked_ids(page, report.checkable_ids(ids)))
+                   lambda: checks.find_leaked_ids(page, checks.checkable_ids(ids)))
     print(f"    leaked found: {len(leaked)} (expected 1)")
 
 

@@ -26,8 +26,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from retention_study import report
+from retention_study import runner
 from retention_study.config import KERNEL_NAME
+from retention_study.runner import execute
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -107,7 +108,7 @@ class DevTools:
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory) -> Path:
     """A report rendered by the runner from the fixture notebook."""
-    if not report._kernel_installed(KERNEL_NAME):
+    if not execute.kernel_installed(KERNEL_NAME):
         subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", sys.prefix,
                         "--name", KERNEL_NAME], check=True, capture_output=True)
     base = tmp_path_factory.mktemp("browser")
@@ -122,7 +123,7 @@ def report_html(tmp_path_factory) -> Path:
                                        "contact_events": str(base / "k.csv")},
            "study": {"min_departures": 1}, "report": {"timeout_per_cell": 120}}
     (base / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    outcome = report.run_config(base / "cfg.yaml", out_dir=base / "reports",
+    outcome = runner.run_config(base / "cfg.yaml", out_dir=base / "reports",
                                 notebook=FIXTURE_NB, progress=False)
     assert outcome.ok, outcome.line()
     return outcome.run_dir / "report.html"
@@ -245,7 +246,7 @@ def default_report(tmp_path_factory) -> Path:
     cfg["study"]["bootstrap"] = 50  # the CI's width, not the layout, depends on it
     (base / "cfg.yaml").write_text(yaml.safe_dump({k: cfg[k] for k in
                                                    ("name", "data", "study")}))
-    outcome = report.run_config(base / "cfg.yaml", out_dir=base / "reports", progress=False)
+    outcome = runner.run_config(base / "cfg.yaml", out_dir=base / "reports", progress=False)
     assert outcome.ok, outcome.line()
     return outcome.run_dir / "report.html"
 

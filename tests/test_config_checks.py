@@ -11,9 +11,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from retention_study import cli, load, readers, report
+from retention_study import cli, load, readers
 from retention_study.config import StudyConfig, check_columns, load_config, resolve_config
 from retention_study.errors import ConfigError
+from retention_study.runner import run as one_run
 
 HEADER = "customer_id,start_date,end_date,plan,region,satisfaction,exit_reason\n"
 
@@ -37,8 +38,8 @@ def no_data_reads(monkeypatch):
     # Both names: load imported read_frame by name (and imported now, not while patched).
     monkeypatch.setattr(readers, "read_frame", trap)
     monkeypatch.setattr(load, "read_frame", trap, raising=False)
-    monkeypatch.setattr(report, "execute_notebook", trap)
-    monkeypatch.setattr(report, "describe_inputs", trap)
+    monkeypatch.setattr(one_run, "execute_notebook", trap)
+    monkeypatch.setattr(one_run, "describe_inputs", trap)
 
 
 def config_file(folder, text: str | None = None, **sections) -> str:

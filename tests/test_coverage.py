@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from retention_study import __version__, narrative, report
+from retention_study import __version__, narrative
 from retention_study.coverage import run_coverage, source_kind
+from retention_study.runner import index as index_page
 
 
 def _cfg(tmp_path, **data):
@@ -70,10 +71,10 @@ def test_index_shows_the_coverage(tmp_path):
                 "segment": {}, "lag_days": 0, "engine": "pandas", "package_version": "0.1.0",
                 "run_date": "2026-07-01"}
     (run / "results.json").write_text(json.dumps({"coverage": coverage}))
-    assert report.read_coverage(run / "results.json") == coverage
+    assert index_page.read_coverage(run / "results.json") == coverage
     (run / "manifest.json").write_text(json.dumps({
         "name": "acme", "status": "ok", "started": "2026-07-01T00:00:00+00:00",
         "coverage": coverage, "parameters": {"data": {"as_of": "2026-06-30"}}}))
-    page = report.write_index(tmp_path).read_text()
+    page = index_page.write_index(tmp_path).read_text()
     assert "acme (simulated)" in page and "2,953 customers, 1,157 departures" in page
     assert "observed 2023-06-30 to 2026-06-30" in page and "run 2026-07-01" in page

@@ -21,8 +21,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from retention_study import report
+from retention_study import runner
 from retention_study.config import STUDY_NOTEBOOK
+from retention_study.runner import folders, render
+from retention_study.runner import index as index_page
 
 FIXTURE_NB = Path(__file__).resolve().parent / "fixtures" / "report" / "fixture_study.ipynb"
 
@@ -96,7 +98,7 @@ def hostile_run(tmp_path_factory, small_sample):
                     "exit_reason": "exit_reason"},
            "study": {"bootstrap": 20, "cv_folds": 3}}
     (base / "hostile.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    outcome = report.run_config(base / "hostile.yaml", out_dir=base / "reports",
+    outcome = runner.run_config(base / "hostile.yaml", out_dir=base / "reports",
                                 notebook=STUDY_NOTEBOOK, progress=False)
     assert outcome.ok, outcome.lines()
     return outcome
@@ -124,7 +126,7 @@ def test_markdown_from_the_data_cannot_make_links_or_tags():
     folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"md-{os.getpid()}"
     folder.mkdir(exist_ok=True)
     nbformat.write(nb, str(folder / "x.ipynb"))
-    body, _ = report.render_html(folder / "x.ipynb", folder / "x.html")
+    body, _ = render.render_html(folder / "x.ipynb", folder / "x.html")
     page = Page(body)
     assert_inert(page, (COLUMN, SCRIPT, IMAGE))
     shutil.rmtree(folder)
@@ -151,8 +153,8 @@ def hostile_index(tmp_path) -> Path:
         (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         if status == "failed":
             manifest["problems"] = manifest["reason"].splitlines()
-            report.write_failed_notice(run_dir, manifest)
-    return report.write_index(out)
+            render.write_failed_notice(run_dir, manifest)
+    return index_page.write_index(out)
 
 
 def test_the_index_and_the_failed_notice_show_hostile_text_literally(hostile_index):
@@ -197,10 +199,10 @@ def test_a_page_that_would_run_code_fails_the_run(tmp_path):
     from test_report import write_config, write_world
 
     config = write_config(tmp_path, "unsafe-demo", write_world(tmp_path / "data"))
-    outcome = report.run_config(config, out_dir=tmp_path / "r", notebook=FIXTURE_NB,
+    outcome = runner.run_config(config, out_dir=tmp_path / "r", notebook=FIXTURE_NB,
                                 progress=False)
     assert not outcome.ok and outcome.exit_status == 1
     assert "would run code (first: <p onclick>)" in outcome.reason
     assert not (outcome.run_dir / "report.html").exists()
     assert (outcome.run_dir / "report-not-inert.html").is_file()
-    assert report.resolve_latest(tmp_path / "r" / "unsafe-demo") is None
+    assert folders.resolve_latest(tmp_path / "r" / "unsafe-demo") is None

@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from retention_study import cli, report
+from retention_study import cli, runner
 from retention_study.config import STUDY_NOTEBOOK
+from retention_study.runner import execute, folders, plan
+from retention_study.runner import index as index_page
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_NB = ROOT / "tests" / "fixtures" / "report" / "fixture_study.ipynb"
@@ -40,8 +42,8 @@ def fixture_world(folder: Path, name: str = "demo") -> Path:
 
 def run_in_process(config: Path, out: Path, notebook: Path = FIXTURE_NB) -> subprocess.Popen:
     """A run in its own process group (so kill -9 reaches its kernel too)."""
-    code = ("import sys; from pathlib import Path; from retention_study import report; "
-            "o = report.run_config(Path(sys.argv[1]), out_dir=Path(sys.argv[2]), "
+    code = ("import sys; from pathlib import Path; from retention_study import runner; "
+            "o = runner.run_config(Path(sys.argv[1]), out_dir=Path(sys.argv[2]), "
             "notebook=Path(sys.argv[3]), progress=False); sys.exit(o.exit_status)")
     return subprocess.Popen([sys.executable, "-c", code, str(config), str(out), str(notebook)],
                             cwd=ROOT, start_new_session=True,
@@ -57,13 +59,13 @@ def runs_under(name_dir: Path) -> list[str]:
 
 
 def test_a_traversing_name_from_a_grid_value_stays_inside(tmp_path):
-    assert report.safe_name("..") == "none"
-    assert report.safe_name("../../x") == "x"
+    assert folders.safe_name("..") == "none"
+    assert folders.safe_name("../../x") == "x"
     for value in ("..", "../..", "/etc", "a/../../b"):
-        spec = report.RunSpec(Path("c.yaml"), grid=(("data.where.plan", value),))
+        spec = plan.RunSpec(Path("c.yaml"), grid=(("data.where.plan", value),))
         assert "/" not in spec.suffix and spec.suffix not in (".", "..")
     with pytest.raises(ValueError, match="outside"):
-        report.inside(tmp_path / "reports" / "demo", tmp_path / "reports" / "demo" / "..")
+        folders.inside(tmp_path / "reports" / "demo", tmp_path / "reports" / "demo" / "..")
 
 
 @pytest.mark.parametrize("name", ["..", ".", "../outside", "/tmp/abs"])
@@ -93,7 +95,7 @@ def first_run(tmp_path_factory, kernel_ready):
     base = tmp_path_factory.mktemp("faults")
     config = fixture_world(base)
     out = base / "reports"
-    outcome = report.run_config(config, out_dir=out, notebook=FIXTURE_NB, progress=False)
+    outcome = runner.run_config(config, out_dir=out, notebook=FIXTURE_NB, progress=False)
     assert outcome.ok, outcome.lines()
     return config, out, outcome.run_dir
 
@@ -101,7 +103,7 @@ def first_run(tmp_path_factory, kernel_ready):
 @pytest.fixture(scope="module")
 def kernel_ready():
     """The project kernel, registered as `make setup` does when missing."""
-    if not report._kernel_installed("retention-study"):
+    if not execute.kernel_installed("retention-study"):
         subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", sys.prefix,
                         "--name", "retention-study"], check=True, capture_output=True)
 
@@ -116,7 +118,7 @@ def test_kill_9_at_any_step_leaves_no_half_report(first_run, step):
     name_dir = out / "demo"
     before = runs_under(name_dir)
     proc = run_in_process(config, out)
-    staging = out / report.STAGING_DIR
+    staging = out / folders.STAGING_DIR
     deadline = time.monotonic() + 240
     while proc.poll() is None and time.monotonic() < deadline:
         if any((d / step).exists() for d in staging.glob("demo-*")):
@@ -126,7 +128,7 @@ def test_kill_9_at_any_step_leaves_no_half_report(first_run, step):
     proc.wait(timeout=30)
     after = runs_under(name_dir)
     if after == before:  # killed before the end: nothing new, latest unchanged
-        assert report.resolve_latest(name_dir) == good
+        assert folders.resolve_latest(name_dir) == good
     else:  # it had already finished: then it is whole, and latest shows it
         (new,) = set(after) - set(before)
         assert json.loads((name_dir / new / "manifest.json").read_text())["status"] == "ok"
@@ -135,12 +137,12 @@ def test_kill_9_at_any_step_leaves_no_half_report(first_run, step):
 
 def test_the_next_run_after_kills_succeeds_and_cleans_up(first_run):
     config, out, good = first_run
-    outcome = report.run_config(config, out_dir=out, notebook=FIXTURE_NB, progress=False)
+    outcome = runner.run_config(config, out_dir=out, notebook=FIXTURE_NB, progress=False)
     assert outcome.ok, outcome.lines()
-    assert report.resolve_latest(out / "demo") == outcome.run_dir
+    assert folders.resolve_latest(out / "demo") == outcome.run_dir
     # staging folders of killed runs are removed; the index lists only whole runs
-    assert [p for p in (out / report.STAGING_DIR).iterdir() if p.is_dir()] == []
-    listed = {r["dir"] for r in report.collect_runs(out)}
+    assert [p for p in (out / folders.STAGING_DIR).iterdir() if p.is_dir()] == []
+    listed = {r["dir"] for r in index_page.collect_runs(out)}
     assert all(not d.startswith(".") for d in listed)
 
 
@@ -157,7 +159,7 @@ def test_two_runs_started_together_get_separate_folders_and_one_latest(tmp_path,
     manifests = {r: json.loads((out / "demo" / r / "manifest.json").read_text()) for r in runs}
     assert all(m["status"] == "ok" for m in manifests.values())
     newest = max(runs, key=lambda r: (manifests[r]["started"], len(r), r))
-    assert report.resolve_latest(out / "demo").name == newest
+    assert folders.resolve_latest(out / "demo").name == newest
     index = (out / "index.html").read_text()
     assert all(f"demo/{r}" in index for r in runs)
     assert index.count("(latest)") == 1
@@ -215,7 +217,7 @@ def test_same_input_and_config_give_byte_identical_results(tmp_path, kernel_read
            "study": {"bootstrap": 20, "cv_folds": 3}}
     config = tmp_path / "twice.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    outcomes = [report.run_config(config, out_dir=tmp_path / "reports",
+    outcomes = [runner.run_config(config, out_dir=tmp_path / "reports",
                                   notebook=STUDY_NOTEBOOK, progress=False) for _ in range(2)]
     assert all(o.ok for o in outcomes), [o.lines() for o in outcomes]
     first, second = ((o.run_dir / "results.json").read_bytes() for o in outcomes)

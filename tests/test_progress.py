@@ -44,7 +44,7 @@ def _config(tmp_path: Path) -> Path:
 def _script(cfg: Path, out: Path) -> list[str]:
     code = textwrap.dedent(f"""
         from pathlib import Path
-        from retention_study.report import run_many
+        from retention_study.runner import run_many
         [o] = run_many([Path({str(cfg)!r})], out_dir=Path({str(out)!r}),
                        notebook=Path({str(FIXTURE_NB)!r}))
         print("RESULT", o.ok)

@@ -24,8 +24,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from retention_study import cli, report
+from retention_study import cli, runner
 from retention_study.config import KERNEL_NAME
+from retention_study.runner import checks, execute, folders, manifest, plan
+from retention_study.runner import index as index_page
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_NB = ROOT / "tests" / "fixtures" / "report" / "fixture_study.ipynb"
@@ -38,7 +40,7 @@ N_DEPARTURES = len(range(0, N_CUSTOMERS, 3))
 @pytest.fixture(scope="session")
 def kernel():
     """The project kernel, registered as `make setup` does when missing."""
-    if not report._kernel_installed(KERNEL_NAME):
+    if not execute.kernel_installed(KERNEL_NAME):
         subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", sys.prefix,
                         "--name", KERNEL_NAME], check=True, capture_output=True)
     return KERNEL_NAME
@@ -109,7 +111,7 @@ def history(tmp_path_factory, kernel):
     good = write_world(base / "good")
     dup = write_world(base / "dup", duplicate=True)
     out = base / "reports"
-    runs = {"ok": report.run_config(write_config(base, "demo", good), out_dir=out,
+    runs = {"ok": runner.run_config(write_config(base, "demo", good), out_dir=out,
                                     notebook=FIXTURE_NB)}
     failing = {
         "bad_data": write_config(base / "dup", "demo", dup),
@@ -117,11 +119,11 @@ def history(tmp_path_factory, kernel):
         "leak": write_config(base, "leak-demo", good),
         "cdn": write_config(base, "cdn-demo", good),
     }
-    outcomes = report.run_many(list(failing.values()), out_dir=out, jobs=2,
+    outcomes = runner.run_many(list(failing.values()), out_dir=out, jobs=2,
                                notebook=FIXTURE_NB, progress=False)
     runs |= dict(zip(failing, outcomes, strict=True))
-    latest_after_failures = report.resolve_latest(out / "demo")
-    runs["ok2"] = report.run_config(write_config(base, "demo", good), out_dir=out,
+    latest_after_failures = folders.resolve_latest(out / "demo")
+    runs["ok2"] = runner.run_config(write_config(base, "demo", good), out_dir=out,
                                     notebook=FIXTURE_NB)
     return {"out": out, "files": good, "runs": runs,
             "latest_after_failures": latest_after_failures}
@@ -227,10 +229,10 @@ def test_latest_only_moves_on_success(history):
     second = history["runs"]["ok2"]
     assert second.ok and second.run_dir != history["runs"]["ok"].run_dir
     assert (name_dir / "latest").is_symlink()
-    assert report.resolve_latest(name_dir) == second.run_dir
+    assert folders.resolve_latest(name_dir) == second.run_dir
     assert (name_dir / "latest" / "report.html").is_file()
     # the leaking run never got a latest at all
-    assert report.resolve_latest(history["out"] / "leak-demo") is None
+    assert folders.resolve_latest(history["out"] / "leak-demo") is None
 
 
 def test_leaked_customer_ids_fail_the_run(history):
@@ -261,12 +263,12 @@ def test_html_that_fetches_from_the_internet_fails_the_run(history):
     assert not cdn.ok and cdn.exit_status == 1
     assert "https://example.com/x.png" in cdn.reason and "offline" in cdn.reason
     assert not (cdn.run_dir / "report.html").exists()
-    assert report.resolve_latest(history["out"] / "cdn-demo") is None
+    assert folders.resolve_latest(history["out"] / "cdn-demo") is None
 
 
 def test_the_rendered_report_fetches_nothing(history):
     text = (history["runs"]["ok"].run_dir / "report.html").read_text()
-    assert report.external_references(text) == []
+    assert checks.external_references(text) == []
 
 
 @pytest.mark.parametrize("page", [
@@ -279,14 +281,14 @@ def test_the_rendered_report_fetches_nothing(history):
     '<iframe src="https://example.com"></iframe>',
 ])
 def test_external_references_finds_each_kind_of_fetch(page):
-    assert len(report.external_references(page)) == 1
+    assert len(checks.external_references(page)) == 1
 
 
 def test_external_references_ignores_links_and_inline_data():
     page = ('<a href="https://example.com/paper">paper</a><img src="data:image/png;base64,AA">'
             '<style>.x { background: url(data:image/svg+xml;base64,AA) }</style>'
             '<a href="#section">x</a><p>see https://example.com</p>')
-    assert report.external_references(page) == []
+    assert checks.external_references(page) == []
 
 
 # --------------------------------------------------------------------------- fail fast, no kernel
@@ -296,7 +298,7 @@ def test_config_errors_fail_fast_with_2(tmp_path):
     bad_key = tmp_path / "bad.yaml"
     bad_key.write_text("name: x\nstudy:\n  alhpa: 0.1\n  alpha: 2\n")
     missing = write_config(tmp_path, "missing", {"customers": tmp_path / "nope.csv"})
-    outcomes = report.run_many([bad_key, tmp_path / "absent.yaml"], out_dir=tmp_path / "r",
+    outcomes = runner.run_many([bad_key, tmp_path / "absent.yaml"], out_dir=tmp_path / "r",
                                notebook=FIXTURE_NB)
     assert [o.exit_status for o in outcomes] == [2, 2]
     assert "did you mean 'alpha'" in outcomes[0].reason
@@ -316,14 +318,14 @@ def test_config_errors_fail_fast_with_2(tmp_path):
     index = (tmp_path / "r" / "index.html").read_text()
     assert "unknown key &#39;study.alhpa&#39;" in index and "study.alpha must be" in index
     assert not (tmp_path / "r" / "x").exists()
-    gone = report.run_config(missing, out_dir=tmp_path / "r", notebook=FIXTURE_NB)
+    gone = runner.run_config(missing, out_dir=tmp_path / "r", notebook=FIXTURE_NB)
     assert gone.exit_status == 2 and "nope.csv" in gone.reason
     assert "input file not found" in (gone.run_dir / "failed.html").read_text()
-    no_nb = report.run_config(bad_key, out_dir=tmp_path / "r",
+    no_nb = runner.run_config(bad_key, out_dir=tmp_path / "r",
                               notebook=tmp_path / "absent.ipynb")
     assert no_nb.exit_status == 2  # the config is checked first
     good = write_config(tmp_path, "good", write_world(tmp_path / "d"))
-    no_nb = report.run_config(good, out_dir=tmp_path / "r", notebook=tmp_path / "absent.ipynb")
+    no_nb = runner.run_config(good, out_dir=tmp_path / "r", notebook=tmp_path / "absent.ipynb")
     assert no_nb.exit_status == 1 and "notebook not found" in no_nb.reason
     assert not (tmp_path / "r" / "good").exists()
 
@@ -349,7 +351,7 @@ def test_cli_prints_one_line_and_exits_2_on_bad_config(tmp_path, capsys, cli_log
 def test_cli_reports_a_notebook_failure_in_one_line(tmp_path, capsys, monkeypatch, kernel,
                                                     cli_logging):
     config = write_config(tmp_path, "demo", write_world(tmp_path / "dup", duplicate=True))
-    monkeypatch.setattr(report, "run_many", functools.partial(report.run_many,
+    monkeypatch.setattr(runner, "run_many", functools.partial(runner.run_many,
                                                               notebook=FIXTURE_NB))
     status = cli.main(["run", str(config), "--out", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err
@@ -360,7 +362,7 @@ def test_cli_reports_a_notebook_failure_in_one_line(tmp_path, capsys, monkeypatc
 
 
 def test_bad_grid_option_is_a_config_error(tmp_path):
-    outcomes = report.run_many([tmp_path / "a.yaml"], grid=["study.lag_days"],
+    outcomes = runner.run_many([tmp_path / "a.yaml"], grid=["study.lag_days"],
                                out_dir=tmp_path / "r")
     assert len(outcomes) == 1 and outcomes[0].exit_status == 2
 
@@ -372,7 +374,7 @@ def test_grid_runs_in_parallel_processes(tmp_path, kernel):
     files = write_world(tmp_path / "data")
     config = write_config(tmp_path, "demo", files)
     out = tmp_path / "reports"
-    outcomes = report.run_many([config], grid=["study.lag_days=0,30"], jobs=2, out_dir=out,
+    outcomes = runner.run_many([config], grid=["study.lag_days=0,30"], jobs=2, out_dir=out,
                                notebook=FIXTURE_NB, progress=False)
     assert [o.name for o in outcomes] == ["demo-0", "demo-30"]
     assert all(o.ok for o in outcomes)
@@ -392,7 +394,7 @@ def test_grid_runs_in_parallel_processes(tmp_path, kernel):
 
 
 def test_plan_runs_crosses_configs_and_grid():
-    specs = report.plan_runs([Path("a.yaml"), Path("b.yaml")], ["study.alpha=0.1"],
+    specs = plan.plan_runs([Path("a.yaml"), Path("b.yaml")], ["study.alpha=0.1"],
                              ["study.lag_days=0,30", "data.grid=month,week"])
     assert len(specs) == 8
     assert specs[0].overrides == ("study.alpha=0.1", "study.lag_days=0", "data.grid=month")
@@ -404,7 +406,7 @@ def test_sha256_matches_the_published_test_vector(tmp_path):
     path = tmp_path / "abc.txt"
     path.write_bytes(b"abc")
     # FIPS 180-2 example
-    assert report.sha256_file(path) == (
+    assert manifest.sha256_file(path) == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
 
 
@@ -412,11 +414,11 @@ def test_count_rows_counts_records_not_lines(tmp_path):
     path = tmp_path / "q.csv"
     path.write_text('id;note\n1;"two\nlines"\n2;x\n', encoding="utf-8")
     cfg = {"data": {"delimiter": None, "encoding": None, "table": None}}
-    assert report.count_rows(path, cfg) == 2
+    assert manifest.count_rows(path, cfg) == 2
     pq = tmp_path / "t.parquet"
     pd.DataFrame({"a": range(7)}).to_parquet(pq)
-    assert report.count_rows(pq, cfg) == 7
-    assert report.count_rows(tmp_path / "absent.csv", cfg) is None
+    assert manifest.count_rows(pq, cfg) == 7
+    assert manifest.count_rows(tmp_path / "absent.csv", cfg) is None
 
 
 # Row counts from the data README; the 80 % BigML file is said to hold 2,666 rows but
@@ -432,7 +434,7 @@ def test_count_rows_of_the_real_data(name, rows):
         with path.open(newline="", encoding="utf-8") as fh:
             rows = sum(1 for _ in csv.reader(fh)) - 1
     cfg = {"data": {"delimiter": None, "encoding": None, "table": None}}
-    assert report.count_rows(path, cfg) == rows
+    assert manifest.count_rows(path, cfg) == rows
 
 
 def test_customer_ids_of_a_real_table_are_found_in_html():
@@ -441,19 +443,19 @@ def test_customer_ids_of_a_real_table_are_found_in_html():
         pytest.skip(f"{path} not available")
     cfg = {"data": {"format": "table", "path": str(path), "id": "customerID",
                     "delimiter": None, "encoding": None}}
-    ids = report.customer_ids(cfg)
+    ids = checks.customer_ids(cfg)
     assert len(ids) == 7043 and "7590-VHVEG" in ids  # first row of the file
     page = "<table><tr><td>7590-VHVEG</td><td>29.85</td></tr></table>"
-    assert report.find_leaked_ids(page, report.checkable_ids(ids)) == {"7590-VHVEG"}
-    assert report.find_leaked_ids("<p>7043 customers, 26.5% left</p>", ids) == set()
+    assert checks.find_leaked_ids(page, checks.checkable_ids(ids)) == {"7590-VHVEG"}
+    assert checks.find_leaked_ids("<p>7043 customers, 26.5% left</p>", ids) == set()
 
 
 def test_find_leaked_ids_ignores_inline_images_and_substrings():
     ids = {"AB12CD", "C-017", "cust 9"}
     png = "data:image/png;base64,xxAB12CDxx/AB12CD+=="
     page = f'<img src="{png}"><p>C-0170 and C-017.</p><td>cust 9</td>'
-    assert report.find_leaked_ids(page, ids) == {"C-017", "cust 9"}
-    assert report.find_leaked_ids("<p>&lt;AB12CD&gt;</p>", ids) == {"AB12CD"}
+    assert checks.find_leaked_ids(page, ids) == {"C-017", "cust 9"}
+    assert checks.find_leaked_ids("<p>&lt;AB12CD&gt;</p>", ids) == {"AB12CD"}
 
 
 def test_latest_falls_back_to_a_text_file_without_symlinks(tmp_path, monkeypatch):
@@ -464,23 +466,23 @@ def test_latest_falls_back_to_a_text_file_without_symlinks(tmp_path, monkeypatch
     def no_symlinks(*args, **kwargs):
         raise OSError("symlinks not supported here")
 
-    report.point_latest(first)
+    folders.point_latest(first)
     assert (tmp_path / "n" / "latest").is_symlink()
     monkeypatch.setattr(os, "symlink", no_symlinks)
-    report.point_latest(second)
+    folders.point_latest(second)
     latest = tmp_path / "n" / "latest"
     assert latest.is_file() and not latest.is_symlink()
-    assert report.resolve_latest(tmp_path / "n") == second
+    assert folders.resolve_latest(tmp_path / "n") == second
 
 
 def test_index_of_an_empty_folder(tmp_path):
-    page = report.write_index(tmp_path / "reports")
+    page = index_page.write_index(tmp_path / "reports")
     assert "No runs yet" in page.read_text()
 
 
 def test_a_cell_over_the_timeout_fails_the_run_with_1(tmp_path, kernel):
     config = write_config(tmp_path, "slow-demo", write_world(tmp_path / "data"))
-    outcome = report.run_config(config, ["report.timeout_per_cell=2"], out_dir=tmp_path / "r",
+    outcome = runner.run_config(config, ["report.timeout_per_cell=2"], out_dir=tmp_path / "r",
                                 notebook=FIXTURE_NB)
     assert not outcome.ok and outcome.exit_status == 1
     assert "longer than 2 s" in outcome.reason
@@ -489,4 +491,4 @@ def test_a_cell_over_the_timeout_fails_the_run_with_1(tmp_path, kernel):
     assert re.search(r"step 'Fixture study, cell \d+: \S.*' ran longer", outcome.reason)
     assert outcome.run_dir.name.endswith("-FAILED")
     assert (outcome.run_dir / "report.ipynb").is_file()
-    assert report.resolve_latest(tmp_path / "r" / "slow-demo") is None
+    assert folders.resolve_latest(tmp_path / "r" / "slow-demo") is None

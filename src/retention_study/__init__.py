@@ -4,7 +4,7 @@ The package computes; the notebooks in ``notebooks/`` orchestrate. Data flows on
 
 ``load`` (read + check, ledger) -> ``timeline`` (start/stop episodes) -> ``models``
 (Cox fits per block) -> ``compare`` (head-to-head and verdict) -> ``plots`` /
-``report`` (papermill + nbconvert runner). ``simulate`` writes data with a known truth;
+``runner`` (papermill + nbconvert runner). ``simulate`` writes data with a known truth;
 ``cli`` is the command line.
 """
 

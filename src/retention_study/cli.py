@@ -29,7 +29,7 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from retention_study.report import run_many
+    from retention_study.runner import run_many
 
     outcomes = run_many(
         [Path(c) for c in args.configs],
