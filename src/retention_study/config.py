@@ -314,6 +314,14 @@ def units(value: Any) -> dict[str, str]:
     return {k: v.strip() for k, v in value.items()}
 
 
+def memory_size(value: Any) -> str:
+    """A memory size such as ``4GB`` or ``512MB``."""
+    if not isinstance(value, str) or not re.fullmatch(
+            r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value.strip(), re.IGNORECASE):
+        raise _Bad(f"must be a memory size such as 4GB or 512MB, not {value!r}")
+    return value.strip()
+
+
 def key(default: Any, check: Callable[[Any], Any], doc: str = "") -> Any:
     """A config key: its default, its check and one line of help."""
     meta = {"check": check, "doc": doc}
@@ -398,6 +406,14 @@ class StudySection:
                                     "does not matter (0.05 = 5%)")
     levers: dict = key({"contact_every_months": 6}, levers,
                        "the what-if contact policy: a contact every N months at most")
+    engine: str = key("pandas", one_of("pandas", "duckdb", "spark", "auto"),
+                      "where episodes are built: pandas | duckdb | spark | auto (duckdb when "
+                      "the inputs exceed the memory budget); see docs/scale.md")
+    memory_limit: str | None = key(None, optional(memory_size),
+                                   "memory budget of the duckdb engine (e.g. 4GB; it spills "
+                                   "to disk past it); null: DuckDB's default, 80% of RAM")
+    spark_master: str = key("local[2]", text, "Spark master URL of the spark engine "
+                            "(local[2], spark://host:7077, yarn)")
 
 
 @dataclass
@@ -540,6 +556,10 @@ def _relations(cfg: StudyConfig, problems: list[str]) -> None:
         for name in ("customers", "price_events", "contact_events"):
             if getattr(d, name) is None:
                 problems.append(f"data.{name} is required when data.format is 'events'")
+    engine = cfg.study.engine
+    if engine in ("duckdb", "spark") and (d.format == "table" or cfg.study.grid != "month"):
+        problems.append(f"study.engine {engine} builds event-log episodes on the month grid "
+                        "(data.format events, study.grid month); use study.engine pandas or auto")
 
 
 # --------------------------------------------------------------------------- the dict API

@@ -82,7 +82,8 @@ def run_coverage(cfg: dict, data, timeline, today: dt.date | None = None) -> dic
         "departures": int(timeline.n_departures),
         "segment": {str(k): v for k, v in (d.get("where") or {}).items()},
         "lag_days": int(s.get("lag_days", 0)),
-        "engine": s.get("engine") or DEFAULT_ENGINE,
+        "engine": (getattr(timeline, "params", None) or {}).get("engine")
+        or s.get("engine") or DEFAULT_ENGINE,
         "package_version": __version__,
         "run_date": (today or dt.datetime.now(dt.UTC).date()).isoformat(),
     }
