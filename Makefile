@@ -10,10 +10,10 @@ SAMPLE_CUSTOMERS ?= 3000
 SAMPLE_SEED ?= 20260630
 
 .DEFAULT_GOAL := help
-.PHONY: help setup report sample test lint lab bench clean
+.PHONY: help setup setup-spark report sample test lint lab bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv/, install the package and register the Jupyter kernel
 
@@ -24,6 +24,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "Python (retention-study)" >/dev/null
 	@touch $(STAMP)
+
+# Optional: the Spark engine (study.engine: spark) needs pyspark and a Java runtime.
+# Explicit only: `make test` never installs them (the Spark tests skip and say why).
+setup-spark: setup ## add pyspark (the [spark] extra) and a Java 17 runtime (apt-get, as root)
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update && apt-get install -y openjdk-17-jre-headless; \
+	  else \
+	    echo "setup-spark: no Java on PATH; install a Java 17 runtime (Debian: openjdk-17-jre-headless)"; exit 1; \
+	  fi; }
+	@java -version 2>&1 | head -1
 
 sample: setup ## generate the built-in simulated sample data if missing
 	@test -f $(SAMPLE) || $(BIN)/retention-study simulate --out data/raw/sample --customers $(SAMPLE_CUSTOMERS) --seed $(SAMPLE_SEED) --preset contact

@@ -208,3 +208,15 @@ def test_memory_limit_reaches_duckdb():
 def test_episode_sql_transpiles_to_spark():
     sql = transpile("SELECT ARG_MAX(p, s), UNNEST(GENERATE_SERIES(a, b)) FROM t", "spark")
     assert "MAX_BY" in sql and "EXPLODE(SEQUENCE" in sql
+
+
+def test_report_header_names_the_engine_that_built_the_episodes(world):
+    from retention_study.coverage import run_coverage
+    from retention_study.narrative import report_header
+
+    cfg = _cfg(world, engine="auto", memory_limit="1KB")  # auto: past the budget, duckdb
+    data = load_study_data(cfg)
+    tl = engines.timeline(data, cfg)
+    coverage = run_coverage(cfg, data, tl)
+    assert coverage["engine"] == "duckdb"
+    assert "*Engine duckdb" in report_header({"coverage": coverage})

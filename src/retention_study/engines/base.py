@@ -225,12 +225,12 @@ def build_episodes(engine: Engine, data: StudyData, *, lag_days: int = 0, grid: 
     for tbl, reason, kind, q in plan.dropped_event_queries(has["price"], has["contact"]):
         _exclude(data, params, tbl, reason, int(e.scalar(q)), kind=kind)
     e.materialise(table, plan.episodes(facts, order=order))
-    for name in ("rs_stream", "rs_rows", "rs_price_day", "rs_contact_f"):
-        e.drop(name)  # free the big intermediates (the episodes are all that is needed)
     cols, defs, unmeasured, _ = plan.covariates(facts)
     blocks = {b: [name for blk, name, _ in cols if blk == b] for b in BLOCKS}
     size = e.fetch(f"SELECT COUNT(*) AS n, SUM(event) AS d, COUNT(DISTINCT customer_id) AS c "
                    f"FROM {table}")
+    for name in ("rs_stream", "rs_rows", "rs_price_day", "rs_contact_f"):
+        e.drop(name)  # free the big intermediates (the episodes are all that is needed)
     params["n_rows"] = int(size["n"].iloc[0])
     log.info("timeline (%s): %d customers, %d rows, %d departures (grid %s, notice guard %s)",
              engine.name, int(size["c"].iloc[0]), params["n_rows"], int(size["d"].iloc[0] or 0),

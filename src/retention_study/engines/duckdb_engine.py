@@ -61,6 +61,49 @@ class DuckDBEngine(Engine):
         self.con.execute("SET preserve_insertion_order = false")
         self._views: dict = {}
 
+    def register_files(self, customers: str, price_events: str | None,
+                       contact_events: str | None, controls=(), numeric_controls=()) -> None:
+        """Canonical shape A files (CSV or Parquet, globs allowed) as the three input views.
+
+        Nothing is read into Python: the views convert dates to day numbers as DuckDB scans
+        the files. This path trusts that the files already passed the data contract
+        (``retention-study check`` on them, or files the simulator wrote): it is how the
+        benchmarks put tens of millions of customers through the engine.
+        ``seq``, the tie-break of same-day events, is the row's position in its file.
+        """
+        def scan(path: str) -> str:
+            if path.endswith(".parquet") or path.endswith("*.parquet"):
+                return f"read_parquet('{path}', file_row_number = true, filename = true)"
+            return f"read_csv('{path}', header = true, auto_detect = true, filename = true)"
+
+        def day(col: str) -> str:
+            return f"DATE_DIFF('day', DATE '1970-01-01', CAST({col} AS DATE))"
+
+        extra = "".join(f', "{c}"' for c in controls)
+        self.con.execute(f"""CREATE OR REPLACE VIEW rs_customers AS
+            SELECT CAST(customer_id AS VARCHAR) AS customer_id, {day('start_date')} AS start_day,
+                   {day('end_date')} AS end_day, {day('notice_date')} AS notice_day{extra}
+            FROM {scan(customers)}""")
+        self._numeric = {c: c in set(numeric_controls) for c in controls}
+        self._has = {"price": bool(price_events), "contact": bool(contact_events)}
+        seq = "file_row_number" if (price_events or "").endswith("parquet") else \
+            "ROW_NUMBER() OVER ()"
+        if price_events:
+            self.con.execute(f"""CREATE OR REPLACE VIEW rs_price AS
+                SELECT CAST(customer_id AS VARCHAR) AS customer_id, {day('effective_date')} AS day,
+                       {seq} AS seq, CAST(monthly_price AS DOUBLE) AS monthly_price,
+                       CASE WHEN ISNAN(CAST(new_customer_price AS DOUBLE)) THEN NULL
+                            ELSE CAST(new_customer_price AS DOUBLE) END AS new_customer_price
+                FROM {scan(price_events)}""")
+        seq = "file_row_number" if (contact_events or "").endswith("parquet") else \
+            "ROW_NUMBER() OVER ()"
+        if contact_events:
+            self.con.execute(f"""CREATE OR REPLACE VIEW rs_contact AS
+                SELECT CAST(customer_id AS VARCHAR) AS customer_id, {day('contact_date')} AS day,
+                       {seq} AS seq, direction = 'outbound' AS outbound
+                FROM {scan(contact_events)}""")
+        self._empty_tables()
+
     def execute(self, sql: str) -> None:
         self.con.execute(sql)
 

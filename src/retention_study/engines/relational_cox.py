@@ -6,12 +6,13 @@ w, w*x and w*x*x' over the risk set and over the rows departing there (w = exp(x
 Here that is one aggregate query over the engine's episode table, with beta (and the
 shift that keeps exp() in range) as query parameters::
 
-    SELECT last_slot, SUM(w), SUM(w*x_a), SUM(w*x_a*x_b),
-           SUM(w) FILTER (WHERE event), ...            -- the tied departing rows
-    FROM rows GROUP BY last_slot
+    SELECT last_slot, SUM(w), SUM(w*x_a), SUM(w*x_a*x_b) FROM rows GROUP BY last_slot
 
-(plus the rows of late entries subtracted below their first slot when a row is at risk at
-several event times, then a running sum over the slots in numpy, as the pandas path does).
+and the same over the departing rows (the tied groups Efron needs; kept apart once, a few
+% of the rows)
+
+(plus, when a row is at risk at several event times, the rows subtracted again below
+their first slot and a running sum over the slots in numpy, as the pandas path does).
 Only O(slots x p^2) numbers come back per step: on the month grid about 120 x 36. The
 Newton loop, step halving, separation and convergence checks are CoxFitter's own
 (:class:`RelationalCoxFitter` subclasses it); only the source of the sums differs.
@@ -92,17 +93,22 @@ class RelationalCoxData:
             "AS spans, SUM(CASE WHEN ev THEN 1 ELSE 0 END) AS d"
             + "".join(f", SUM(CASE WHEN ev THEN x{j} ELSE 0 END) AS xs{j}" for j in range(p))
             + f" FROM {rows_table}")
+        # the departing rows (a few % of all) once more on their own: the tied-group sums
+        # then scan them only, not every row at risk
+        engine.materialise(rows_table + "_dead", f"SELECT * FROM {rows_table} WHERE ev")
         self.n_kept = int(info["n"].iloc[0])
         self.grid = int(info["spans"].iloc[0] or 0) == 0
         self.n_events = int(info["d"].iloc[0] or 0)
         self.xsum_dead = np.array([float(info[f"xs{j}"].iloc[0]) for j in range(p)])
         self.strata = None
         self.id_col = None
-        self.queries = 0  # aggregate queries run (two per evaluation: max and sums)
+        self.queries = 0  # queries over all rows (two per evaluation: the max, the sums)
 
     def risk_set_sums(self, columns, beta: np.ndarray, second: bool = True) -> RiskSetSums:
-        """:func:`~retention_study.survival.riskset.risk_set_sums` of ``columns`` at ``beta``,
-        as two queries on the engine (the largest x'beta, then one GROUP BY)."""
+        """:func:`~retention_study.survival.riskset.risk_set_sums` of ``columns`` at ``beta``.
+
+        Three queries: the largest x'beta, one GROUP BY slot over the rows at risk, one over
+        the departing rows (a few % of the rows)."""
         pos = [self.columns.index(c) for c in columns]
         p = len(pos)
         k = len(self.times)
@@ -117,19 +123,23 @@ class RelationalCoxData:
         terms = ["w", *[f"w * {xs[a]}" for a in range(p)],
                  *[f"w * {xs[a]} * {xs[b]}" for a, b in pairs]]
         risk = ", ".join(f"SUM(sg * {t}) AS r{i}" for i, t in enumerate(terms))
-        dead = ", ".join(f"SUM({t}) FILTER (WHERE ev) AS d{i}" for i, t in enumerate(terms))
+        dead = ", ".join(f"SUM({t}) AS d{i}" for i, t in enumerate(terms))
         cols = ", ".join(xs)
         cols = (", " + cols) if cols else ""
-        inner = (f"SELECT last_slot AS slot, 1.0 AS sg, ev, EXP({eta} - $shift) AS w{cols} "
+        inner = (f"SELECT last_slot AS slot, 1.0 AS sg, EXP({eta} - $shift) AS w{cols} "
                  f"FROM {self.rows_table}")
         if not self.grid:  # rows at risk at several slots: taken off again below the first
-            inner += (f" UNION ALL SELECT first_slot - 1 AS slot, -1.0 AS sg, FALSE AS ev, "
+            inner += (f" UNION ALL SELECT first_slot - 1 AS slot, -1.0 AS sg, "
                       f"EXP({eta} - $shift) AS w{cols} FROM {self.rows_table} "
                       f"WHERE first_slot > 0")
-        sql = (f"SELECT slot, {risk}, {dead}, COUNT(*) FILTER (WHERE ev) AS nd "
-               f"FROM ({inner}) AS u GROUP BY slot")
-        res = self.engine.fetch(sql, params=params)
+        res = self.engine.fetch(f"SELECT slot, {risk} FROM ({inner}) AS u GROUP BY slot",
+                                params=params)
+        died = self.engine.fetch(
+            f"SELECT slot, {dead}, COUNT(*) AS nd FROM (SELECT last_slot AS slot, "
+            f"EXP({eta} - $shift) AS w{cols} FROM {self.rows_table}_dead) AS u GROUP BY slot",
+            params=params)
         self.queries += 2
+        self.queries += 1  # the tied-group query is over the departing rows only
         slot = res["slot"].to_numpy(np.int64)
         inside = slot >= 0
         slot, res = slot[inside], res[inside]
@@ -137,9 +147,10 @@ class RelationalCoxData:
         r = np.zeros((k, nt))
         d = np.zeros((k, nt))
         r[slot] = res[[f"r{i}" for i in range(nt)]].to_numpy(float)
-        d[slot] = np.nan_to_num(res[[f"d{i}" for i in range(nt)]].to_numpy(float))
+        dslot = died["slot"].to_numpy(np.int64)
+        d[dslot] = died[[f"d{i}" for i in range(nt)]].to_numpy(float)
         n_dead = np.zeros(k)
-        n_dead[slot] = res["nd"].to_numpy(float)
+        n_dead[dslot] = died["nd"].to_numpy(float)
         if not self.grid:
             r = np.cumsum(r[::-1], axis=0)[::-1]
         s0, s1 = r[:, 0], r[:, 1:1 + p]

@@ -37,10 +37,11 @@ def local_session(master: str = "local[2]", app: str = "retention-study", **conf
     from pyspark.sql import SparkSession
 
     builder = (SparkSession.builder.master(master).appName(app)
-               .config("spark.sql.shuffle.partitions", conf.pop("shuffle_partitions", 4))
+               .config("spark.sql.shuffle.partitions", conf.pop("shuffle_partitions", 2))
                .config("spark.ui.enabled", "false")
                .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.ansi.enabled", "false"))
+               .config("spark.sql.ansi.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false"))
     for k, v in conf.items():
         builder = builder.config(k, v)
     return builder.getOrCreate()
@@ -70,9 +71,9 @@ class SparkEngine(Engine):
     def materialise(self, name: str, sql: str) -> None:
         df = self.spark.sql(self.sql(sql))
         old = self._cached.pop(name, None)
+        # cached lazily: filled by the first job that reads it, so no job of its own
         df = df.persist()
         df.createOrReplaceTempView(name)
-        df.count()  # materialise now: later steps read it, and its source may be replaced
         if old is not None:
             old.unpersist()
         self._cached[name] = df
@@ -93,7 +94,6 @@ class SparkEngine(Engine):
         old = self._cached.pop(name, None)
         df = df.persist()
         df.createOrReplaceTempView(name)
-        df.count()
         if old is not None:
             old.unpersist()
         self._cached[name] = df
@@ -103,6 +103,44 @@ class SparkEngine(Engine):
         if df is not None:
             df.unpersist()
         self.spark.catalog.dropTempView(name)
+
+    def register_files(self, customers: str, price_events: str | None,
+                       contact_events: str | None, controls=(), numeric_controls=()) -> None:
+        """Canonical shape A Parquet files (paths or directories) as the three input views.
+
+        Read by the executors, never by the driver; like DuckDB's ``register_files`` this
+        trusts files that already passed the data contract. ``seq`` is Spark's
+        ``monotonically_increasing_id()`` (file order within a customer's rows).
+        """
+        def day(col: str) -> str:
+            return f"DATEDIFF(CAST({col} AS DATE), DATE '1970-01-01')"
+
+        self.spark.read.parquet(customers).createOrReplaceTempView("src_customers")
+        extra = "".join(f", `{c}`" for c in controls)
+        self._view("rs_customers", f"SELECT CAST(customer_id AS STRING) AS customer_id, "
+                   f"{day('start_date')} AS start_day, {day('end_date')} AS end_day, "
+                   f"{day('notice_date')} AS notice_day{extra} FROM src_customers")
+        self._numeric = {c: c in set(numeric_controls) for c in controls}
+        self._has = {"price": bool(price_events), "contact": bool(contact_events)}
+        if price_events:
+            self.spark.read.parquet(price_events).createOrReplaceTempView("src_price")
+            self._view("rs_price", f"SELECT CAST(customer_id AS STRING) AS customer_id, "
+                       f"{day('effective_date')} AS day, monotonically_increasing_id() AS seq, "
+                       "CAST(monthly_price AS DOUBLE) AS monthly_price, "
+                       "CASE WHEN isnan(CAST(new_customer_price AS DOUBLE)) THEN NULL "
+                       "ELSE CAST(new_customer_price AS DOUBLE) END AS new_customer_price "
+                       "FROM src_price")
+        if contact_events:
+            self.spark.read.parquet(contact_events).createOrReplaceTempView("src_contact")
+            self._view("rs_contact", f"SELECT CAST(customer_id AS STRING) AS customer_id, "
+                       f"{day('contact_date')} AS day, monotonically_increasing_id() AS seq, "
+                       "direction = 'outbound' AS outbound FROM src_contact")
+        self._empty_tables()
+
+    def _view(self, name: str, spark_sql: str) -> None:
+        df = self.spark.sql(spark_sql).persist()
+        df.createOrReplaceTempView(name)
+        self._cached[name] = df
 
     def register_table(self, name: str, source: str) -> None:
         """A Spark table or a Parquet path as ``name`` (``data.format: spark`` inputs)."""
