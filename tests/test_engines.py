@@ -210,11 +210,12 @@ def test_episode_sql_transpiles_to_spark():
     assert "MAX_BY" in sql and "EXPLODE(SEQUENCE" in sql
 
 
-def test_report_header_names_the_engine_that_built_the_episodes(world):
+def test_report_header_names_the_engine_that_built_the_episodes(world, monkeypatch):
     from retention_study.coverage import run_coverage
     from retention_study.narrative import report_header
 
-    cfg = _cfg(world, engine="auto", memory_limit="1KB")  # auto: past the budget, duckdb
+    monkeypatch.setattr(engines, "_budget_bytes", lambda limit: 1.0)  # auto: past the budget
+    cfg = _cfg(world, engine="auto")
     data = load_study_data(cfg)
     tl = engines.timeline(data, cfg)
     coverage = run_coverage(cfg, data, tl)
