@@ -66,25 +66,38 @@ def test_spark_episodes_of_the_hand_made_customers(spark):
     assert_same_timeline(build_timeline(example_data()), tl.to_timeline())
 
 
-@pytest.mark.parametrize("opts", [{}, {"notice_guard": False, "lag_days": 30}])
-def test_spark_episodes_and_ledger_equal_pandas(spark, tiny_world, opts):
+@pytest.fixture(scope="module")
+def default_build(spark, tiny_world):
+    """The tiny world's default episodes on Spark, built once for the tests below."""
     from retention_study.load import load_study_data
 
     data = load_study_data(_cfg(tiny_world))
     d_pandas, d_spark = copy.deepcopy(data), copy.deepcopy(data)
-    ref = build_timeline(d_pandas, **opts)
-    _, tl = _spark_timeline(spark, d_spark, **opts)
+    ref = build_timeline(d_pandas)
+    eng, tl = _spark_timeline(spark, d_spark)
+    return ref, d_pandas, eng, tl, d_spark
+
+
+def test_spark_episodes_and_ledger_equal_pandas(default_build):
+    ref, d_pandas, _, tl, d_spark = default_build
     assert_same_timeline(ref, tl.to_timeline())
     assert d_pandas.ledger.to_dict() == d_spark.ledger.to_dict()
 
 
-def test_spark_block_model_coefficients_equal_to_1e8(spark, tiny_world):
-    """Each Newton step a Spark job with beta as query parameters; only sums collected."""
+def test_spark_naive_lagged_episodes_equal_pandas(spark, tiny_world):
     from retention_study.load import load_study_data
 
     data = load_study_data(_cfg(tiny_world))
-    bm = BlockModels().fit(build_timeline(copy.deepcopy(data)))
-    eng, tl = _spark_timeline(spark, copy.deepcopy(data))
+    opts = {"notice_guard": False, "lag_days": 30}
+    ref = build_timeline(copy.deepcopy(data), **opts)
+    _, tl = _spark_timeline(spark, copy.deepcopy(data), **opts)
+    assert_same_timeline(ref, tl.to_timeline())
+
+
+def test_spark_block_model_coefficients_equal_to_1e8(default_build):
+    """Each Newton step a Spark job with beta as query parameters; only sums collected."""
+    ref_tl, _, eng, tl, _ = default_build
+    bm = BlockModels().fit(ref_tl)
     rd = RelationalCoxData(eng, tl.table, bm.columns["both"])
     for name in ("controls", "both"):
         ref = bm.fits[name].fitter

@@ -11,6 +11,7 @@ brings them into pandas when the rest of the study needs them there.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ from retention_study.timeline import _exclude, _options
 
 log = logging.getLogger(LOGGER_NAME)
 _EPOCH = pd.Timestamp("1970-01-01")
+#: Each build's episodes get their own name: a Spark session's views are shared by every
+#: engine on it, and a second build must not replace the first one's episodes.
+_BUILDS = itertools.count(1)
 
 
 class Engine:
@@ -170,7 +174,7 @@ def _canonical_dtypes(episodes: pd.DataFrame, covariates: list) -> pd.DataFrame:
 def build_episodes(engine: Engine, data: StudyData, *, lag_days: int = 0, grid: str = "month",
                    contact_cap_months: float = 24, price_increase_window_days: int = 60,
                    include_price_level: bool = False, notice_guard: bool = True,
-                   controls: list | None = None, table: str = "rs_episodes",
+                   controls: list | None = None, table: str | None = None,
                    order: bool = False) -> EngineTimeline:
     """Build the episodes of ``data`` (already registered on ``engine``) in the engine.
 
@@ -178,6 +182,7 @@ def build_episodes(engine: Engine, data: StudyData, *, lag_days: int = 0, grid: 
     same function; exclusions go to ``params["excluded"]`` and the data's ledger through
     the pandas builder's own recorder, so both engines leave the same ledger.
     """
+    table = table or f"rs_episodes_{next(_BUILDS)}"
     params = _options(data, lag_days=lag_days, grid=grid, contact_cap_months=contact_cap_months,
                       price_increase_window_days=price_increase_window_days,
                       include_price_level=include_price_level, notice_guard=notice_guard,

@@ -42,7 +42,7 @@ WINDOW_12M_DAYS = 365
 
 #: The tables each step creates, in order (an engine materialises each before the next).
 STEP_NAMES = ("rs_spans", "rs_kept", "rs_rows", "rs_price_f", "rs_price_day", "rs_price_first",
-              "rs_contact_f", "rs_stream", "rs_flags", "rs_episodes")
+              "rs_contact_f", "rs_stream", "rs_flags", "rs_episodes_<n>")
 
 
 def transpile(sql: str, dialect: str) -> str:

@@ -55,9 +55,10 @@ class RelationalCoxData:
 
     def __init__(self, engine, table: str, covariates, start_col: str = "start",
                  stop_col: str = "stop", event_col: str = "event",
-                 rows_table: str = "rs_cox_rows") -> None:
+                 rows_table: str | None = None) -> None:
         from retention_study.engines.relational import quote
 
+        rows_table = rows_table or f"{table}_cox"  # one per episode table (shared sessions)
         self.engine, self.table, self.rows_table = engine, table, rows_table
         self.columns = list(covariates)
         p = len(self.columns)
@@ -75,10 +76,10 @@ class RelationalCoxData:
         self.times = np.sort(times.to_numpy(float))
         values = engine.fetch(f"SELECT DISTINCT v FROM (SELECT {s} AS v FROM {table} "
                               f"UNION SELECT {t} FROM {table}) AS u")["v"].to_numpy(float)
-        engine.register_frame("rs_slot_map", pd.DataFrame({
+        engine.register_frame(f"{rows_table}_slots", pd.DataFrame({
             "v": values, "n": np.searchsorted(self.times, values, side="right")}))
-        joined = (f"FROM {table} AS e JOIN rs_slot_map AS ms ON e.{s} = ms.v "
-                  f"JOIN rs_slot_map AS me ON e.{t} = me.v WHERE ms.n <= me.n - 1")
+        joined = (f"FROM {table} AS e JOIN {rows_table}_slots AS ms ON e.{s} = ms.v "
+                  f"JOIN {rows_table}_slots AS me ON e.{t} = me.v WHERE ms.n <= me.n - 1")
         means = engine.fetch("SELECT COUNT(*) AS n" + "".join(
             f", AVG(CAST(e.{c} AS DOUBLE)) AS m{j}" for j, c in enumerate(q)) + " " + joined)
         self.mean = np.array([float(means[f"m{j}"].iloc[0]) for j in range(p)])
