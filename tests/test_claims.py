@@ -16,13 +16,19 @@ from retention_study.claims import (
     rate_ratio,
 )
 from retention_study.config import CLAIMS_FILE
+from retention_study.results import Results
 from retention_study.schema import DAYS_PER_MONTH, StudyData
 
 D = pd.Timestamp
 
 
+def claims(results: dict, path=CLAIMS_FILE):
+    """The claims decided from results written as results.json would hold them."""
+    return check_claims(Results.from_dict(results), path)
+
+
 def status(results: dict, claim: int) -> str:
-    table = check_claims(results, CLAIMS_FILE).set_index("claim")
+    table = claims(results).set_index("claim")
     return table.loc[claim, "status"]
 
 
@@ -34,17 +40,23 @@ def test_parse_claims_reads_the_seven_titles():
 
 
 def test_empty_results_cannot_tell_anything(tmp_path):
-    t = check_claims({}, CLAIMS_FILE)
+    t = claims({}, CLAIMS_FILE)
     assert list(t.columns) == ["claim", "title", "status", "number", "why"]
     assert (t["status"] == "cannot tell").all()
     assert t["why"].str.len().gt(10).all()
     extra = tmp_path / "c.md"
     extra.write_text("1. **One.**\n9. **Unknown claim.**\n", encoding="utf-8")
-    assert check_claims({}, extra)["status"].tolist() == ["cannot tell", "cannot tell"]
+    assert claims({}, extra)["status"].tolist() == ["cannot tell", "cannot tell"]
+
+
+def _test(name, p, statistic=None):
+    big, small = "both", name.split(" | ")[1]
+    return {"test": name, "big": big, "small": small, "statistic": statistic, "df": 2, "p": p}
 
 
 def _lr(pc, cp):
-    return {"lr_tests": {"price_given_contact": {"p": pc}, "contact_given_price": {"p": cp}}}
+    return {"lr_tests": {"price_given_contact": _test("price | contact", pc),
+                         "contact_given_price": _test("contact | price", cp)}}
 
 
 @pytest.mark.parametrize("pc, cp, expected", [
@@ -60,18 +72,19 @@ def test_claim_1_price_versus_contact(pc, cp, expected):
 def test_claim_1_number_and_snapshot_caveat():
     r = _lr(0.3, 0.001)
     r["lr_tests"]["contact_given_price"]["statistic"] = 18.07
-    row = check_claims({**r, "verdict": "contact"}, CLAIMS_FILE).loc[0]
+    row = claims({**r, "verdict": "contact"}, CLAIMS_FILE).loc[0]
     assert row["number"] == "price given contact p=0.300; contact given price LR 18.1, p=0.001" \
         "; verdict: contact"
     assert "snapshot" not in row["why"]
     table = {**r, "format": "table", "roles": {"price": ["MonthlyCharges"],
                                                "contact": ["TechSupport"]}}
-    why = check_claims(table, CLAIMS_FILE).loc[0, "why"]
+    why = claims(table, CLAIMS_FILE).loc[0, "why"]
     assert "snapshot columns (MonthlyCharges, TechSupport)" in why
 
 
 def test_claim_1_cannot_tell_without_contact_block():
-    assert status({"lr_tests": {"price_given_contact": {"p": 0.01}}}, 1) == "cannot tell"
+    assert status({"lr_tests": {"price_given_contact": _test("price | contact", 0.01)}},
+                  1) == "cannot tell"
 
 
 def _effect(hr, lo, hi, label="per 6 months without outbound contact"):
@@ -79,8 +92,9 @@ def _effect(hr, lo, hi, label="per 6 months without outbound contact"):
 
 
 def _bands(r1, r2, width=1.0):
-    return [{"band": "0-3 months", "rate": r1, "lower": r1 - width, "upper": r1 + width},
-            {"band": "24+ months", "rate": r2, "lower": r2 - width, "upper": r2 + width}]
+    return [{"band": band, "customer_years": 100.0, "departures": int(rate), "rate_per_100": rate,
+             "lower": rate - width, "upper": rate + width, "customers": 50}
+            for band, rate in (("0-3 months", r1), ("24+ months", r2))]
 
 
 def test_claim_2_attention():
@@ -93,7 +107,7 @@ def test_claim_2_attention():
     as_models_give = {"covariate": "months_since_contact", "label": "months since ...",
                       "unit": "6 months without outbound contact", "hr": 1.3, "lower": 1.1,
                       "upper": 1.5, "p": 0.001}
-    row = check_claims({"effects": [other, as_models_give]}, CLAIMS_FILE).loc[1]
+    row = claims({"effects": [other, as_models_give]}, CLAIMS_FILE).loc[1]
     assert row["status"] == "supported"
     assert row["number"] == "HR 1.30 (1.10-1.50) per 6 months without outbound contact"
     assert status({"rates_by_contact_band": _bands(5, 12)}, 2) == "supported"
@@ -130,7 +144,7 @@ def test_claim_4_loyalty_punished():
     assert status(_loyalty(0.0, 0.5, 0.2), 4) == "not supported"
     assert status(_loyalty(0.0, 15.0, 0.3), 4) == "not supported"
     assert status({"loyalty": None}, 4) == "cannot tell"
-    number = check_claims(_loyalty(0.0, 15.0, 0.8), CLAIMS_FILE).loc[3, "number"]
+    number = claims(_loyalty(0.0, 15.0, 0.8), CLAIMS_FILE).loc[3, "number"]
     assert "15.0%" in number and "1.20 (1.10-1.30)" in number
 
 
@@ -148,7 +162,7 @@ def test_claim_5_wake_up_at_cancellation():
     assert status({"after_notice": {"available": False, "why": "shape B"}}, 5) == "cannot tell"
     r = {**_after(1.5, 0.5), "naive": [_effect(0.6, 0.5, 0.7)],
          "effects": [_effect(1.2, 1.1, 1.3)]}
-    assert "naive 0.60 vs adjusted 1.20" in check_claims(r, CLAIMS_FILE).loc[4, "number"]
+    assert "naive 0.60 vs adjusted 1.20" in claims(r, CLAIMS_FILE).loc[4, "number"]
 
 
 def _reasons(hr, lo, hi, price_mean=9.0):
@@ -169,7 +183,7 @@ def test_claim_6_stated_versus_revealed():
     assert status(_reasons(1.00, 0.97, 1.03), 6) == "not supported"
     # the decision is the tenure-matched model, not the raw means
     assert status(_reasons(1.00, 0.97, 1.03, price_mean=20.0), 6) == "not supported"
-    number = check_claims(_reasons(1.06, 1.03, 1.09), CLAIMS_FILE).loc[5, "number"]
+    number = claims(_reasons(1.06, 1.03, 1.09), CLAIMS_FILE).loc[5, "number"]
     assert "1.06 (1.03-1.09)" in number and "9.0 vs stayers now 3.0" in number
     assert status({"reasons": {"available": False}}, 6) == "cannot tell"
     no_model = {"reasons": {"available": True, "stated_vs_revealed": None,
@@ -197,7 +211,7 @@ def test_claim_7_reversals():
 def test_incomplete_results_are_cannot_tell_not_a_crash():
     broken = {"after_notice": {"available": True,
                                "outbound_contacts": {"rate_ratio": 2.0}}}  # no limits
-    t = check_claims(broken, CLAIMS_FILE)
+    t = claims(broken, CLAIMS_FILE)
     assert t.loc[4, "status"] == "cannot tell"
     assert set(t["status"]) <= set(STATUSES)
 
@@ -267,11 +281,11 @@ def test_claim_1_reads_the_tests_at_the_verdicts_holm_level():
     # where the verdict sees neither block: the claim must not contradict it
     r = {**_lr(0.04, 0.03), "verdict_evidence": {"p_price_given_contact_holm": 0.06,
                                                  "p_contact_given_price_holm": 0.06}}
-    row = check_claims(r, CLAIMS_FILE).loc[0]
+    row = claims(r, CLAIMS_FILE).loc[0]
     assert row["status"] == "not supported"
     assert "neither block" in row["why"]
     assert "Holm-adjusted: price p=0.060, contact p=0.060" in row["number"]
-    assert "neither block" not in check_claims(_lr(0.04, 0.03), CLAIMS_FILE).loc[0, "why"]
+    assert "neither block" not in claims(_lr(0.04, 0.03), CLAIMS_FILE).loc[0, "why"]
 
 
 def test_after_notice_counts_match_a_plain_pandas_reference():

@@ -11,6 +11,7 @@ import pytest
 from retention_study import confounding as cf
 from retention_study import narrative
 from retention_study.models import BlockModels
+from retention_study.results import Results
 from retention_study.schema import StudyData
 from retention_study.timeline import build_timeline
 
@@ -124,15 +125,15 @@ def test_scan_flags_the_confounder_and_not_the_noise():
     # the effect before equals the main fit's business-unit HR
     eff = bm.effects.set_index("covariate").loc["x", "hr"]
     assert rows.loc[("z", "x"), "hr_before"] == pytest.approx(eff)
-    note = narrative.confounding_note({"confounding": {"scan": scan}, "effects":
-                                       bm.effects.to_dict("records")})
+    note = narrative.confounding_note(Results.from_dict({"confounding": {"scan": scan}, "effects":
+                                       bm.effects.to_dict("records")}))
     assert note.startswith("Adjusting for z, which the models did not")
     assert "Adjusting for w" not in note and "Add z to data.controls" in note
     # with z a control, nothing is left to flag and no warning appears
     scan2 = cf.confounder_scan(data, BlockModels().fit(build_timeline(data, controls=["z"])),
                                controls=["z"])
     assert scan2["flagged"] == [] and narrative.confounding_note(
-        {"confounding": {"scan": scan2}}) is None
+        Results.from_dict({"confounding": {"scan": scan2}})) is None
 
 
 def test_identifier_like_columns_are_not_scanned():
@@ -160,10 +161,10 @@ def test_controls_auto_adds_what_the_scan_flags(tmp_path):
     data = choose_controls(load_study_data(cfg), cfg)
     assert data.roles["controls"] == ["z"]
     assert data.roles["controls_auto"] == {"added": ["z"], "scanned": ["z", "w"]}
-    text = narrative.auto_controls_sentence({"roles": data.roles})
+    text = narrative.auto_controls_sentence(Results.from_dict({"roles": data.roles}))
     assert text.startswith("data.controls is auto: z was added as control,")
     # listed controls: nothing is chosen and nothing is said about auto
     cfg = resolve_config({"data": {**data_cfg, "controls": ["w"]}})
     data = choose_controls(load_study_data(cfg), cfg)
     assert data.roles["controls"] == ["w"] and data.roles["controls_auto"] is False
-    assert narrative.auto_controls_sentence({"roles": data.roles}) is None
+    assert narrative.auto_controls_sentence(Results.from_dict({"roles": data.roles})) is None

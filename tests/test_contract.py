@@ -37,6 +37,7 @@ from test_load import (
 from retention_study import cli
 from retention_study.errors import DataContractError, DataContractErrors
 from retention_study.load import load_study_data
+from retention_study.results import Results
 
 INF_MSG = "{} must be a finite number (not inf or a sentinel such as 1e308)"
 PLACEHOLDER = "customer_id is a placeholder for a missing value (NA, NULL, None, nan), not an id"
@@ -480,7 +481,7 @@ def test_a_table_column_that_is_months_since_contact_is_used_as_that_measure(tmp
     row = effect.loc["months_since_contact"]
     assert row["unit"] == "6 months without outbound contact"
     assert row["lower"] < 1.5 < row["upper"] and row["lower"] > 1  # the simulated truth
-    text = proxy_reading({"format": "table", "roles": data.roles})
+    text = proxy_reading(Results.from_dict({"format": "table", "roles": data.roles}))
     assert "cannot be measured" not in text
     assert "time since the last contact is months_since_call as the table records it" in text
 

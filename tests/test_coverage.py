@@ -10,6 +10,7 @@ import pandas as pd
 
 from retention_study import __version__, narrative
 from retention_study.coverage import run_coverage, source_kind
+from retention_study.results import Results
 from retention_study.runner import index as index_page
 
 
@@ -55,7 +56,7 @@ def test_engine_comes_from_the_config_when_present(tmp_path):
 def test_header_reads_out_the_record(tmp_path):
     c = run_coverage(_cfg(tmp_path), _data(), SimpleNamespace(n_customers=1234,
                                                               n_departures=321))
-    text = narrative.report_header({"coverage": c})
+    text = narrative.report_header(Results.from_dict({"coverage": c}))
     for fact in ("acme-basic (real data)", "as of** 2026-06-30",
                  "observed** 2023-06-30 to 2026-06-30", "**1,234** customers",
                  "**321** departures", "plan = basic", "30 days", "Engine pandas",
@@ -71,7 +72,7 @@ def test_index_shows_the_coverage(tmp_path):
                 "segment": {}, "lag_days": 0, "engine": "pandas", "package_version": "0.1.0",
                 "run_date": "2026-07-01"}
     (run / "results.json").write_text(json.dumps({"coverage": coverage}))
-    assert index_page.read_coverage(run / "results.json") == coverage
+    assert Results.read(run / "results.json").coverage == coverage
     (run / "manifest.json").write_text(json.dumps({
         "name": "acme", "status": "ok", "started": "2026-07-01T00:00:00+00:00",
         "coverage": coverage, "parameters": {"data": {"as_of": "2026-06-30"}}}))

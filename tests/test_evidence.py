@@ -12,6 +12,7 @@ from retention_study import narrative
 from retention_study.compare import _example_timeline, decide_verdict
 from retention_study.evidence import answer_heading, evidence_grade, experiment_sentence
 from retention_study.models import BlockModels
+from retention_study.results import Results
 from retention_study.schema import Timeline
 
 EFFECTS = [
@@ -34,7 +35,7 @@ def _results(**over):
             "effects": EFFECTS, "format": "events", "timeline_params": {"notice_guard": True},
             "confounding": {"experiments": [PLAN], "scan": {"flagged": []}}}
     base.update(over)
-    return base
+    return Results.from_dict(base)
 
 
 def _answer(text: str) -> str:
@@ -112,9 +113,9 @@ def test_methods_sentences_appear_only_when_they_apply():
     from retention_study.late_entry import late_entry_reading
 
     conf = {"source": "config", "observation_start": "2023-06-30"}
-    text = late_entry_reading({"late_entry": conf})
+    text = late_entry_reading(Results.from_dict({"late_entry": conf}))
     assert "data.observation_start" in text and "records begin" not in text
-    assert narrative.grid_reading({"format": "table", "timeline_params": {"grid": "month"}}) \
+    assert narrative.grid_reading(Results.from_dict({"format": "table", "timeline_params": {"grid": "month"}})) \
         is None
     methods = narrative.evidence_methods(_results(timeline_params={"grid": "day"}))
     assert "tenure months" not in methods and "verdict's tests" not in methods
@@ -131,19 +132,19 @@ def test_confounding_reading_says_what_moved_and_what_did_not():
           "e_value": 2.1, "e_value_ci": 1.8, "transform": "none (rare outcome)"}
     scan = {"scanned": ["region", "plan"], "flagged": ["plan"], "threshold": 0.1,
             "skipped": {"account": "3000 distinct values: an identifier, not a trait"}}
-    text = narrative.confounding_reading({"confounding": {"scan": scan, "e_values": [ev]}})
+    text = narrative.confounding_reading(Results.from_dict({"confounding": {"scan": scan, "e_values": [ev]}}))
     assert "plan changed at least one hazard ratio by more than 10%" in text
     assert "account was not checked" in text and "about 2.10-fold" in text
-    quiet = narrative.confounding_reading({"confounding": {
+    quiet = narrative.confounding_reading(Results.from_dict({"confounding": {
         "scan": {**scan, "flagged": [], "skipped": {}},
-        "e_values": [dict(ev, e_value_ci=1.0)]}})
+        "e_values": [dict(ev, e_value_ci=1.0)]}}))
     assert "None changed a hazard ratio by more than 10%." in quiet
     assert "E-value" not in quiet and "not checked" not in quiet
 
 
 def test_e_values_and_the_scan_speak_the_vocabulary_not_code_names():
     # IBM-shaped: a dummy and a snapshot column scaled by its SD (issue 15 point 2)
-    results = {"definitions": {"TechSupport[Yes]": "1 if TechSupport is 'Yes', else 0 "
+    results = Results.from_dict({"definitions": {"TechSupport[Yes]": "1 if TechSupport is 'Yes', else 0 "
                                                    "(reference: 'No')"},
                "effects": [{"covariate": "TechSupport[Yes]", "unit": "TechSupport[Yes] yes vs no"},
                            {"covariate": "MonthlyCharges",
@@ -154,7 +155,7 @@ def test_e_values_and_the_scan_speak_the_vocabulary_not_code_names():
                     "hr_after": 0.6, "change": -0.25, "flagged": True}]},
                    "e_values": [{"covariate": c, "unit": "raw", "hr": 0.7, "e_value": 2.0,
                                  "e_value_ci": 1.5, "transform": "square root"}
-                                for c in ("TechSupport[Yes]", "MonthlyCharges")]}}
+                                for c in ("TechSupport[Yes]", "MonthlyCharges")]}})
     texts = [narrative.confounding_reading(results), narrative.confounding_note(results),
              narrative.e_value_table(results).to_string(), narrative.scan_table(results).to_string()]
     for text in texts:

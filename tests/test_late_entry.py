@@ -7,6 +7,7 @@ import pytest
 
 from retention_study import late_entry
 from retention_study.errors import ConfigError
+from retention_study.results import Results
 from retention_study.schema import StudyData
 from retention_study.simulate import simulate
 from retention_study.timeline import build_timeline
@@ -43,7 +44,7 @@ def test_complete_records_change_nothing():
     out = late_entry.resolve(data)
     assert out.observation_start is None and out.late_entry["implied"] is None
     assert not out.ledger.to_dict()["notes"]
-    assert late_entry.late_entry_reading({"late_entry": out.late_entry}) is None
+    assert late_entry.late_entry_reading(Results.from_dict({"late_entry": out.late_entry})) is None
 
 
 def test_observation_start_before_the_records_is_one_line_exit_2():
@@ -71,7 +72,7 @@ def test_simulated_world_with_cut_logs_gets_its_window_back():
     out = late_entry.resolve(data)
     assert out.late_entry["source"] == "detected"
     assert obs <= out.observation_start <= obs + pd.Timedelta(days=3)
-    reading = late_entry.late_entry_reading({"late_entry": out.late_entry})
+    reading = late_entry.late_entry_reading(Results.from_dict({"late_entry": out.late_entry}))
     assert reading.startswith(f"The records begin on {out.observation_start.date()}")
     assert "late entry" in reading
 

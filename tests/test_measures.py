@@ -17,6 +17,7 @@ import pytest
 
 from retention_study import measures, narrative, plots
 from retention_study.descriptives import KMResult
+from retention_study.results import Results
 
 JARGON = ("TechSupport[Yes]", "loyalty_penalty", "ph_remedy", "per SD", "SD of",
           "(30.1 units)", "a fact known when the customer joined", "x log(tenure)")
@@ -70,9 +71,10 @@ IBM = {
 }
 
 
-def _all_text(results: dict) -> str:
+def _all_text(payload: dict) -> str:
+    results = Results.from_dict(payload)
     parts = [narrative.executive_summary(results), narrative.forest_reading(results),
-             narrative.km_reading(results["km"]["PhoneService"], "PhoneService"),
+             narrative.km_reading(results.km["PhoneService"], "PhoneService"),
              narrative.ph_reading(results), narrative.limits_reading(results)]
     for table in (narrative.definitions_table(results), narrative.ph_remedy_table(results),
                   narrative.claims_table(results)):
@@ -92,10 +94,10 @@ def test_yes_no_columns_read_as_words_not_numbers():
 
 
 def test_configured_unit_reaches_the_sentence():
-    text = narrative.forest_reading(IBM)
+    text = narrative.forest_reading(Results.from_dict(IBM))
     assert "for every 30.1 EUR per month more in monthly charges" in text
     assert "with tech support (against customers without)" in text
-    without = dict(IBM, parameters={"data": {}})
+    without = Results.from_dict(dict(IBM, parameters={"data": {}}))
     assert "for every 30.1 more in monthly charges" in narrative.forest_reading(without)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from retention_study import narrative
+from retention_study.results import RateBand, Results
 
 EFFECTS = [
     {"block": "contact", "covariate": "months_since_contact", "unit": "6 months without contact",
@@ -13,10 +14,14 @@ EFFECTS = [
      "upper": 1.07, "p": 0.4},
 ]
 RATES = [
-    {"band": "0-3 months", "rate": 10.0, "lower": 9.0, "upper": 11.0, "customer_years": 100},
-    {"band": "3-6 months", "rate": 10.5, "lower": 9.5, "upper": 11.5, "customer_years": 80},
-    {"band": "6-12 months", "rate": 25.0, "lower": 22.0, "upper": 28.0, "customer_years": 60},
+    {"band": "0-3 months", "customer_years": 100.0, "departures": 10, "rate_per_100": 10.0,
+     "lower": 9.0, "upper": 11.0, "customers": 90},
+    {"band": "3-6 months", "customer_years": 80.0, "departures": 8, "rate_per_100": 10.5,
+     "lower": 9.5, "upper": 11.5, "customers": 70},
+    {"band": "6-12 months", "customer_years": 60.0, "departures": 15, "rate_per_100": 25.0,
+     "lower": 22.0, "upper": 28.0, "customers": 50},
 ]
+BANDS = [RateBand(**r) for r in RATES]
 
 
 def _results(**over):
@@ -24,7 +29,7 @@ def _results(**over):
             "alpha": 0.05, "n_customers": 1234, "n_departures": 321, "customer_years": 2000.4,
             "effects": EFFECTS, "rates_by_contact_band": RATES}
     base.update(over)
-    return base
+    return Results.from_dict(base)
 
 
 def test_summary_carries_the_computed_numbers():
@@ -46,13 +51,13 @@ def test_missing_measures_are_named_not_invented():
     assert "could not be measured" in narrative.rates_reading(None, "time since contact")
     assert "No price or contact measure" in narrative.forest_reading(r)
     assert "not be measured" in narrative.loyalty_reading(r)
-    assert "could not be analysed" in narrative.reasons_reading({"reasons": {"available": False,
-                                                                             "why": "no column"}})
+    assert "could not be analysed" in narrative.reasons_reading(Results.from_dict({"reasons": {"available": False,
+                                                                             "why": "no column"}}))
 
 
 def test_rates_reading_says_whether_intervals_overlap():
-    assert "do not overlap" in narrative.rates_reading(RATES, "x")
-    assert "overlap, so" in narrative.rates_reading(RATES[:2], "x")
+    assert "do not overlap" in narrative.rates_reading(BANDS, "x")
+    assert "overlap, so" in narrative.rates_reading(BANDS[:2], "x")
 
 
 def test_ledger_table_balances():
@@ -60,7 +65,7 @@ def test_ledger_table_balances():
            "excluded": [{"table": "customers", "reason": "joined after as_of", "rows": 2,
                          "kind": "out_of_scope"}],
            "notes": [], "rows_analysed": {"customers": 8}}
-    t = narrative.ledger_table({"ledger": led})
+    t = narrative.ledger_table(Results.from_dict({"ledger": led}))
     assert t["Rows"].tolist() == [10, -2, 8]
     assert t["Step"].tolist()[1] == "out of scope: joined after the as-of date"  # no config key
 
@@ -99,14 +104,16 @@ def test_snapshot_contact_gets_no_timing_advice():
 
 
 def test_limits_mention_stated_reasons_only_when_there_are_some():
-    assert "Stated exit reasons" not in narrative.limits_reading({"reasons": {"available": False}})
-    assert "Stated exit reasons" in narrative.limits_reading({"reasons": {"available": True}})
+    assert "Stated exit reasons" not in narrative.limits_reading(Results.from_dict({"reasons": {"available": False}}))
+    assert "Stated exit reasons" in narrative.limits_reading(Results.from_dict({"reasons": {"available": True}}))
 
 
 def test_guard_reading_without_events_is_a_sentence():
-    text = narrative.guard_reading({"robustness": {"available": False,
-                                                   "why": "a flat table has no dated events"}})
-    assert text[0].isupper() and text.endswith(".")
+    text = narrative.guard_reading(Results.from_dict({"robustness": {"available": False,
+                                                   "why": "a flat table has no dated events."}}))
+    # the reason is the data's, said once, in one sentence (no doubled full stop)
+    assert text == "No guard or lag check was possible: a flat table has no dated events."
+    assert narrative.guard_reading(Results()) == "No robustness analysis was possible."
 
 
 def _cv(ll, conc):
@@ -115,14 +122,18 @@ def _cv(ll, conc):
         {"metric": "concordance", "estimate": conc[0], "lower": conc[1], "upper": conc[2]}]}
 
 
+def _fit(model, aic):
+    return {"model": model, "loglik": -aic / 2 + 2, "n_params": 2, "aic": aic}
+
+
 def test_comparison_reading_does_not_overstate_small_differences():
-    close = _results(aic=[{"model": "price", "aic": 100.0}, {"model": "contact", "aic": 98.5}],
+    close = _results(aic=[_fit("price", 100.0), _fit("contact", 98.5)],
                      cv=_cv((3.0, -4.6, 8.7), (-0.0002, -0.0004, 0.001)))
     text = narrative.comparison_reading(close)
     assert "about equally well" in text and "model fits better" not in text
     assert "positive favours contact), no clear difference." in text
     assert "-0.000" not in text and "Concordance difference (contact minus price): 0.000" in text
-    clear = _results(aic=[{"model": "price", "aic": 100.0}, {"model": "contact", "aic": 90.0}],
+    clear = _results(aic=[_fit("price", 100.0), _fit("contact", 90.0)],
                      cv=_cv((12.0, 5.0, 19.0), (0.02, 0.01, 0.03)))
     text = narrative.comparison_reading(clear)
     assert "the contact model fits better" in text

@@ -21,6 +21,7 @@ from retention_study.reasons import (
     reason_counts,
     stated_vs_revealed,
 )
+from retention_study.results import Results
 from retention_study.schema import DAYS_PER_MONTH, StudyData, Timeline
 
 matplotlib.use("Agg")
@@ -281,12 +282,12 @@ def test_many_wordings_are_capped_with_a_remainder_row():
 def test_report_text_points_at_the_table():
     from retention_study import narrative
 
-    r = {"reasons": {"available": True, "grouping": "built-in", "unmapped": 30,
+    r = Results.from_dict({"reasons": {"available": True, "grouping": "built-in", "unmapped": 30,
                      "counts": [{"group": "other", "departures": 40},
                                 {"group": "attention", "departures": 20}],
                      "categories": [{"recorded": "Dissatisfaction", "departures": 30,
                                      "group": "other",
-                                     "why": "no keyword matched: counted as other"}]}}
+                                     "why": "no keyword matched: counted as other"}]}})
     text = narrative.reasons_reading(r)
     assert "the table below shows each recorded reason" in text
     assert "30 departures gave a reason that matched no keyword" in text

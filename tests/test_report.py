@@ -137,7 +137,7 @@ def test_successful_run_folder_holds_every_artefact(history):
     for name in ("report.html", "report.ipynb", "results.json", "manifest.json", "run.log"):
         assert (ok.run_dir / name).stat().st_size > 0, name
     results = json.loads((ok.run_dir / "results.json").read_text())
-    assert results["departures"] == N_DEPARTURES
+    assert results["n_departures"] == N_DEPARTURES
     assert ok.verdict == "price" == results["verdict"]
     assert str(ok.run_dir / "report.html") in ok.line()
 
@@ -378,7 +378,8 @@ def test_grid_runs_in_parallel_processes(tmp_path, kernel):
                                notebook=FIXTURE_NB, progress=False)
     assert [o.name for o in outcomes] == ["demo-0", "demo-30"]
     assert all(o.ok for o in outcomes)
-    lags = [json.loads((o.run_dir / "results.json").read_text())["lag_days"] for o in outcomes]
+    lags = [json.loads((o.run_dir / "results.json").read_text())["parameters"]["study"]["lag_days"]
+            for o in outcomes]
     assert lags == [0, 30]
     manifests = [json.loads((o.run_dir / "manifest.json").read_text()) for o in outcomes]
     pids = {m["pid"] for m in manifests}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from retention_study import narrative
+from retention_study.results import Results
 
 
 def _lever(lever="contact", change=-0.2, lo=-0.25, hi=-0.15, available=True, **kw):
@@ -27,9 +28,9 @@ def test_what_if_lines_say_kept_or_lost_with_the_ci():
 
 
 def test_what_if_lines_are_absent_when_no_lever_was_estimated():
-    assert narrative.what_if_lines({"what_if": []}) == []
-    assert narrative.what_if_lines({"what_if": [_lever(available=False)]}) == []
-    lines = narrative.what_if_lines({"what_if": [_lever(), _lever("price", available=False)]})
+    assert narrative.what_if_lines(Results.from_dict({"what_if": []})) == []
+    assert narrative.what_if_lines(Results.from_dict({"what_if": [_lever(available=False)]})) == []
+    lines = narrative.what_if_lines(Results.from_dict({"what_if": [_lever(), _lever("price", available=False)]}))
     assert len(lines) == 2 and "not estimated (a flat table has no history)" in lines[1]
 
 
@@ -37,9 +38,10 @@ def _guard(naive_verdict, naive_hr, verdict="both"):
     eff = {"block": "contact", "covariate": "months_since_contact", "unit": "6 months",
            "hr": 1.52, "lower": 1.3, "upper": 1.7, "p": 0.001}
     naive = dict(eff, hr=naive_hr, lower=naive_hr * 0.9, upper=naive_hr * 1.1)
-    return {"verdict": verdict, "effects": [eff],
-            "robustness": {"available": True, "naive": {"verdict": naive_verdict,
-                                                        "effects": [naive]}}}
+    return Results.from_dict({"verdict": verdict, "effects": [eff],
+                              "robustness": {"available": True,
+                                             "naive": {"verdict": naive_verdict,
+                                                       "effects": [naive]}}})
 
 
 def test_guard_paragraph_says_the_flip_not_both_instead_of_both():
@@ -60,8 +62,8 @@ def test_summary_leads_with_what_if_only_when_levers_were_estimated():
     base = {"verdict": "contact", "verdict_sentence": "Lack of contact explains departures.",
             "n_customers": 10, "customer_years": 5.0, "n_departures": 3, "effects": [],
             "alpha": 0.05}
-    with_levers = narrative.executive_summary({**base, "what_if": [_lever()]})
+    with_levers = narrative.executive_summary(Results.from_dict({**base, "what_if": [_lever()]}))
     assert "**What if**" in with_levers and "200 customers kept" in with_levers
-    without = narrative.executive_summary({**base, "what_if": [_lever(available=False)]})
+    without = narrative.executive_summary(Results.from_dict({**base, "what_if": [_lever(available=False)]}))
     assert "**What if**" not in without
-    assert "**What if**" not in narrative.executive_summary(base)
+    assert "**What if**" not in narrative.executive_summary(Results.from_dict(base))

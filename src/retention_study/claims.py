@@ -1,28 +1,18 @@
 """Check the practitioners' claims (``CLAIMS.md``) against a study's results.
 
 :func:`check_claims` reads the numbered bold titles of the claims file and decides
-each claim from a ``results`` dict (the report's results.json). Keys read:
+each claim from a run's :class:`~retention_study.results.Results`. What it reads:
 
-``alpha`` : float, optional (default 0.05)
-``lr_tests`` : ``{"price_given_contact": {"p": float}, "contact_given_price": {"p": float}}``
-    Likelihood-ratio tests of each block given the other (claim 1).
-``verdict_evidence`` : optional ``{"p_price_given_contact_holm", "p_contact_given_price_holm"}``
-    The same tests Holm-adjusted, as the verdict reads them; used for claim 1 when present.
-``effects`` : list of ``{"label", "hr", "lower", "upper", "p"}`` (optionally
-    ``covariate`` and ``unit``, as :func:`retention_study.models.business_effects` gives)
-    The adjusted model's effects; the contact-recency effect is covariate
-    ``months_since_contact``, else the one whose unit or label mentions outbound
-    contact or time since contact (claims 2, 5).
-``rates_by_contact_band`` : list of ``{"band", "rate", "lower", "upper"}``
-    Departures per 100 customer-years by contact-recency band, in band order (claim 2).
-``segments`` : :func:`retention_study.segments.analyse_segments` output (claim 3).
-``loyalty`` : :meth:`retention_study.segments.LoyaltyPenalty.to_dict` output (claim 4).
-``after_notice`` : :func:`after_notice_shares` output (claim 5).
-``naive`` : same shape as ``effects``, from the naive analysis (claim 5).
-``reasons`` : :func:`retention_study.reasons.analyse_reasons` output (claim 6: its
-    ``cause_specific`` row of group "price", covariate ``months_since_contact``).
-``reversals`` : None, or ``{"after_discount": {"reversed": int, "notices": int},
-    "after_contact": {"reversed": int, "notices": int}}`` (claim 7).
+``alpha``; ``lr_tests`` (each block given the other, claim 1; the Holm-adjusted
+``verdict_evidence`` p-values when present, as the verdict reads them); ``effects``
+(the adjusted model's; the contact-recency effect is covariate ``months_since_contact``,
+else the one whose unit or label mentions outbound contact or time since contact:
+claims 2, 5); ``rates_by_contact_band`` (claim 2); ``segments`` (claim 3);
+``loyalty`` (claim 4); ``after_notice`` (:func:`after_notice_shares`) and ``naive``
+(claim 5); ``reasons`` (claim 6: its ``cause_specific`` row of group "price",
+covariate ``months_since_contact``); ``reversals`` (claim 7: ``{"after_discount":
+{"reversed", "notices"}, "after_contact": {...}}``; no run computes it yet, so claim 7
+is "cannot tell").
 
 A missing key or None means the data could not speak to it: the claim is "cannot
 tell". "not supported" means the data could speak and did not back the claim (the
@@ -42,6 +32,7 @@ from scipy import stats
 
 from retention_study.errors import AnalysisError
 from retention_study.records import json_safe
+from retention_study.results import LRTest, RateBand, Results
 from retention_study.schema import DAYS_PER_MONTH, StudyData
 
 log = logging.getLogger("retention_study")
@@ -82,9 +73,8 @@ def _ci(d: dict, key: str = "hr", lo: str = "lower", hi: str = "upper") -> str:
     return f"{d[key]:.2f} ({d[lo]:.2f}-{d[hi]:.2f})"
 
 
-def _lr_text(test: dict) -> str:
-    stat = test.get("statistic")
-    return f"LR {stat:.1f}, {_p(test['p'])}" if stat is not None else _p(test["p"])
+def _lr_text(test: LRTest) -> str:
+    return f"LR {test.statistic:.1f}, {_p(test.p)}" if test.statistic is not None else _p(test.p)
 
 
 def _verdict(status: str, number: str, why: str) -> dict:
@@ -112,33 +102,33 @@ def _effect_text(e: dict) -> str:
 
 
 # --------------------------------------------------------------------------- claims
-def _claim_price(r: dict, alpha: float) -> dict:
-    lr = r.get("lr_tests") or {}
-    pc = (lr.get("price_given_contact") or {}).get("p")
-    cp = (lr.get("contact_given_price") or {}).get("p")
+def _claim_price(r: Results, alpha: float) -> dict:
+    given_contact, given_price = r.lr_tests.price_given_contact, r.lr_tests.contact_given_price
+    pc = given_contact.p if given_contact else None
+    cp = given_price.p if given_price else None
     if pc is None or cp is None:
         return _cannot("the data does not measure both price and supplier contact, so their "
                        "contributions cannot be weighed against each other")
-    number = (f"price given contact {_lr_text(lr['price_given_contact'])}; "
-              f"contact given price {_lr_text(lr['contact_given_price'])}")
+    number = (f"price given contact {_lr_text(given_contact)}; "
+              f"contact given price {_lr_text(given_price)}")
     # The verdict tests the two blocks together (Holm); the claim must not read the same
     # two tests at a laxer level and contradict it.
-    ev = r.get("verdict_evidence") or {}
+    ev = r.verdict_evidence
     pc_holm, cp_holm = ev.get("p_price_given_contact_holm"), ev.get("p_contact_given_price_holm")
     if pc_holm is not None and cp_holm is not None:
         pc, cp = pc_holm, cp_holm
         number += f" (Holm-adjusted: price {_p(pc)}, contact {_p(cp)})"
-    if r.get("verdict"):
-        number += f"; verdict: {r['verdict']}"
+    if r.verdict:
+        number += f"; verdict: {r.verdict}"
     verdict = _decide_price(pc, cp, alpha, number)
     return {**verdict, "why": verdict["why"] + _snapshot_caveat(r)}
 
 
-def _snapshot_caveat(r: dict) -> str:
+def _snapshot_caveat(r: Results) -> str:
     """A one-row-per-customer table measures price and contact once, not over time."""
-    if r.get("format") != "table":
+    if r.format != "table":
         return ""
-    roles = r.get("roles") or {}
+    roles = r.roles
     cols = ", ".join(list(roles.get("price") or []) + list(roles.get("contact") or []))
     what = f" ({cols})" if cols else ""
     return (f"; caution: price and contact are single snapshot columns{what}, not dated "
@@ -157,17 +147,17 @@ def _decide_price(pc: float, cp: float, alpha: float, number: str) -> dict:
                     "data does not show that attention rather than price drives departures")
 
 
-def _rates_trend(rates) -> tuple[str, int] | None:
+def _rates_trend(rates: list[RateBand] | None) -> tuple[str, int] | None:
     """Text and direction (+1 rising, -1 falling, 0 unclear) from first to last band."""
-    rows = [x for x in rates or [] if x.get("rate") is not None]
+    rows = [x for x in rates or [] if x.rate_per_100 is not None]
     if len(rows) < 2:
         return None
     a, b = rows[0], rows[-1]
-    text = (f"{a['band']}: {a['rate']:.1f} vs {b['band']}: {b['rate']:.1f} "
+    text = (f"{a.band}: {a.rate_per_100:.1f} vs {b.band}: {b.rate_per_100:.1f} "
             f"departures per 100 customer-years")
-    if None in (a.get("lower"), a.get("upper"), b.get("lower"), b.get("upper")):
+    if None in (a.lower, a.upper, b.lower, b.upper):
         return text, 0
-    direction = 1 if b["lower"] > a["upper"] else -1 if b["upper"] < a["lower"] else 0
+    direction = 1 if b.lower > a.upper else -1 if b.upper < a.lower else 0
     return text, direction
 
 
@@ -179,9 +169,9 @@ def _by_interval(lower: float, upper: float, number: str, above: str, below: str
     return _verdict(NOT_SUPPORTED, number, below if upper < 1 else spans)
 
 
-def _claim_attention(r: dict, alpha: float) -> dict:
-    effect = _find_effect(r.get("effects"))
-    trend = _rates_trend(r.get("rates_by_contact_band"))
+def _claim_attention(r: Results, alpha: float) -> dict:
+    effect = _find_effect(r.effects)
+    trend = _rates_trend(r.rates_by_contact_band)
     if effect is None and trend is None:
         return _cannot("the data has no dates of supplier contact, so time since the last "
                        "contact cannot be measured")
@@ -203,8 +193,8 @@ def _claim_attention(r: dict, alpha: float) -> dict:
               "interval includes no effect)")
 
 
-def _claim_satisfied(r: dict, alpha: float) -> dict:
-    sat = (r.get("segments") or {}).get("satisfaction")
+def _claim_satisfied(r: Results, alpha: float) -> dict:
+    sat = r.segments.get("satisfaction")
     if not sat:
         return _cannot("the data has no satisfaction score")
     rows = {x["segment"]: x for x in sat.get("summary") or []}
@@ -223,8 +213,8 @@ def _claim_satisfied(r: dict, alpha: float) -> dict:
               "fall or rise smoothly with the score")
 
 
-def _claim_loyalty(r: dict, alpha: float) -> dict:
-    loy = r.get("loyalty") or {}
+def _claim_loyalty(r: Results, alpha: float) -> dict:
+    loy = r.loyalty or {}
     table = loy.get("summary") or []
     if len(table) < 2:
         return _cannot("the data has no new-customer prices to compare existing customers' "
@@ -244,8 +234,8 @@ def _claim_loyalty(r: dict, alpha: float) -> dict:
                     "more than new customers")
 
 
-def _claim_wake_up(r: dict, alpha: float) -> dict:
-    an = r.get("after_notice") or {}
+def _claim_wake_up(r: Results, alpha: float) -> dict:
+    an = r.after_notice or {}
     if not an.get("available"):
         return _cannot(an.get("why") or "the data records no notice dates with contact or "
                        "price histories")
@@ -259,7 +249,7 @@ def _claim_wake_up(r: dict, alpha: float) -> dict:
         wake = wake or d["lower"] > 1
     if not parts:
         return _cannot("too few contacts or price changes around notices to tell")
-    naive, adjusted = _find_effect(r.get("naive")), _find_effect(r.get("effects"))
+    naive, adjusted = _find_effect(r.naive), _find_effect(r.effects)
     if naive and adjusted:
         parts.append(f"contact HR naive {naive['hr']:.2f} vs adjusted {adjusted['hr']:.2f}")
     if wake:
@@ -277,11 +267,11 @@ def _price_leavers_contact_hr(rs: dict) -> dict | None:
     return None
 
 
-def _claim_ask_why(r: dict, alpha: float) -> dict:
+def _claim_ask_why(r: Results, alpha: float) -> dict:
     """Decided on the cause-specific model of "price" leavers: does time since contact
     predict them too? Risk sets compare customers at the same tenure, which a raw
     leavers-versus-stayers comparison (stayers are read at as_of) does not."""
-    rs = r.get("reasons") or {}
+    rs = r.reasons
     if not rs.get("available"):
         return _cannot("the data records no stated exit reasons")
     hr = _price_leavers_contact_hr(rs)
@@ -304,8 +294,8 @@ def _claim_ask_why(r: dict, alpha: float) -> dict:
                     "of customers who said they left over price; what they said fits the data")
 
 
-def _claim_reversals(r: dict, alpha: float) -> dict:
-    rev = r.get("reversals")
+def _claim_reversals(r: Results, alpha: float) -> dict:
+    rev = r.reversals
     if not rev:
         return _cannot("the data does not record reversed notices")
     d, c = rev.get("after_discount") or {}, rev.get("after_contact") or {}
@@ -326,19 +316,19 @@ def _claim_reversals(r: dict, alpha: float) -> dict:
                     "contact in winning back notices")
 
 
-CHECKS: dict[int, Callable[[dict, float], dict]] = {
+CHECKS: dict[int, Callable[[Results, float], dict]] = {
     1: _claim_price, 2: _claim_attention, 3: _claim_satisfied, 4: _claim_loyalty,
     5: _claim_wake_up, 6: _claim_ask_why, 7: _claim_reversals,
 }
 
 
-def check_claims(results: dict, claims_path: str | Path) -> pd.DataFrame:
+def check_claims(results: Results, claims_path: str | Path) -> pd.DataFrame:
     """Decide each claim of the claims file from a study's results.
 
     Parameters
     ----------
-    results : dict
-        The keys listed in this module's docstring; missing keys mean "cannot tell".
+    results : Results
+        A run's results; what is None or empty there means "cannot tell".
     claims_path : path
         ``CLAIMS.md``; its numbered bold titles give the rows.
 
@@ -351,12 +341,14 @@ def check_claims(results: dict, claims_path: str | Path) -> pd.DataFrame:
     Examples
     --------
     >>> from retention_study.config import CLAIMS_FILE
-    >>> t = check_claims({"lr_tests": {"price_given_contact": {"p": 0.4},
-    ...                                "contact_given_price": {"p": 0.001}}}, CLAIMS_FILE)
+    >>> from retention_study.results import LRTest, LRTests, Results
+    >>> tests = LRTests(LRTest("price | contact", "both", "contact", 1.8, 2, 0.4),
+    ...                 LRTest("contact | price", "both", "price", 13.8, 2, 0.001))
+    >>> t = check_claims(Results(lr_tests=tests), CLAIMS_FILE)
     >>> t.loc[0, "status"], t.loc[1, "status"]
     ('supported', 'cannot tell')
     """
-    alpha = float(results.get("alpha", 0.05))
+    alpha = float(results.alpha)
     rows = []
     for claim, title in parse_claims(claims_path).itertuples(index=False):
         check = CHECKS.get(claim)

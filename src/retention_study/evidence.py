@@ -18,6 +18,11 @@ routine.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from retention_study.results import Results
+
 GRADES = {
     "dated": ("dated records, observational",
               "Dated event logs: every price change and outbound contact has a date, each "
@@ -35,38 +40,40 @@ GRADES = {
 }
 
 
-def evidence_grade(results: dict) -> dict:
+def evidence_grade(results: Results) -> dict:
     """The grade of a run's evidence: ``grade``, ``label`` (for the headline) and ``why``.
 
     Examples
     --------
-    >>> evidence_grade({"format": "events", "timeline_params": {"notice_guard": True}})["grade"]
+    >>> from retention_study.results import Results
+    >>> evidence_grade(Results(format="events", timeline_params={"notice_guard": True}))["grade"]
     'dated'
-    >>> evidence_grade({"format": "table", "roles": {"contact_kind": "inbound"}})["grade"]
+    >>> evidence_grade(Results(format="table", roles={"contact_kind": "inbound"}))["grade"]
     'inbound'
     """
-    roles = results.get("roles") or {}
-    if results.get("format") == "table":
-        grade = "inbound" if roles.get("contact_kind") == "inbound" else "snapshot"
+    if results.format == "table":
+        inbound = results.roles.get("contact_kind") == "inbound"
+        grade = "inbound" if inbound else "snapshot"
     else:
         grade = "dated"
     label, why = GRADES[grade]
     return {"grade": grade, "label": label, "why": why}
 
 
-def answer_heading(results: dict) -> str:
+def answer_heading(results: Results) -> str:
     """The bold start of the answer paragraph, with the grade of the evidence.
 
     Examples
     --------
-    >>> answer_heading({"verdict": "contact", "format": "events"})
+    >>> from retention_study.results import Results
+    >>> answer_heading(Results(verdict="contact", format="events"))
     '**The answer: contact** (evidence: dated records, observational).'
-    >>> answer_heading({"verdict": "contact", "format": "table"})
+    >>> answer_heading(Results(verdict="contact", format="table"))
     '**What the data suggests: contact** (evidence: snapshot proxies, a pointer rather than proof).'
     """
     grade = evidence_grade(results)
     lead = "The answer" if grade["grade"] == "dated" else "What the data suggests"
-    return f"**{lead}: {results['verdict']}** (evidence: {grade['label']})."
+    return f"**{lead}: {results.verdict}** (evidence: {grade['label']})."
 
 
 def experiment_sentence(plan: dict | None, what: str) -> str | None:

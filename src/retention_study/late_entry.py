@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from retention_study.config import LOGGER_NAME
 from retention_study.errors import ConfigError
+
+if TYPE_CHECKING:
+    from retention_study.results import Results
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -133,19 +137,20 @@ def resolve(data):
     return replace(data, late_entry=info)
 
 
-def late_entry_reading(results: dict) -> str | None:
+def late_entry_reading(results: Results) -> str | None:
     """Methods sentence: where the study began following customers, and why.
 
     Examples
     --------
-    >>> late_entry_reading({"late_entry": {"source": "detected", "observation_start":
+    >>> from retention_study.results import Results
+    >>> late_entry_reading(Results(late_entry={"source": "detected", "observation_start":
     ...     "2023-06-30", "basis": ["the first recorded departure is on"],
-    ...     "customers_before": 120}})[:49]
+    ...     "customers_before": 120}))[:49]
     'The records begin on 2023-06-30 (the first record'
-    >>> late_entry_reading({"late_entry": {"source": None}}) is None
+    >>> late_entry_reading(Results(late_entry={"source": None})) is None
     True
     """
-    info = results.get("late_entry") or {}
+    info = results.late_entry
     start = info.get("observation_start")
     if not start:
         return None

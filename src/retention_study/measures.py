@@ -26,6 +26,10 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from retention_study.results import Results
 
 #: Plain names of the covariate blocks.
 BLOCK_NAMES = {
@@ -283,12 +287,12 @@ def expected_direction(name: str) -> int:
     return MEASURES[name].direction if name in MEASURES else 0
 
 
-def code_names(results: Mapping) -> list[str]:
+def code_names(results: Results) -> list[str]:
     """Every covariate name a run produced, longest first (for :func:`plain_text`)."""
-    names = set(results.get("definitions") or {})
-    for cols in (results.get("blocks") or {}).values():
+    names = set(results.definitions)
+    for cols in results.blocks.values():
         names.update(cols)
-    names.update(str(e.get("covariate")) for e in results.get("effects") or [])
+    names.update(str(e.get("covariate")) for e in results.effects)
     return sorted((n for n in names if n), key=len, reverse=True)
 
 
@@ -304,7 +308,7 @@ POINTERS = {
 }
 
 
-def plain_text(text: str, results: Mapping) -> str:
+def plain_text(text: str, results: Results) -> str:
     """``text`` with the run's code names and internal pointers put into words.
 
     Effects' raw phrases ("per SD of MonthlyCharges (30.1 units)") become the
@@ -313,15 +317,16 @@ def plain_text(text: str, results: Mapping) -> str:
 
     Examples
     --------
-    >>> r = {"blocks": {"contact": ["TechSupport[Yes]"]}, "effects": []}
+    >>> from retention_study.results import Results
+    >>> r = Results(blocks={"contact": ["TechSupport[Yes]"]})
     >>> plain_text("effect of TechSupport[Yes]; see the refit in ph_remedy.", r)
     "effect of tech support; the refit that allows for this is under 'Proportional-hazards check'."
     """
     if not text:
         return text
     units = units_of(results)
-    defs = results.get("definitions") or {}
-    for row in results.get("effects") or []:
+    defs = results.definitions
+    for row in results.effects:
         raw = row.get("phrase")
         if raw:
             text = text.replace(str(raw), phrase(row, units, defs))
@@ -339,7 +344,7 @@ def lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
-def units_of(results: Mapping) -> dict:
+def units_of(results: Results) -> dict:
     """The ``data.units`` of a run's parameters (column -> unit words), empty when unset."""
-    data = ((results.get("parameters") or {}).get("data") or {})
+    data = results.parameters.get("data") or {}
     return dict(data.get("units") or {})

@@ -22,6 +22,7 @@ import pandas as pd
 from retention_study import measures
 from retention_study.evidence import answer_heading, evidence_grade, experiment_sentence
 from retention_study.late_entry import late_entry_reading
+from retention_study.results import RateBand, Results
 
 QUESTION = ("Do customers leave because of the price they pay, or because nobody "
             "from the company pays attention to them?")
@@ -54,27 +55,27 @@ def hr_text(row: dict | None, level: int = 95) -> str:
     return f"{row['hr']:.2f} ({level}% CI {row['lower']:.2f}\u2013{row['upper']:.2f})"
 
 
-def _level(results: dict) -> int:
-    return int(round(100 * (1 - float(results.get("alpha", 0.05)))))
+def _level(results: Results) -> int:
+    return int(round(100 * (1 - float(results.alpha))))
 
 
-def _effect(results: dict, covariate: str) -> dict | None:
-    for row in results.get("effects") or []:
+def _effect(results: Results, covariate: str) -> dict | None:
+    for row in results.effects:
         if row.get("covariate") == covariate:
             return row
     return None
 
 
-def _headline_effects(results: dict) -> list[dict]:
+def _headline_effects(results: Results) -> list[dict]:
     """The contact effect first, then the price effects, as the verdict reads them.
 
     Each row's ``phrase`` is the measure vocabulary's (:mod:`retention_study.measures`),
     so no code name or 'per SD' reaches the page.
     """
     order = list(measures.HEADLINE_ORDER)
-    units, defs = measures.units_of(results), results.get("definitions") or {}
+    units, defs = measures.units_of(results), results.definitions
     effects = [{**e, "phrase": measures.phrase(e, units, defs)}
-               for e in results.get("effects") or [] if e.get("block") in ("contact", "price")]
+               for e in results.effects if e.get("block") in ("contact", "price")]
     return sorted(effects, key=lambda e: order.index(e["covariate"])
                   if e["covariate"] in order else len(order))
 
@@ -123,28 +124,28 @@ def _p_phrase(p: float | None) -> str:
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
-def _worst_best_band(rates: list[dict] | None) -> tuple[dict, dict] | None:
-    rows = [r for r in rates or [] if r.get("customer_years") and r["customer_years"] > 0]
+def _worst_best_band(rates: list[RateBand] | None) -> tuple[RateBand, RateBand] | None:
+    rows = [r for r in rates or [] if r.customer_years and r.customer_years > 0]
     if len(rows) < 2:
         return None
     return rows[0], rows[-1]
 
 
-def report_header(results: dict) -> str:
+def report_header(results: Results) -> str:
     """What the report covers, above the summary: data, source, dates, counts, run facts.
 
     Examples
     --------
-    >>> text = report_header({"coverage": {"label": "acme", "source": "real", "as_of":
+    >>> text = report_header(Results.from_dict({"coverage": {"label": "acme", "source": "real", "as_of":
     ...     "2026-06-30", "window_start": "2023-06-30", "window_end": "2026-06-30",
     ...     "customers": 10, "departures": 3, "segment": {"plan": "basic"}, "lag_days": 30,
-    ...     "engine": "pandas", "package_version": "0.1.0", "run_date": "2026-07-01"}})
+    ...     "engine": "pandas", "package_version": "0.1.0", "run_date": "2026-07-01"}}))
     >>> text.splitlines()[0][:60]
     '**Data:** acme (real data) · **as of** 2026-06-30 · **observ'
     >>> text.splitlines()[-1]
     '*Engine pandas · retention-study 0.1.0 · run on 2026-07-01*'
     """
-    c = results.get("coverage") or {}
+    c = results.coverage or {}
     if not c:
         return ""
     source = "simulated data" if c.get("source") == "simulated" else "real data"
@@ -161,28 +162,28 @@ def report_header(results: dict) -> str:
             f"{c.get('package_version')} \u00b7 run on {c.get('run_date')}*")
 
 
-def executive_summary(results: dict) -> str:
+def executive_summary(results: Results) -> str:
     """The first screen: question, verdict, three to five key numbers, what to do."""
     level = _level(results)
     lines = ["## Summary", "", f"**The question.** {QUESTION}", "",
              f"{answer_heading(results)} "
-             f"{measures.plain_text(results['verdict_sentence'], results)}", "",
+             f"{measures.plain_text(results.verdict_sentence, results)}", "",
              "**Key numbers**", ""]
-    lines.append(f"- {results['n_customers']:,} customers followed for "
-                 f"{results['customer_years']:,.0f} customer-years; "
-                 f"{results['n_departures']:,} of them left (or gave notice).")
-    blocks = results.get("blocks")
+    lines.append(f"- {results.n_customers:,} customers followed for "
+                 f"{results.customer_years:,.0f} customer-years; "
+                 f"{results.n_departures:,} of them left (or gave notice).")
+    blocks = results.blocks
     rows = [r for r in _headline_effects(results) if measures.is_headline(r["covariate"], blocks)]
     for row in (rows or _headline_effects(results))[:3]:
         lines.append(f"- {effect_sentence(row, level)}")
-    bands = _worst_best_band(results.get("rates_by_contact_band"))
+    bands = _worst_best_band(results.rates_by_contact_band)
     if bands:
         first, last = bands
         # the measure counts from joining when a customer was never contacted
-        lines.append(f"- Departures per 100 customer-years: {first['rate']:.1f} among customers "
-                     f"contacted in the last {first['band']}, {last['rate']:.1f} among those "
-                     f"last contacted (or, if never, joined) {last['band']} ago.")
-    loyalty = results.get("loyalty") or {}
+        lines.append(f"- Departures per 100 customer-years: {first.rate_per_100:.1f} among "
+                     f"customers contacted in the last {first.band}, {last.rate_per_100:.1f} "
+                     f"among those last contacted (or, if never, joined) {last.band} ago.")
+    loyalty = results.loyalty or {}
     share = _loyal_share(loyalty)
     if share:
         lines.append(f"- {share}")
@@ -232,28 +233,28 @@ def what_if_line(rec: dict, level: int = 95) -> str:
     return text + "."
 
 
-def what_if_lines(results: dict) -> list[str]:
-    """The what-if levers of ``results["what_if"]``; nothing when none was estimated."""
-    records = results.get("what_if") or []
+def what_if_lines(results: Results) -> list[str]:
+    """The what-if levers of ``results.what_if``; nothing when none was estimated."""
+    records = results.what_if
     if not any(r.get("available") for r in records):
         return []
     level = _level(results)
     return [what_if_line(r, level) for r in records]
 
 
-def proxy_reading(results: dict) -> str | None:
+def proxy_reading(results: Results) -> str | None:
     """What 'price' and 'contact' stood for when they are snapshot columns of a flat table.
 
     Examples
     --------
-    >>> r = {"format": "table", "roles": {"price": ["MonthlyCharges"],
-    ...      "contact": ["TechSupport"], "controls": ["Contract"], "contact_kind": "outbound"}}
+    >>> r = Results.from_dict({"format": "table", "roles": {"price": ["MonthlyCharges"],
+    ...      "contact": ["TechSupport"], "controls": ["Contract"], "contact_kind": "outbound"}})
     >>> proxy_reading(r).split(":")[0]
     "'Price' here is MonthlyCharges and 'contact' is TechSupport"
     """
-    if results.get("format") != "table":
+    if results.format != "table":
         return None
-    roles = results.get("roles") or {}
+    roles = results.roles
     price = ", ".join(roles.get("price") or []) or "nothing"
     contact = ", ".join(roles.get("contact") or []) or "nothing"
     recency = roles.get("contact_recency")
@@ -279,7 +280,7 @@ def proxy_reading(results: dict) -> str | None:
     return text
 
 
-def direction_note(results: dict) -> str | None:
+def direction_note(results: Results) -> str | None:
     """Warn when a price measure clearly goes with FEWER departures.
 
     "Customers leave over price" predicts the opposite, so a verdict that price
@@ -287,13 +288,13 @@ def direction_note(results: dict) -> str | None:
 
     Examples
     --------
-    >>> direction_note({"alpha": 0.05, "effects": [{"block": "price", "covariate": "Bill",
+    >>> direction_note(Results.from_dict({"alpha": 0.05, "effects": [{"block": "price", "covariate": "Bill",
     ...     "unit": "+1 SD of Bill (3 units)", "hr": 0.5, "lower": 0.4, "upper": 0.6,
-    ...     "p": 0.001}]})[:32]
+    ...     "p": 0.001}]}))[:32]
     'Higher values of bill went with '
     """
-    alpha = float(results.get("alpha", 0.05))
-    rows = [e for e in results.get("effects") or [] if e.get("block") == "price"
+    alpha = float(results.alpha)
+    rows = [e for e in results.effects if e.get("block") == "price"
             and e.get("upper") is not None and e["upper"] < 1 and e["p"] < alpha]
     if not rows:
         return None
@@ -325,9 +326,9 @@ SNAPSHOT_CONTACT_ACTION = (
     "scheduled contact on part of the customers to see whether it keeps them.")
 
 
-def _contact_direction(results: dict) -> str:
+def _contact_direction(results: Results) -> str:
     """'goes with fewer' / 'goes with more' from the clearest contact effect, else 'explains'."""
-    clear = [e for e in results.get("effects") or [] if e.get("block") == "contact"
+    clear = [e for e in results.effects if e.get("block") == "contact"
              and e.get("hr") is not None and not _spans_one(e)]
     if not clear:
         return "explains"
@@ -341,16 +342,16 @@ BACKWARDS_CONTACT_ACTION = (
     "on their way out; check how contacts are triggered before drawing a lesson from them.")
 
 
-def _contact_backwards(results: dict) -> bool:
+def _contact_backwards(results: Results) -> bool:
     """A clear contact effect says attention goes with MORE departures.
 
     Examples
     --------
-    >>> _contact_backwards({"effects": [{"covariate": "months_since_contact", "hr": 0.5,
-    ...                                  "lower": 0.4, "upper": 0.6}]})
+    >>> _contact_backwards(Results.from_dict({"effects": [{"covariate": "months_since_contact", "hr": 0.5,
+    ...                                  "lower": 0.4, "upper": 0.6}]}))
     True
     """
-    for e in results.get("effects") or []:
+    for e in results.effects:
         # +1: a ratio above 1 means less attention goes with leaving; -1: more contact does
         name = e.get("covariate")
         sign = measures.expected_direction(name) if measures.block_of(name) == "contact" else 0
@@ -359,33 +360,33 @@ def _contact_backwards(results: dict) -> bool:
     return False
 
 
-def _action(results: dict) -> str:
+def _action(results: Results) -> str:
     """What management could do; the timing advice only where time since contact was measured.
 
     Examples
     --------
-    >>> _action({"verdict": "contact", "roles": {"contact": ["TechSupport"]}})[:34]
+    >>> _action(Results.from_dict({"verdict": "contact", "roles": {"contact": ["TechSupport"]}}))[:34]
     'Treat contact as a lever to test, '
     """
-    verdict = results["verdict"]
-    if results.get("format") == "table" and verdict in ("contact", "price", "both"):
+    verdict = results.verdict
+    if results.format == "table" and verdict in ("contact", "price", "both"):
         return _table_action(results)
     if verdict in ("contact", "both") and _contact_backwards(results):
         return BACKWARDS_CONTACT_ACTION
     measured = any(e.get("covariate") == "months_since_contact"
-                   for e in results.get("effects") or [])
+                   for e in results.effects)
     if verdict == "contact" and not measured:
-        contact = ", ".join((results.get("roles") or {}).get("contact") or []) or "contact"
+        contact = ", ".join(results.roles.get("contact") or []) or "contact"
         return SNAPSHOT_CONTACT_ACTION.format(contact=contact, goes=_contact_direction(results))
     text = ACTIONS.get(verdict, ACTIONS["inconclusive"])
-    text = text.format(band=_risk_threshold(results.get("rates_by_contact_band")))
+    text = text.format(band=_risk_threshold(results.rates_by_contact_band))
     return " ".join([text, *_tests_to_run(results, verdict)])
 
 
-def _tests_to_run(results: dict, verdict: str) -> list[str]:
+def _tests_to_run(results: Results, verdict: str) -> list[str]:
     """The randomised test of each lever the verdict points at, with its size."""
     blocks = {"contact": ["contact"], "price": ["price"], "both": ["contact", "price"]}
-    plans = {e["block"]: e for e in (results.get("confounding") or {}).get("experiments") or []}
+    plans = {e["block"]: e for e in (results.confounding or {}).get("experiments") or []}
     out = []
     for block in blocks.get(verdict, []):
         plan = plans.get(block)
@@ -405,17 +406,17 @@ TABLE_PRICE_ACTION = (
     "departures, so try a price review on part of them first.")
 
 
-def _table_action(results: dict) -> str:
+def _table_action(results: Results) -> str:
     """Actions for a flat table: proxies, so tests to run rather than levers to pull.
 
     Examples
     --------
-    >>> r = {"verdict": "contact", "format": "table", "effects": [],
-    ...      "roles": {"contact": ["Calls"], "contact_kind": "inbound"}}
+    >>> r = Results.from_dict({"verdict": "contact", "format": "table", "effects": [],
+    ...      "roles": {"contact": ["Calls"], "contact_kind": "inbound"}})
     >>> _table_action(r)[:46]
     "Treat a customer's repeated calls as an early "
     """
-    verdict, roles = results["verdict"], results.get("roles") or {}
+    verdict, roles = results.verdict, results.roles
     parts = []
     if verdict in ("contact", "both"):
         contact = ", ".join(roles.get("contact") or []) or "contact"
@@ -431,38 +432,38 @@ def _table_action(results: dict) -> str:
     return " ".join(parts)
 
 
-def _risk_threshold(bands: list[dict] | None) -> str:
+def _risk_threshold(bands: list[RateBand] | None) -> str:
     """Where departures start to rise: the lower edge of the first band clearly above the first.
 
     Examples
     --------
-    >>> _risk_threshold([{"band": "0-3 months", "rate": 10, "lower": 8, "upper": 12},
-    ...                  {"band": "3-6 months", "rate": 11, "lower": 9, "upper": 13},
-    ...                  {"band": "6-12 months", "rate": 20, "lower": 15, "upper": 25}])
+    >>> _risk_threshold([RateBand("0-3 months", 50.0, 5, 10.0, 8.0, 12.0, 40),
+    ...                  RateBand("3-6 months", 50.0, 5, 11.0, 9.0, 13.0, 40),
+    ...                  RateBand("6-12 months", 50.0, 10, 20.0, 15.0, 25.0, 40)])
     '6 months'
     """
-    rows = [r for r in bands or [] if r.get("rate") is not None and r.get("lower") is not None]
+    rows = [r for r in bands or [] if r.rate_per_100 is not None and r.lower is not None]
     if len(rows) < 2:
         return "several months"
     base = rows[0]
     for r in rows[1:]:
-        if r["lower"] > base["upper"]:
-            edge = str(r["band"]).split("-")[0].rstrip("+").split()[0]
+        if r.lower > base.upper:
+            edge = str(r.band).split("-")[0].rstrip("+").split()[0]
             return f"{edge} months"
     return "several months"
 
 
-def rates_reading(rates: list[dict] | None, what: str) -> str:
+def rates_reading(rates: list[RateBand] | None, what: str) -> str:
     """One paragraph reading out departure rates by band (lowest and highest)."""
-    rows = [r for r in rates or [] if r.get("rate") is not None and r.get("customer_years")]
+    rows = [r for r in rates or [] if r.rate_per_100 is not None and r.customer_years]
     if not rows:
         return f"Departure rates by {what} could not be measured in this data."
-    lo = min(rows, key=lambda r: r["rate"])
-    hi = max(rows, key=lambda r: r["rate"])
-    text = (f"By {what}, departures ranged from {lo['rate']:.1f} per 100 customer-years "
-            f"({lo['band']}; CI {lo['lower']:.1f}\u2013{lo['upper']:.1f}) to {hi['rate']:.1f} "
-            f"({hi['band']}; CI {hi['lower']:.1f}\u2013{hi['upper']:.1f}).")
-    if hi["lower"] > lo["upper"]:
+    lo = min(rows, key=lambda r: r.rate_per_100)
+    hi = max(rows, key=lambda r: r.rate_per_100)
+    text = (f"By {what}, departures ranged from {lo.rate_per_100:.1f} per 100 customer-years "
+            f"({lo.band}; CI {lo.lower:.1f}\u2013{lo.upper:.1f}) to {hi.rate_per_100:.1f} "
+            f"({hi.band}; CI {hi.lower:.1f}\u2013{hi.upper:.1f}).")
+    if hi.lower > lo.upper:
         text += " The intervals do not overlap: the difference is larger than chance."
     else:
         text += " The intervals overlap, so this picture alone does not settle it."
@@ -472,7 +473,7 @@ def rates_reading(rates: list[dict] | None, what: str) -> str:
     return text
 
 
-def forest_reading(results: dict) -> str:
+def forest_reading(results: Results) -> str:
     """Read the adjusted hazard ratios out, strongest first."""
     level = _level(results)
     rows = _headline_effects(results)
@@ -495,19 +496,19 @@ def _num(value: float, digits: int = 3) -> str:
     return text.lstrip("-") if float(text) == 0 else text
 
 
-def comparison_reading(results: dict) -> str:
+def comparison_reading(results: Results) -> str:
     """The head-to-head: LR tests, AIC, cross-validation."""
-    lr = results.get("lr_tests") or {}
-    pc, cp = lr.get("price_given_contact"), lr.get("contact_given_price")
-    alpha = float(results.get("alpha", 0.05))
+    lr = results.lr_tests
+    alpha = float(results.alpha)
     parts = []
-    for test, added, known in ((cp, "contact", "price"), (pc, "price", "contact")):
-        if test and test.get("p") is not None:
-            verb = "improves it" if test["p"] < alpha else "does not clearly improve it"
+    for test, added, known in ((lr.contact_given_price, "contact", "price"),
+                               (lr.price_given_contact, "price", "contact")):
+        if test and test.p is not None:
+            verb = "improves it" if test.p < alpha else "does not clearly improve it"
             parts.append(f"Adding {added} to a model that already knows {known} {verb} "
-                         f"(likelihood-ratio \u03c7\u00b2 = {test['statistic']:.1f}, "
-                         f"{test['df']:.0f} df, {_p_phrase(test['p'])}).")
-    aic = {r["model"]: r["aic"] for r in results.get("aic") or []}
+                         f"(likelihood-ratio \u03c7\u00b2 = {test.statistic:.1f}, "
+                         f"{test.df:.0f} df, {_p_phrase(test.p)}).")
+    aic = {r.model: r.aic for r in results.aic}
     if aic.get("price") is not None and aic.get("contact") is not None:
         better = "contact" if aic["contact"] < aic["price"] else "price"
         # the verdict rule's own threshold: AICs within 2 do not tell the models apart
@@ -515,7 +516,7 @@ def comparison_reading(results: dict) -> str:
                    else "the two fit about equally well (less than 2 apart)")
         parts.append(f"AIC (lower is better): price model {aic['price']:.1f}, contact model "
                      f"{aic['contact']:.1f}; {reading}.")
-    cv = results.get("cv")
+    cv = results.cv
     if cv:
         d = {r["metric"]: r for r in cv["differences"]}
         c = d.get("concordance")
@@ -604,14 +605,14 @@ def logrank_reading(logrank: dict | None, by: str) -> str:
     return text
 
 
-def claims_table(results: dict) -> pd.DataFrame:
+def claims_table(results: Results) -> pd.DataFrame:
     """The claims-checked table for display, code names put into words."""
-    rows = results.get("claims") or []
+    rows = results.claims
 
     def plain(text):
         return measures.plain_text(str(text), results)
-    return pd.DataFrame([{"Claim": f"{r['claim']}. {r['title']}", "Finding": r["status"],
-                          "Deciding number": plain(r["number"]), "Why": plain(r["why"])}
+    return pd.DataFrame([{"Claim": f"{r.claim}. {r.title}", "Finding": r.status,
+                          "Deciding number": plain(r.number), "Why": plain(r.why)}
                          for r in rows])
 
 
@@ -632,14 +633,14 @@ def _meaning(name: str, definition: str) -> str:
     return definition.replace(f"{name} as recorded", f"{measures.humanise(name)} as recorded")
 
 
-def definitions_table(results: dict) -> pd.DataFrame:
+def definitions_table(results: Results) -> pd.DataFrame:
     """What each price / contact / service measure meant in this data; controls on one row.
 
     A long list of dummy-coded controls is one line ("adjusted for: contract, ..."), so
     the methods section stays short on paper.
     """
-    blocks = results.get("blocks") or {}
-    defs = results.get("definitions") or {}
+    blocks = results.blocks
+    defs = results.definitions
     rows = [{"Stands for": measures.BLOCK_NAMES[block],
              "Measure": measures.label(col, defs),
              "Meaning in this data": _meaning(col, defs.get(col, col))}
@@ -656,9 +657,9 @@ def definitions_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ledger_table(results: dict) -> pd.DataFrame:
+def ledger_table(results: Results) -> pd.DataFrame:
     """The data-quality ledger: rows in, out by reason, analysed."""
-    led = results.get("ledger") or {}
+    led = results.ledger
     rows = []
     for table, n in (led.get("rows_in") or {}).items():
         rows.append({"Table": table, "Step": "rows in", "Rows": n})
@@ -675,16 +676,16 @@ def ledger_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def guard_reading(results: dict) -> str:
+def guard_reading(results: Results) -> str:
     """Why the notice guard matters: guarded against naive, side by side."""
-    robust = results.get("robustness") or {}
+    robust = results.robustness
     if not robust.get("available") or not robust.get("naive"):
         why = robust.get("why")
         if not why:
             return "No robustness analysis was possible."
         return f"No guard or lag check was possible: {why.rstrip('.')}."
     naive = robust["naive"]
-    guarded = {e["covariate"]: e for e in results.get("effects") or []}
+    guarded = {e["covariate"]: e for e in results.effects}
     bits = []
     for e in naive["effects"]:
         g = guarded.get(e["covariate"])
@@ -696,7 +697,7 @@ def guard_reading(results: dict) -> str:
     text = ("Customers often get a retention call and a discount right after they give "
             "notice. Those are consequences of the decision to leave, not its causes, so the "
             "study dates each departure at the notice and ignores everything on or after it. "
-            + _guard_verdict(naive["verdict"], results["verdict"], _flips(naive, guarded)))
+            + _guard_verdict(naive["verdict"], results.verdict, _flips(naive, guarded)))
     if bits:
         text += " Hazard ratios with the guard against without: " + "; ".join(bits) + "."
     return text
@@ -734,9 +735,9 @@ def _guard_verdict(naive: str, guarded: str, flips: list[str]) -> str:
     return f"Without that guard the verdict would also be **{guarded}**."
 
 
-def lag_table(results: dict) -> pd.DataFrame:
+def lag_table(results: Results) -> pd.DataFrame:
     """Lag sensitivity: the headline hazard ratios and the verdict at each lag."""
-    robust = results.get("robustness") or {}
+    robust = results.robustness
     rows = []
     for lag in robust.get("lags", []):
         row = {"Lag (days)": lag["lag_days"], "Verdict": lag["verdict"]}
@@ -747,11 +748,11 @@ def lag_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ph_reading(results: dict) -> str:
+def ph_reading(results: Results) -> str:
     """The proportional-hazards check in plain words."""
-    ph = results.get("ph_check") or {}
+    ph = results.ph_check
     tests = ph.get("tests") or []
-    alpha = float(results.get("alpha", 0.05))
+    alpha = float(results.alpha)
     failing = [t for t in tests if t.get("p") is not None and t["p"] < alpha]
     if not tests:
         return "The proportional-hazards check could not be run."
@@ -759,7 +760,7 @@ def ph_reading(results: dict) -> str:
         return ("The model assumes each effect is the same early and late in a customer's "
                 "life. The check (a score test on Schoenfeld residuals, as R's cox.zph) found no departure from that "
                 f"assumption at the {alpha:g} level for any measure.")
-    names = ", ".join(measures.label(str(t.get("covariate")), results.get("definitions"))
+    names = ", ".join(measures.label(str(t.get("covariate")), results.definitions)
                       for t in failing)
     text = (f"The check (a score test on Schoenfeld residuals, as R's cox.zph) found that the effect of {names} "
             "changes with tenure, so the single hazard ratio is an average over a customer's "
@@ -771,7 +772,7 @@ def ph_reading(results: dict) -> str:
     return text
 
 
-def ph_remedy_table(results: dict) -> pd.DataFrame:
+def ph_remedy_table(results: Results) -> pd.DataFrame:
     """The refit that allows for a failed PH check, for the price and contact measures.
 
     Rows are the price and contact covariates of the refit (and their ``:log_t``
@@ -779,17 +780,17 @@ def ph_remedy_table(results: dict) -> pd.DataFrame:
 
     Examples
     --------
-    >>> r = {"alpha": 0.05, "blocks": {"contact": ["c"], "price": []},
+    >>> r = Results.from_dict({"alpha": 0.05, "blocks": {"contact": ["c"], "price": []},
     ...      "ph_check": {"remedy": {"summary": [
     ...          {"covariate": "c", "coef": 0.0, "se": 0.1, "p": 1.0},
     ...          {"covariate": "c:log_t", "coef": 0.1, "se": 0.05, "p": 0.04},
-    ...          {"covariate": "plan[x]", "coef": 1.0, "se": 0.1, "p": 0.0}]}}}
+    ...          {"covariate": "plan[x]", "coef": 1.0, "se": 0.1, "p": 0.0}]}}})
     >>> ph_remedy_table(r)["Measure"].tolist()
     ['c', 'c (change with tenure)']
     """
-    remedy = (results.get("ph_check") or {}).get("remedy") or {}
+    remedy = results.ph_check.get("remedy") or {}
     rows = remedy.get("summary") or []
-    blocks = results.get("blocks") or {}
+    blocks = results.blocks
     wanted = set(blocks.get("price", [])) | set(blocks.get("contact", []))
     z = _z(results)
     out = []
@@ -797,7 +798,7 @@ def ph_remedy_table(results: dict) -> pd.DataFrame:
         base = str(r["covariate"]).split(":")[0]
         if base not in wanted or r.get("coef") is None or r.get("se") is None:
             continue
-        name = measures.label(base, results.get("definitions"))
+        name = measures.label(base, results.definitions)
         if str(r["covariate"]).endswith(":log_t"):
             name += " (change with tenure)"
         out.append({"Measure": name, "Hazard ratio": math.exp(r["coef"]),
@@ -806,10 +807,10 @@ def ph_remedy_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _z(results: dict) -> float:
+def _z(results: Results) -> float:
     from scipy import stats
 
-    return float(stats.norm.ppf(1 - float(results.get("alpha", 0.05)) / 2))
+    return float(stats.norm.ppf(1 - float(results.alpha) / 2))
 
 
 LIMITS = ("Contact was not randomised: customers whom account managers call more may "
@@ -818,26 +819,26 @@ LIMITS = ("Contact was not randomised: customers whom account managers call more
 REASONS_LIMIT = "Stated exit reasons are what customers said, not necessarily why they left."
 
 
-def limits_reading(results: dict) -> str:
+def limits_reading(results: Results) -> str:
     """Limits, including what could not be measured and every problem met.
 
     Examples
     --------
-    >>> "Stated exit reasons" in limits_reading({"reasons": {"available": False}})
+    >>> "Stated exit reasons" in limits_reading(Results.from_dict({"reasons": {"available": False}}))
     False
     """
     items = [LIMITS]
-    if (results.get("reasons") or {}).get("available"):
+    if results.reasons.get("available"):
         items[0] += " " + REASONS_LIMIT
     items += [f"Not measured: {measures.plain_text(str(u), results)}"
-              for u in results.get("unmeasured") or []]
+              for u in results.unmeasured]
     # a failed proportional-hazards check is said, with its refit, in its own section
-    shown = "Proportional hazards fails for" if (results.get("ph_check") or {}).get(
+    shown = "Proportional hazards fails for" if results.ph_check.get(
         "remedy") else None
     items += [f"Check that did not pass: {measures.plain_text(str(p), results)}"
-              for p in results.get("problems") or []
+              for p in results.problems
               if not (shown and str(p).startswith(shown))]
-    if shown and any(str(p).startswith(shown) for p in results.get("problems") or []):
+    if shown and any(str(p).startswith(shown) for p in results.problems):
         items.append("Check that did not pass: proportional hazards (see "
                      "'Proportional-hazards check').")
     return "\n".join(f"- {i}" for i in items)
@@ -867,9 +868,9 @@ def table(df: pd.DataFrame, digits: int = 2):
                                          escape=True))
 
 
-def reasons_reading(results: dict) -> str:
+def reasons_reading(results: Results) -> str:
     """Stated reasons: how many gave which, and what the data says about the 'price' leavers."""
-    r = results.get("reasons") or {}
+    r = results.reasons
     if not r.get("available"):
         return f"Stated exit reasons could not be analysed: {r.get('why', 'no reason column')}."
     counts = {c["group"]: c["departures"] for c in r.get("counts") or []}
@@ -900,26 +901,26 @@ def reasons_reading(results: dict) -> str:
     return text
 
 
-def reason_categories_table(results: dict) -> pd.DataFrame:
+def reason_categories_table(results: Results) -> pd.DataFrame:
     """Stated reasons as recorded: each category, its count, its group and why.
 
     Examples
     --------
-    >>> r = {"reasons": {"available": True, "categories": [{"recorded": "Attitude",
-    ...      "departures": 3, "group": "attention", "why": "keyword 'Attitude' (attention)"}]}}
+    >>> r = Results.from_dict({"reasons": {"available": True, "categories": [{"recorded": "Attitude",
+    ...      "departures": 3, "group": "attention", "why": "keyword 'Attitude' (attention)"}]}})
     >>> reason_categories_table(r).columns.tolist()
     ['Recorded reason', 'Departures', 'Counted as', 'Why']
     """
-    df = frame((results.get("reasons") or {}).get("categories"))
+    df = frame(results.reasons.get("categories"))
     if df.empty:
         return df
     return pd.DataFrame({"Recorded reason": df["recorded"], "Departures": df["departures"],
                          "Counted as": df["group"], "Why": df["why"]})
 
 
-def stated_vs_revealed_table(results: dict) -> pd.DataFrame:
+def stated_vs_revealed_table(results: Results) -> pd.DataFrame:
     """Stated reason groups against the measured price and contact at the departure."""
-    df = frame((results.get("reasons") or {}).get("stated_vs_revealed"))
+    df = frame(results.reasons.get("stated_vs_revealed"))
     if df.empty:
         return df
     out = pd.DataFrame({"Stated reason": df["group"], "Customers": df["customers"]})
@@ -932,9 +933,9 @@ def stated_vs_revealed_table(results: dict) -> pd.DataFrame:
     return out
 
 
-def segments_reading(results: dict) -> str:
+def segments_reading(results: Results) -> str:
     """Satisfaction segments and the 'satisfied customers slip away' claim."""
-    seg = results.get("segments") or {}
+    seg = results.segments
     sat = seg.get("satisfaction")
     parts = []
     if sat:
@@ -965,9 +966,9 @@ def segments_reading(results: dict) -> str:
     return " ".join(parts) or "No satisfaction score or segment column in this data."
 
 
-def loyalty_reading(results: dict) -> str:
+def loyalty_reading(results: Results) -> str:
     """The loyalty penalty by tenure and its hazard ratio."""
-    loyalty = results.get("loyalty")
+    loyalty = results.loyalty
     if not loyalty:
         return ("What new customers pay is not in this data, so the loyalty penalty could "
                 "not be measured.")
@@ -990,19 +991,19 @@ def loyalty_reading(results: dict) -> str:
 # --------------------------------------------------------------------------- confounding
 
 
-def confounding_note(results: dict) -> str | None:
+def confounding_note(results: Results) -> str | None:
     """Summary warning: customer columns that move a headline effect when adjusted for.
 
     Examples
     --------
-    >>> r = {"confounding": {"scan": {"flagged": ["plan"], "threshold": 0.1, "rows": [
+    >>> r = Results.from_dict({"confounding": {"scan": {"flagged": ["plan"], "threshold": 0.1, "rows": [
     ...     {"column": "plan", "covariate": "loyalty_penalty", "hr_before": 1.3,
     ...      "hr_after": 1.05, "change": -0.81, "flagged": True}]}},
-    ...      "effects": [{"covariate": "loyalty_penalty", "unit": "+10% above price"}]}
+    ...      "effects": [{"covariate": "loyalty_penalty", "unit": "+10% above price"}]})
     >>> confounding_note(r)[:60]
     'Adjusting for plan, which the models did not, moves the effe'
     """
-    scan = (results.get("confounding") or {}).get("scan") or {}
+    scan = (results.confounding or {}).get("scan") or {}
     flagged = scan.get("flagged") or []
     if not flagged:
         return None
@@ -1018,15 +1019,15 @@ def confounding_note(results: dict) -> str | None:
             "and read the answer again before acting on it.")
 
 
-def confounding_reading(results: dict) -> str:
+def confounding_reading(results: Results) -> str:
     """Evidence section: how robust the effects are to confounding, in plain words.
 
     Examples
     --------
-    >>> confounding_reading({})
+    >>> confounding_reading(Results.from_dict({}))
     'The confounding checks could not be run.'
     """
-    conf = results.get("confounding")
+    conf = results.confounding
     if not conf:
         return "The confounding checks could not be run."
     scan = conf.get("scan") or {}
@@ -1057,18 +1058,18 @@ def confounding_reading(results: dict) -> str:
     return " ".join(parts)
 
 
-def auto_controls_sentence(results: dict) -> str | None:
+def auto_controls_sentence(results: Results) -> str | None:
     """Which columns ``data.controls: auto`` added (None when controls were listed).
 
     Examples
     --------
-    >>> auto_controls_sentence({"roles": {"controls_auto": {"added": ["plan"],
-    ...                                                     "scanned": ["plan", "region"]}}})[:40]
+    >>> auto_controls_sentence(Results.from_dict({"roles": {"controls_auto": {"added": ["plan"],
+    ...                                                     "scanned": ["plan", "region"]}}}))[:40]
     'data.controls is auto: plan was added as'
-    >>> auto_controls_sentence({"roles": {"controls_auto": False}}) is None
+    >>> auto_controls_sentence(Results.from_dict({"roles": {"controls_auto": False}})) is None
     True
     """
-    auto = (results.get("roles") or {}).get("controls_auto")
+    auto = results.roles.get("controls_auto")
     if not isinstance(auto, dict):
         return None
     added, scanned = auto.get("added") or [], auto.get("scanned") or []
@@ -1082,18 +1083,18 @@ def auto_controls_sentence(results: dict) -> str | None:
             "the model without controls changed a headline hazard ratio by more than 10%.")
 
 
-def grid_reading(results: dict) -> str | None:
+def grid_reading(results: Results) -> str | None:
     """Methods: what the monthly grid does to short-lived measures (issue: CI coverage).
 
     Examples
     --------
-    >>> grid_reading({"format": "events", "timeline_params": {"grid": "month"}})[:40]
+    >>> grid_reading(Results.from_dict({"format": "events", "timeline_params": {"grid": "month"}}))[:40]
     'Time runs on a grid of tenure months: ea'
-    >>> grid_reading({"format": "events", "timeline_params": {"grid": "day"}}) is None
+    >>> grid_reading(Results.from_dict({"format": "events", "timeline_params": {"grid": "day"}})) is None
     True
     """
-    params = results.get("timeline_params") or {}
-    if results.get("format") != "events" or params.get("grid") != "month":
+    params = results.timeline_params
+    if results.format != "events" or params.get("grid") != "month":
         return None
     return ("Time runs on a grid of tenure months: each measure is read at the start of a "
             "tenure month, so a contact or price change in the middle of a month counts from "
@@ -1104,17 +1105,17 @@ def grid_reading(results: dict) -> str | None:
             "the day, at several times the computing time.")
 
 
-def satisfaction_reading(results: dict) -> str | None:
+def satisfaction_reading(results: Results) -> str | None:
     """Methods: a survey score that is shown by segment but not adjusted for.
 
     Examples
     --------
-    >>> satisfaction_reading({"roles": {"satisfaction": "score", "controls": ["plan"]}})[:36]
+    >>> satisfaction_reading(Results.from_dict({"roles": {"satisfaction": "score", "controls": ["plan"]}}))[:36]
     'The survey score (score) is shown by'
-    >>> satisfaction_reading({"roles": {"satisfaction": "score", "controls": ["score"]}}) is None
+    >>> satisfaction_reading(Results.from_dict({"roles": {"satisfaction": "score", "controls": ["score"]}})) is None
     True
     """
-    roles = results.get("roles") or {}
+    roles = results.roles
     col = roles.get("satisfaction")
     if not col or col in (roles.get("controls") or []):
         return None
@@ -1128,40 +1129,40 @@ def satisfaction_reading(results: dict) -> str | None:
             "whose effect is not a straight line is better recoded as labels.")
 
 
-def effect_words(results: dict, covariate: str) -> str:
+def effect_words(results: Results, covariate: str) -> str:
     """A covariate as the manager reads it: the vocabulary's label and its step.
 
     Examples
     --------
-    >>> effect_words({"effects": [{"covariate": "MonthlyCharges",
-    ...     "unit": "+1 SD of MonthlyCharges (30.1 units)"}]}, "MonthlyCharges")
+    >>> effect_words(Results.from_dict({"effects": [{"covariate": "MonthlyCharges",
+    ...     "unit": "+1 SD of MonthlyCharges (30.1 units)"}]}), "MonthlyCharges")
     'monthly charges (30.1 more)'
-    >>> effect_words({}, "months_since_contact")
+    >>> effect_words(Results.from_dict({}), "months_since_contact")
     '6 months without outbound contact'
     """
     if covariate in measures.MEASURES:
         # the study's own measures: their step says what they are ("6 months without ...")
         return measures.MEASURES[covariate].business_unit
-    defs = results.get("definitions") or {}
-    row = next((e for e in results.get("effects") or [] if e.get("covariate") == covariate),
+    defs = results.definitions
+    row = next((e for e in results.effects if e.get("covariate") == covariate),
                {"covariate": covariate})
     step = measures.business_unit(row, measures.units_of(results), defs)
     name = measures.lower_first(measures.label(covariate, defs))
     return f"{name} ({step})" if step else name
 
 
-def e_value_table(results: dict) -> pd.DataFrame:
+def e_value_table(results: Results) -> pd.DataFrame:
     """E-values of the headline effects, for the methods section."""
-    rows = (results.get("confounding") or {}).get("e_values") or []
+    rows = (results.confounding or {}).get("e_values") or []
     return pd.DataFrame([{"Measure": effect_words(results, r["covariate"]), "Hazard ratio": r["hr"],
                           "E-value (estimate)": r["e_value"],
                           "E-value (CI limit nearer 1)": r["e_value_ci"],
                           "Risk-ratio approximation": r["transform"]} for r in rows])
 
 
-def scan_table(results: dict) -> pd.DataFrame:
+def scan_table(results: Results) -> pd.DataFrame:
     """The confounder scan: each unadjusted column and how far it moves each effect."""
-    rows = ((results.get("confounding") or {}).get("scan") or {}).get("rows") or []
+    rows = ((results.confounding or {}).get("scan") or {}).get("rows") or []
     return pd.DataFrame([{"Column added": r["column"],
                           "Effect": effect_words(results, r["covariate"]),
                           "HR before": r["hr_before"], "HR after": r["hr_after"],
@@ -1170,18 +1171,18 @@ def scan_table(results: dict) -> pd.DataFrame:
                          for r in rows])
 
 
-def evidence_methods(results: dict) -> str:
+def evidence_methods(results: Results) -> str:
     """Methods: the grade of the evidence, the verdict's test statistics, late entry."""
-    grade = results.get("evidence_grade") or evidence_grade(results)
+    grade = results.evidence_grade or evidence_grade(results)
     parts = [f"Grade of evidence: {grade['why']}"]
-    statistics = (results.get("verdict_evidence") or {}).get("statistics")
+    statistics = results.verdict_evidence.get("statistics")
     if statistics:
         parts.append(f"The verdict's tests: {statistics}.")
     for extra in (late_entry_reading(results), grid_reading(results),
                   satisfaction_reading(results)):
         if extra:
             parts.append(extra)
-    conf = results.get("confounding") or {}
+    conf = results.confounding or {}
     if conf.get("e_values"):
         parts.append(f"E-values (VanderWeele & Ding 2017) use the risk-ratio approximation "
                      f"'{conf['e_values'][0]['transform']}': {conf['outcome_share']:.0%} of "

@@ -13,9 +13,8 @@ Examples
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from retention_study.models import BlockModels
 from retention_study.reasons import analyse_reasons
 from retention_study.records import json_safe
 from retention_study.records import to_records as _records
+from retention_study.results import SCHEMA_VERSION, Claim, Results
 from retention_study.schema import StudyData, Timeline
 from retention_study.segments import LoyaltyPenalty, analyse_segments
 from retention_study.timeline import TimelineBuilder, build_timeline
@@ -270,9 +270,7 @@ def _loyalty_hr(step: ModelStep) -> dict | None:
 
 
 def _rates(frame: pd.DataFrame | None) -> list | None:
-    if frame is None:
-        return None
-    return _records(frame.assign(rate=frame["rate_per_100"]))
+    return None if frame is None else _records(frame)
 
 
 def confounding(data: StudyData, timeline: Timeline, step: ModelStep) -> dict:
@@ -281,11 +279,13 @@ def confounding(data: StudyData, timeline: Timeline, step: ModelStep) -> dict:
 
 
 def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: ModelStep,
-                     desc: Descriptives, robust: dict, confound: dict | None = None) -> dict:
-    """Everything a run found, JSON-safe: the verdict, its evidence, the ledger, parameters."""
+                     desc: Descriptives, robust: dict, confound: dict | None = None) -> Results:
+    """Everything a run found (:class:`~retention_study.results.Results`): the verdict, its
+    evidence, the ledger, parameters."""
     m = step.models.to_dict()
     lr = {r["test"]: r for r in m["lr_tests"]}
     results = {
+        "schema_version": SCHEMA_VERSION,
         "name": cfg["name"], "package_version": __version__, "format": data.format,
         "coverage": run_coverage(cfg, data, timeline),
         "as_of": cfg["data"]["as_of"], "alpha": cfg["study"]["alpha"],
@@ -319,23 +319,22 @@ def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: Model
         "timeline_params": dict(timeline.params),
         "late_entry": dict(data.late_entry), "confounding": confound,
     }
-    results["evidence_grade"] = evidence_grade(results)
+    results = Results.from_dict(json_safe(results))
+    results = replace(results, evidence_grade=evidence_grade(results))
     claims_path = Path(cfg["report"]["claims"])
-    if claims_path.is_file():
-        results["claims"] = _records(check_claims(results, claims_path))
-    else:
-        results["claims"] = []
-        results["problems"].append(f"claims file {claims_path} not found: claims not checked")
-    return json_safe(results)
+    if not claims_path.is_file():
+        return replace(results, problems=[*results.problems, f"claims file {claims_path} "
+                                          "not found: claims not checked"])
+    return replace(results, claims=[Claim(**row) for row in
+                                    _records(check_claims(results, claims_path))])
 
 
-def write_results(results: dict, path: str | Path | None) -> Path | None:
+def write_results(results: Results, path: str | Path | None) -> Path | None:
     """Write ``results.json`` (nothing when ``path`` is empty: an analyst exploring)."""
     if not path:
         return None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2, default=str, allow_nan=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(results.to_json(), encoding="utf-8")
     log.info("results written to %s", path)
     return path

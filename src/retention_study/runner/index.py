@@ -1,7 +1,7 @@
 """The index page of a reports folder: every run, newest first, and each batch's summary.
 
 Reads each run's ``manifest.json`` (written by the runner; its verdict and coverage
-were taken from ``results.json`` when the run ended).
+were read from the run's :class:`~retention_study.results.Results` when it ended).
 """
 
 from __future__ import annotations
@@ -87,39 +87,3 @@ def _write_index(out_dir: Path) -> Path:
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, target)
     return target
-
-
-def read_coverage(results_path: Path) -> dict[str, Any] | None:
-    """The ``coverage`` record of a results.json (what the run covers), None where absent.
-
-    Examples
-    --------
-    >>> read_coverage(Path("no/such/results.json")) is None
-    True
-    """
-    try:
-        coverage = json.loads(results_path.read_text(encoding="utf-8")).get("coverage")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return coverage if isinstance(coverage, dict) else None
-
-
-def read_verdict(results_path: Path) -> tuple[str | None, str | None]:
-    """The verdict label and sentence of a results.json (None where absent).
-
-    Examples
-    --------
-    >>> read_verdict(Path("no/such/results.json"))
-    (None, None)
-    """
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None, None
-    if not isinstance(results, dict):
-        return None, None
-    verdict, sentence = results.get("verdict"), results.get("verdict_sentence")
-    if isinstance(verdict, dict):
-        verdict = verdict.get("label") or verdict.get("text")
-    return (None if verdict is None else str(verdict),
-            None if sentence is None else str(sentence))

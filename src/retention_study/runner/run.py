@@ -26,10 +26,11 @@ from retention_study.config import (
 )
 from retention_study.errors import ConfigError, RetentionStudyError
 from retention_study.progress import bar
+from retention_study.results import Results
 from retention_study.runner.checks import check_page
 from retention_study.runner.execute import RunFailed, execute_notebook, kernel_installed
 from retention_study.runner.folders import check_writable, publish, safe_name, stage_dir, write_json
-from retention_study.runner.index import read_coverage, read_verdict, write_index
+from retention_study.runner.index import write_index
 from retention_study.runner.manifest import describe_inputs, run_facts
 from retention_study.runner.plan import RunSpec
 from retention_study.runner.render import render_html, write_failed_notice
@@ -208,7 +209,7 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
     rlog.write(f"run {name} from {spec.config} {' '.join(spec.overrides)}".rstrip())
     t0 = time.perf_counter()
     try:
-        _steps(cfg, name, notebook, stage, rlog, manifest, progress)
+        results = _steps(cfg, name, notebook, stage, rlog, manifest, progress)
     except (RunFailed, RetentionStudyError) as exc:
         reason = exc.reason if isinstance(exc, RunFailed) else str(exc)
         return _finish_failed(stage, out_dir, rlog, manifest, exc.exit_status, reason, t0)
@@ -216,11 +217,11 @@ def _run(cfg: dict[str, Any], name: str, spec: RunSpec, out_dir: Path, notebook:
         first = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {first[0] if first else ''}"
         return _finish_failed(stage, out_dir, rlog, manifest, 1, reason, t0)
-    return _finish_ok(stage, out_dir, rlog, manifest, t0)
+    return _finish_ok(stage, out_dir, rlog, manifest, results, t0)
 
 
 def _steps(cfg: dict[str, Any], name: str, notebook: Path, run_dir: Path, rlog: _RunLog,
-           manifest: dict[str, Any], progress: bool) -> None:
+           manifest: dict[str, Any], progress: bool) -> Results:
     with rlog.step("inputs"):
         manifest["inputs"] = describe_inputs(cfg, progress)
     write_json(run_dir / "manifest.json", manifest)
@@ -240,13 +241,14 @@ def _steps(cfg: dict[str, Any], name: str, notebook: Path, run_dir: Path, rlog: 
         b.update(1)
     if not (run_dir / "results.json").is_file():
         raise RunFailed(1, "the notebook wrote no results.json (parameter results_path)")
+    return Results.read(run_dir / "results.json")  # a results.json it cannot read fails
 
 
 def _finish_ok(stage: Path, out_dir: Path, rlog: _RunLog, manifest: dict[str, Any],
-               t0: float) -> RunOutcome:
-    verdict, sentence = read_verdict(stage / "results.json")
-    manifest["coverage"] = read_coverage(stage / "results.json")
-    manifest.update(status="ok", exit_status=0, verdict=verdict, verdict_sentence=sentence,
+               results: Results, t0: float) -> RunOutcome:
+    verdict = results.verdict
+    manifest.update(status="ok", exit_status=0, verdict=verdict,
+                    verdict_sentence=results.verdict_sentence, coverage=results.coverage,
                     finished=dt.datetime.now(_UTC).isoformat(timespec="seconds"))
     manifest["steps"]["total"] = round(time.perf_counter() - t0, 3)
     rlog.write("ok")
