@@ -3,9 +3,10 @@
 The package computes; the notebooks in ``notebooks/`` orchestrate. Data flows one way:
 
 ``load`` (read + check, ledger) -> ``timeline`` (start/stop episodes) -> ``models``
-(Cox fits per block) -> ``compare`` (head-to-head and verdict) -> ``plots`` /
-``runner`` (papermill + nbconvert runner). ``simulate`` writes data with a known truth;
-``cli`` is the command line.
+(Cox fits per block, on the ``survival`` engine) -> ``compare`` / ``whatif`` / ``verdict``
+-> ``pipeline`` (a run's :class:`~retention_study.results.Results`) -> ``narrative`` /
+``plots`` -> ``runner`` (papermill + nbconvert runner). ``simulate`` writes data with a
+known truth; ``cli`` is the command line.
 """
 
 from retention_study.errors import (
