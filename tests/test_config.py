@@ -7,7 +7,6 @@ import pytest
 
 from retention_study.config import (
     apply_overrides,
-    default_config,
     load_config,
     parse_date,
     parse_override,
@@ -17,10 +16,12 @@ from retention_study.errors import ConfigError
 
 
 def test_defaults_fill_missing_keys():
-    cfg = resolve_config({"name": "x"})
-    assert cfg["name"] == "x"
-    assert cfg["study"]["alpha"] == default_config()["study"]["alpha"]
-    assert cfg["data"]["controls"] == []
+    cfg = resolve_config({"name": "x", "study": {"lag_days": 30}})
+    assert cfg["name"] == "x" and cfg["study"]["lag_days"] == 30  # what is given stays
+    # what is missing takes the default the README documents ("The run config")
+    assert cfg["study"]["alpha"] == 0.05 and cfg["study"]["cv_folds"] == 5
+    assert cfg["study"]["bootstrap"] == 200 and cfg["study"]["equivalence_margin"] == 0.05
+    assert cfg["data"]["on_invalid"] == "error" and cfg["data"]["controls"] == []
 
 
 def test_yaml_date_becomes_iso_string(tmp_path):

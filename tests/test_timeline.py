@@ -609,15 +609,6 @@ def test_simulated_truth_recovered_only_with_the_guard():
     assert fits[False].loc["months_since_contact", "coef"] < 0 < planted["months_since_contact"]
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    import retention_study.timeline as module
-
-    result = doctest.testmod(module)
-    assert result.attempted > 10 and result.failed == 0
-
-
 def test_example_data_by_hand():
     tl = build_timeline(example_data())
     ep = tl.episodes
