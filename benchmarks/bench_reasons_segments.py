@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from retention_study.claims import after_notice_shares
+from retention_study.after_notice import after_notice_shares
 from retention_study.reasons import analyse_reasons, customer_reasons
 from retention_study.schema import StudyData
 from retention_study.segments import LoyaltyPenalty, analyse_segments

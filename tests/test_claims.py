@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retention_study.after_notice import after_notice_shares, rate_ratio
 from retention_study.claims import (
     STATUSES,
-    after_notice_shares,
     check_claims,
     parse_claims,
-    rate_ratio,
 )
 from retention_study.config import CLAIMS_FILE
 from retention_study.results import Results
@@ -291,7 +290,7 @@ def test_claim_1_reads_the_tests_at_the_verdicts_holm_level():
 def test_after_notice_counts_match_a_plain_pandas_reference():
     # The counts use array lookups instead of id maps; a row-by-row pandas reference on
     # random data (ties within a day, customers without notice, unknown ids) must agree.
-    from retention_study.claims import _around_notice, _price_cuts
+    from retention_study.after_notice import _around_notice, _price_cuts
 
     rng = np.random.default_rng(5)
     n = 60

@@ -23,6 +23,7 @@ from retention_study import measures
 from retention_study.evidence import answer_heading, evidence_grade, experiment_sentence
 from retention_study.late_entry import late_entry_reading
 from retention_study.results import RateBand, Results
+from retention_study.verdict import better_by_aic
 
 QUESTION = ("Do customers leave because of the price they pay, or because nobody "
             "from the company pays attention to them?")
@@ -57,13 +58,6 @@ def hr_text(row: dict | None, level: int = 95) -> str:
 
 def _level(results: Results) -> int:
     return int(round(100 * (1 - float(results.alpha))))
-
-
-def _effect(results: Results, covariate: str) -> dict | None:
-    for row in results.effects:
-        if row.get("covariate") == covariate:
-            return row
-    return None
 
 
 def _headline_effects(results: Results) -> list[dict]:
@@ -510,9 +504,8 @@ def comparison_reading(results: Results) -> str:
                          f"{test.df:.0f} df, {_p_phrase(test.p)}).")
     aic = {r.model: r.aic for r in results.aic}
     if aic.get("price") is not None and aic.get("contact") is not None:
-        better = "contact" if aic["contact"] < aic["price"] else "price"
-        # the verdict rule's own threshold: AICs within 2 do not tell the models apart
-        reading = (f"the {better} model fits better" if abs(aic["contact"] - aic["price"]) > 2
+        better = better_by_aic(aic["price"], aic["contact"])  # the verdict's own rule
+        reading = (f"the {better} model fits better" if better
                    else "the two fit about equally well (less than 2 apart)")
         parts.append(f"AIC (lower is better): price model {aic['price']:.1f}, contact model "
                      f"{aic['contact']:.1f}; {reading}.")

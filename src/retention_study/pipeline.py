@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from retention_study import __version__
-from retention_study.claims import after_notice_shares, check_claims
+from retention_study.after_notice import after_notice_shares
+from retention_study.claims import check_claims
 from retention_study.compare import HeadToHead, Verdict, decide_verdict
 from retention_study.config import LOGGER_NAME, PROJECT_ROOT, notebook_config
 from retention_study.confounding import assess as assess_confounding

@@ -350,6 +350,27 @@ def _lr_p(block_models, test: str) -> float:
     return float(row["p"])
 
 
+#: AICs closer than this do not tell the price and contact models apart.
+AIC_SEPARATION = 2.0
+
+
+def better_by_aic(aic_price: float, aic_contact: float) -> str | None:
+    """The block whose model has the lower AIC, or None when they are within 2.
+
+    The one home of the rule "AICs within 2 do not separate"; the verdict decides with
+    it and the report words it.
+
+    Examples
+    --------
+    >>> better_by_aic(100.0, 90.0), better_by_aic(100.0, 98.5), better_by_aic(90.0, 100.0)
+    ('contact', None, 'price')
+    """
+    gap = float(aic_price - aic_contact)
+    if abs(gap) <= AIC_SEPARATION:
+        return None
+    return "contact" if gap > 0 else "price"
+
+
 def _which_explains_more(head_to_head, block_models) -> tuple[str | None, str]:
     d = head_to_head.differences.set_index("metric").loc["cv_loglik"]
     cv = (f"cross-validated log-likelihood difference contact minus price {d['estimate']:.1f} "
@@ -358,19 +379,14 @@ def _which_explains_more(head_to_head, block_models) -> tuple[str | None, str]:
         return "contact", cv
     if d["upper"] < 0:
         return "price", cv
-    aic = block_models.aic.set_index("model")["aic"]
-    gap = float(aic["price"] - aic["contact"])
-    text = f"{cv}; AIC price minus contact {gap:.1f}"
-    if abs(gap) > 2:
-        return ("contact" if gap > 0 else "price"), text
-    return None, text
+    more, text = _aic_only(block_models)
+    return more, f"{cv}; {text}"
 
 
 def _aic_only(block_models):
     aic = block_models.aic.set_index("model")["aic"]
     gap = float(aic["price"] - aic["contact"])
-    more = None if abs(gap) <= 2 else ("contact" if gap > 0 else "price")
-    return more, f"AIC price minus contact {gap:.1f}"
+    return better_by_aic(aic["price"], aic["contact"]), f"AIC price minus contact {gap:.1f}"
 
 
 def _block_names(block_models) -> dict:
