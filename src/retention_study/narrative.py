@@ -1,7 +1,8 @@
 """Plain words from the numbers: every sentence of the report is built from results.json.
 
-Each function takes the ``results`` dict of :func:`retention_study.pipeline.assemble_results`
-and returns Markdown. Nothing here is fixed text about the data: when a number is
+Each function takes the run's :class:`~retention_study.results.Results` (what
+:func:`retention_study.pipeline.assemble_results` returns and results.json holds) and
+returns Markdown. Nothing here is fixed text about the data: when a number is
 missing the sentence says that it could not be measured.
 
 Examples
