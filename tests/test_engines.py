@@ -24,6 +24,7 @@ from retention_study.errors import ConfigError
 from retention_study.load import load_study_data
 from retention_study.models import BlockModels
 from retention_study.pipeline import fit_models
+from retention_study.results import Results
 from retention_study.simulate import write_simulation
 from retention_study.survival import CoxFitter
 from retention_study.timeline import build_timeline, example_data
@@ -220,4 +221,4 @@ def test_report_header_names_the_engine_that_built_the_episodes(world, monkeypat
     tl = engines.timeline(data, cfg)
     coverage = run_coverage(cfg, data, tl)
     assert coverage["engine"] == "duckdb"
-    assert "*Engine duckdb" in report_header({"coverage": coverage})
+    assert "*Engine duckdb" in report_header(Results.from_dict({"coverage": coverage}))
