@@ -117,3 +117,13 @@ def test_spark_tests_skip_without_spark_and_fail_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         find_spark()
+
+
+def test_python_workers_run_the_study_interpreter(spark):
+    """Workers use this venv's Python, not the first `python3` on PATH (it may lack pandas)."""
+    import sys
+
+    if os.environ.get("PYSPARK_PYTHON", sys.executable) != sys.executable:
+        pytest.skip("PYSPARK_PYTHON names another interpreter: the user chose it")
+    worker = spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable)
+    assert worker.collect() == [sys.executable]

@@ -34,8 +34,15 @@ def spark_available() -> tuple[bool, str]:
 
 def local_session(master: str = "local[2]", app: str = "retention-study", **conf):
     """A SparkSession for the study (small shuffles: the aggregates are per slot, not per row)."""
+    import os
+    import sys
+
     from pyspark.sql import SparkSession
 
+    # Python workers run this interpreter (the venv with the study's packages), never
+    # whatever `python3` the PATH finds first, unless the user chose one. PySpark reads
+    # only the environment for this (not spark.pyspark.python), when the context starts.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (SparkSession.builder.master(master).appName(app)
                .config("spark.sql.shuffle.partitions", conf.pop("shuffle_partitions", 2))
                .config("spark.ui.enabled", "false")
