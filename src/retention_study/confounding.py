@@ -166,18 +166,60 @@ def _candidate_columns(frame: pd.DataFrame, col: str, ids: pd.Series) -> pd.Data
     return coded.reindex(ids.to_numpy()).reset_index(drop=True)
 
 
-def _fit_effects(eps: pd.DataFrame, columns: list, wanted: list) -> dict:
+def _fit_effects(eps, columns: list, wanted: list, initial=None) -> dict:
     """Log hazard ratios (per unit) of ``wanted`` in an Efron Cox fit of ``columns``.
 
+    ``eps`` is a DataFrame or a prepared :class:`~retention_study.survival.CoxData`.
     An empty dict when the fit fails (it is then left out of the scan, not guessed).
     """
     from retention_study.survival import CoxConvergenceError, CoxFitter, CoxSeparationError
 
     try:
-        fit = CoxFitter(ties="efron").fit(eps, columns)
+        fit = CoxFitter(ties="efron").fit(eps, columns, initial=initial)
     except (CoxConvergenceError, CoxSeparationError, AnalysisError, np.linalg.LinAlgError):
         return {}
     return {c: float(fit.params_[c]) for c in wanted if c in fit.params_}
+
+
+def with_columns(prepared, values: dict):
+    """``prepared`` (a CoxData) with more covariate columns on the same rows, not re-indexed.
+
+    The result is what :meth:`CoxData.from_frame <retention_study.survival.CoxData.from_frame>`
+    gives for the same episodes with the extra columns (the risk-set index depends only
+    on start, stop and event; each column is taken in index order and centred on the kept
+    rows as from_frame does), without sorting the rows again or copying the episode table.
+    ``values`` maps each new name to one value per input row; the rows must have none
+    missing. tests/test_confounding.py checks it against from_frame to the last bit.
+
+    Examples
+    --------
+    >>> from retention_study.survival import CoxData
+    >>> df = pd.DataFrame({"start": 0.0, "stop": [1.0, 2.0, 3.0], "event": [1, 1, 0],
+    ...                    "x": [0.5, 1.0, 0.0]})
+    >>> wider = with_columns(CoxData.from_frame(df, ["x"]), {"z": np.array([1.0, 0.0, 1.0])})
+    >>> wider.columns, wider.x.shape
+    (['x', 'z'], (3, 2))
+    """
+    from dataclasses import replace
+
+    rows = prepared.index.rows
+    names = list(prepared.columns) + list(values)
+    x = np.empty((len(rows), len(names)), order="F")
+    x[:, :len(prepared.columns)] = prepared.x
+    sd = list(prepared.sd)
+    for j, col in enumerate(values.values(), start=len(prepared.columns)):
+        col = np.asarray(col, dtype=float)
+        np.take(col, rows, out=x[:, j])
+        x[:, j] -= x[:, j].mean() if len(x) else 0.0
+        sd.append(col.std(ddof=1) if len(col) > 1 else 0.0)
+    out = replace(prepared, x=x, columns=names, sd=np.asarray(sd))
+    out.__dict__.pop("_design", None)  # a cached subset of the narrower matrix
+    return out
+
+
+def _slim(eps: pd.DataFrame, columns: list) -> pd.DataFrame:
+    """The columns a Cox fit of ``columns`` reads (not every column of the episodes)."""
+    return eps[["start", "stop", "event", *columns]]
 
 
 def confounder_scan(data, models, controls: list) -> dict:
@@ -204,7 +246,16 @@ def confounder_scan(data, models, controls: list) -> dict:
     heads = models.effects[models.effects["block"].isin(["contact", "price"])]
     cols = list(heads["covariate"])
     candidates, skipped = scan_candidates(data, controls)
-    base = _fit_effects(eps, final, cols) if candidates else {}
+    main = models.fits["both"]
+    prepared = models.cox_data_ if list(models.cox_data_.columns) == list(final) else None
+    if not candidates:
+        base = {}
+    elif main.fitter is not None and main.penalizer == 0 and prepared is not None:
+        # the final model is this very fit (same rows, columns, ties, start): reuse it
+        base = {c: float(main.fitter.params_[c]) for c in cols if c in main.fitter.params_}
+    else:
+        base = _fit_effects(prepared if prepared is not None else _slim(eps, final),
+                            final, cols)
     rows, flagged = [], []
     for col in candidates:
         added = _candidate_columns(frame, col, eps[CUSTOMER_ID])
@@ -213,13 +264,21 @@ def confounder_scan(data, models, controls: list) -> dict:
             skipped[col] = "no variation among the customers analysed"
             continue
         names = [f"scan:{c}" for c in added.columns]
-        work = pd.concat([eps, added.set_axis(names, axis=1)], axis=1)
-        ok = work[names].notna().all(axis=1)
+        ok = added.notna().all(axis=1).to_numpy()
         before = base
-        if not ok.all():  # compare on identical rows: the baseline is refitted on them too
-            work = work.loc[ok].reset_index(drop=True)
-            before = _fit_effects(work, final, cols)
+        if ok.all() and prepared is not None:
+            # same rows as the final model: its prepared rows, wider (no re-sort, no copy
+            # of the episode table)
+            work = with_columns(prepared, {n: added[c].to_numpy(float)
+                                           for n, c in zip(names, added.columns, strict=True)})
+        else:
+            # compare on identical rows: the baseline is refitted on them too
+            work = pd.concat([_slim(eps, final), added.set_axis(names, axis=1)], axis=1)
+            if not ok.all():
+                work = work.loc[ok].reset_index(drop=True)
+                before = _fit_effects(work, final, cols)
         after = _fit_effects(work, final + names, cols)
+        del work
         if not after:
             skipped[col] = "the model with it added could not be fitted"
             continue

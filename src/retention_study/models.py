@@ -126,12 +126,42 @@ def _prepare(timeline: Timeline) -> pd.DataFrame:
         raise AnalysisError(f"{int(broken.sum())} episodes have a missing or infinite start, "
                             f"stop or event, or stop at or before start (first: customer "
                             f"{first}); the timeline is broken, cannot fit models")
-    # Row order matters for the rank time transform of the PH test: fix it here.
-    eps = eps.sort_values(["customer_id", "start"], kind="stable").reset_index(drop=True)
+    # Row order matters for the rank time transform of the PH test: fix it here. The
+    # episode builder already gives this order; a stable sort would then only copy.
+    if not _sorted_by_customer(eps):
+        eps = eps.sort_values(["customer_id", "start"], kind="stable").reset_index(drop=True)
+    elif not isinstance(eps.index, pd.RangeIndex) or eps.index.start != 0 or \
+            eps.index.step != 1:
+        eps = eps.reset_index(drop=True)
     if int(eps["event"].sum()) == 0:
         raise AnalysisError("no customer left during the study period, so nothing can be "
                             "said about why customers leave")
     return eps
+
+
+def _sorted_by_customer(eps: pd.DataFrame) -> bool:
+    """Whether the rows are in (customer_id, start) order already (what the sort would give).
+
+    Examples
+    --------
+    >>> _sorted_by_customer(pd.DataFrame({"customer_id": ["a", "a", "b"], "start": [0, 1, 0]}))
+    True
+    >>> _sorted_by_customer(pd.DataFrame({"customer_id": ["a", "b", "a"], "start": [0, 0, 1]}))
+    False
+    """
+    ids = eps["customer_id"]
+    try:
+        if not ids.is_monotonic_increasing:
+            return False
+    except TypeError:  # ids of mixed types: let the sort decide (and raise) as before
+        return False
+    if ids.hasnans:
+        return False
+    codes = pd.factorize(ids)[0]
+    start = eps["start"].to_numpy(float)
+    same = codes[1:] == codes[:-1]
+    # ties in start within a customer keep their order under a stable sort too
+    return bool(np.all(start[1:][same] >= start[:-1][same]))
 
 
 def _drop_missing(eps: pd.DataFrame, blocks: dict, problems: list) -> pd.DataFrame:
