@@ -15,7 +15,11 @@ in a subprocess. It prints
   (the Jupyter kernel), sampled every 0.2 s;
 - the runner's steps from ``manifest.json`` and each notebook cell's duration from the
   executed notebook (papermill's metadata), labelled by the cell's first line;
-- the log-log slope of wall and CPU time between the smallest and largest size.
+- the log-log slope of wall and CPU time between the smallest and largest size;
+- the load average before and after each run (the machine is shared).
+
+``--max-gb G`` stops a run whose process tree passes G GB of RSS (it is killed and reported
+as such), so a run that would not fit cannot push a shared machine out of memory.
 
 Targets (issue 10): 1M customers <= 5 min wall and <= 8 GB peak on 2 cores, 100k
 <= 45 s, slope <= 1.1. Prints figures; not a test. Runs one study at a time.
@@ -29,6 +33,7 @@ import math
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,9 +72,11 @@ def _rss_kb(pid: int) -> int:
 class TreeMemory(threading.Thread):
     """Peak of the summed RSS of a process and its descendants, sampled in the background."""
 
-    def __init__(self, pid: int, every: float = 0.2) -> None:
+    def __init__(self, pid: int, every: float = 0.2, limit_gb: float | None = None) -> None:
         super().__init__(daemon=True)
         self.pid, self.every, self.peak_kb = pid, every, 0
+        self.limit_kb = None if limit_gb is None else limit_gb * 1024 ** 2
+        self.killed = False
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -83,6 +90,13 @@ class TreeMemory(threading.Thread):
                 total += _rss_kb(pid)
                 todo += _children(pid)
             self.peak_kb = max(self.peak_kb, total)
+            if self.limit_kb is not None and total > self.limit_kb and not self.killed:
+                self.killed = True
+                for pid in seen:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
             self._halt.wait(self.every)
 
     def stop(self) -> float:
@@ -113,7 +127,7 @@ def _cells(notebook: Path) -> list[tuple[str, float]]:
     return out
 
 
-def run_study(n: int, work: Path) -> dict:
+def run_study(n: int, work: Path, max_gb: float | None = None) -> dict:
     """Simulate ``n`` customers into ``work`` and run the whole study on them."""
     data = work / f"sim{n}"
     t0 = time.perf_counter()
@@ -122,16 +136,21 @@ def run_study(n: int, work: Path) -> dict:
     simulate_s = time.perf_counter() - t0
     config, out = _config(data, f"bench{n}"), work / f"reports{n}"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
     proc = subprocess.Popen([str(CLI), "run", str(config), "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    memory = TreeMemory(proc.pid)
+    memory = TreeMemory(proc.pid, limit_gb=max_gb)
     memory.start()
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - t0
     peak = memory.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    load = (load_before, os.getloadavg())
+    if memory.killed:
+        return {"customers": n, "killed": True, "wall_s": wall, "cpu_s": cpu,
+                "peak_gb": peak, "load": load, "max_gb": max_gb}
     if proc.returncode != 0:
         raise SystemExit(f"run failed at {n:,} customers (exit {proc.returncode}):\n"
                          f"{stdout}{stderr[-3000:]}")
@@ -140,11 +159,18 @@ def run_study(n: int, work: Path) -> dict:
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     return {"customers": n, "episodes": results.get("n_episodes"), "simulate_s": simulate_s,
             "wall_s": wall, "cpu_s": cpu, "peak_gb": peak, "steps": manifest.get("steps", {}),
-            "cells": _cells(run_dir / "report.ipynb"), "verdict": results.get("verdict")}
+            "cells": _cells(run_dir / "report.ipynb"), "verdict": results.get("verdict"),
+            "load": load}
 
 
 def _print(r: dict) -> None:
     wall_t, mem_t = TARGETS.get(r["customers"], (None, None))
+    load = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(*r["load"], strict=True))
+    if r.get("killed"):
+        print(f"\n{r['customers']:,} customers: KILLED at {r['peak_gb']:.2f} GB RSS (--max-gb "
+              f"{r['max_gb']:g}) after {r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s CPU; "
+              f"load average (1/5/15 min) before/after {load}")
+        return
     print(f"\n{r['customers']:,} customers, {r['episodes']:,} episodes "
           f"(simulated in {r['simulate_s']:.0f} s), verdict {r['verdict']}")
     mark = "" if wall_t is None else f"  (target <= {wall_t:.0f} s: "
@@ -154,6 +180,7 @@ def _print(r: dict) -> None:
     mark = "" if mem_t is None else (f"  (target <= {mem_t:.0f} GB: "
                                      + ("met)" if r["peak_gb"] <= mem_t else "NOT met)"))
     print(f"  peak {r['peak_gb']:8.2f} GB RSS of the process tree{mark}")
+    print(f"  load average (1/5/15 min) before/after: {load}")
     print("  runner steps (manifest.json): " + ", ".join(
         f"{k} {v:.1f} s" for k, v in r["steps"].items()))
     print("  notebook cells >= 0.5 s:")
@@ -165,6 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[100_000, 1_000_000])
     parser.add_argument("--keep", type=Path, help="keep the data and reports in this folder")
+    parser.add_argument("--max-gb", type=float, help="kill a run whose process tree passes "
+                        "this many GB of RSS")
     args = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_scale_"))
@@ -172,8 +201,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         results = []
         for n in sorted(args.sizes):
-            results.append(run_study(n, work))
+            results.append(run_study(n, work, args.max_gb))
             _print(results[-1])
+        results = [r for r in results if not r.get("killed")]
         if len(results) >= 2:
             a, b = results[0], results[-1]
             ratio = math.log(b["customers"] / a["customers"])

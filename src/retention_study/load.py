@@ -558,7 +558,9 @@ def _load_events(data: dict, key: str, customers: pd.DataFrame, known: set,
     ids = chk.check_ids("customer_id")
     chk.flag(~ids.isin(known), kind="unknown_customer", column="customer_id",
              message="customer_id not in customers")
-    _drop_with_customer(chk, ids, customers, dropped)
+    # each event's row in the clean customers (-1: none), looked up once for every check
+    pos = pd.Index(customers["customer_id"]).get_indexer(ids)
+    _drop_with_customer(chk, ids, pos, dropped)
     dates, bad = _dates(raw[date_col])
     chk.flag(bad | dates.isna(), kind="bad_date", column=date_col,
              message=f"missing or unreadable {date_col}")
@@ -570,11 +572,11 @@ def _load_events(data: dict, key: str, customers: pd.DataFrame, known: set,
         out = _check_contacts(raw, out, chk, _direction_words(data))
         columns = CONTACT_COLUMNS
     chk.flag(dates > as_of, kind="after_as_of", column=date_col, message=f"{date_col} after as_of")
-    by_id = customers.set_index("customer_id")
-    chk.flag(dates > ids.map(by_id["end_date"]), kind="event_after_exit", column=date_col,
-             message=f"{date_col} after the customer's end_date")
+    chk.flag(dates > _of_customer(customers["end_date"], pos, ids.index), kind="event_after_exit",
+             column=date_col, message=f"{date_col} after the customer's end_date")
     # Before the start, a price or a contact would set the customer's first month.
-    chk.flag(dates < ids.map(by_id["start_date"]), kind="event_before_start", column=date_col,
+    chk.flag(dates < _of_customer(customers["start_date"], pos, ids.index),
+             kind="event_before_start", column=date_col,
              message=f"{date_col} before the customer's start_date")
     _check_repeats(chk, raw, out, key)
     return out.loc[~chk.bad, columns].reset_index(drop=True)
@@ -604,12 +606,30 @@ def _check_repeats(chk: _Checker, raw: pd.DataFrame, out: pd.DataFrame, key: str
                  message="exact duplicate row (the contact would count twice)")
 
 
-def _drop_with_customer(chk: _Checker, ids: pd.Series, customers: pd.DataFrame,
+def _of_customer(values: pd.Series, pos: np.ndarray, index: pd.Index) -> pd.Series:
+    """``values`` (a column of the clean customers) at each event's customer; NaT for none.
+
+    Examples
+    --------
+    >>> d = pd.Series(pd.to_datetime(["2025-01-01", "2025-02-01"]))
+    >>> _of_customer(d, np.array([1, -1]), pd.RangeIndex(2)).tolist()
+    [Timestamp('2025-02-01 00:00:00'), NaT]
+    """
+    return pd.Series(values.array.take(pos, allow_fill=True), index=index, name=values.name)
+
+
+def _drop_with_customer(chk: _Checker, ids: pd.Series, pos: np.ndarray,
                         dropped: pd.DataFrame) -> None:
-    """Events of a customer who left the analysis go with it, counted by why."""
-    gone = ids.notna() & ~ids.isin(customers["customer_id"])
+    """Events of a customer who left the analysis go with it, counted by why.
+
+    ``pos``: each event's row among the clean customers (-1: not among them).
+    """
+    gone = ids.notna() & (pos < 0)
     scope = dropped.loc[dropped["kind"] == "out_of_scope", "customer_id"]
-    chk.flag(gone & ids.isin(scope), kind="out_of_scope", column="customer_id",
+    out = np.zeros(len(ids), dtype=bool)
+    where = np.flatnonzero(gone.to_numpy(dtype=bool))
+    out[where] = ids.iloc[where].isin(scope).to_numpy()  # only the events whose customer is gone
+    chk.flag(pd.Series(out, index=ids.index), kind="out_of_scope", column="customer_id",
              message="customer out of scope", out_of_scope=True)
     # Under on_invalid: error the customer's own problem is reported; its events follow it.
     chk.flag(gone, kind="invalid", column="customer_id", message="customer excluded",

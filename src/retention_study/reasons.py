@@ -403,14 +403,18 @@ class CauseSpecificCox:
         ep = timeline.episodes
         group = ep["customer_id"].map(groups).where(ep["event"] == 1)
         rows, self.skipped = [], {}
+        # one copy of the columns the fits read, its event column rewritten per group (the
+        # fitter keeps no reference to the frame), and the ridge from the same rows once
+        df = ep[["start", "stop", *covs]].copy()
+        penalizer = ridge_penalizer(df, covs)
         for name, n in group.value_counts().items():
             if n < self.min_departures:
                 self.skipped[name] = f"{n} departures (< {self.min_departures})"
                 continue
             # the group's departures are the events, other departures censored
-            df = ep[["start", "stop", *covs]].assign(event=(group == name) * 1)
+            df["event"] = (group == name) * 1
             try:
-                ctv = CoxFitter(ties="efron", penalizer=ridge_penalizer(df, covs),
+                ctv = CoxFitter(ties="efron", penalizer=penalizer,
                                 alpha=self.alpha).fit(df, covs)
             except AnalysisError as exc:
                 self.skipped[name] = f"model did not converge ({exc})"
