@@ -18,11 +18,14 @@ backwards over the slots) plus one GROUP BY over the departing rows, which is ho
 
 On the study grid every episode lies inside one grid interval, so it is at risk at one
 event time at most (``first == last``): the risk set of each event time is then a plain
-group-by over the rows of that interval (contiguous after one sort at index time, summed
-with one matrix product per interval), with no running sums. Other tables (continuous
-times, rows spanning several event times) use the general path: sparse group sums in
-chunks of rows, then running sums over slots. Memory is O(rows x p) for the covariates
-plus O(chunk x p^2) scratch; nothing of size rows x p^2 is held.
+group-by over the rows of that interval. The index sorts the rows once by (slot, departing
+first), so each slot is one contiguous block whose departing rows lead; a step then reads
+the covariates once, in cache-sized chunks of one block (x'beta, exp, and the chunk's
+sums of w, w*x and w*x*x' by one small matrix product), with no running sums, no gathers
+and no temporary of the table's size. Other tables (continuous times, rows spanning
+several event times) use the general path: sparse group sums in chunks of rows, then
+running sums over slots. Memory is O(rows x p) for the covariates plus O(chunk x p^2)
+scratch; nothing of size rows x p^2 is held.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import numpy as np
 from scipy import sparse
 
 CHUNK_ROWS = 1 << 16  # rows per block of the general path's scratch (rows x p^2 floats)
-GROUP_ROWS = 1 << 20  # rows per matrix product on the grid path
+GRID_CHUNK = 1 << 13  # rows per chunk on the grid path (a chunk's x stays in cache)
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,8 @@ class RiskSetIndex:
     """Which event-time slots each row is at risk at (built once per table).
 
     Rows never at risk at an event time are left out; ``rows`` gives the original
-    position of each kept row, and the kept rows are ordered by their first slot.
+    position of each kept row, and the kept rows are ordered by their first slot (on the
+    grid path: by slot, the departing rows of each slot first).
 
     Attributes
     ----------
@@ -59,6 +63,8 @@ class RiskSetIndex:
         Every kept row is at risk at exactly one slot (the fast path).
     bounds : ndarray of int
         Grid path only: kept rows ``bounds[k]:bounds[k+1]`` are the risk set of slot k.
+    dead_end : ndarray of int
+        Grid path only: rows ``bounds[k]:dead_end[k]`` are the ones departing at slot k.
     """
 
     rows: np.ndarray
@@ -69,6 +75,7 @@ class RiskSetIndex:
     slot_stratum: np.ndarray
     grid: bool
     bounds: np.ndarray | None
+    dead_end: np.ndarray | None = None
 
     @property
     def n_slots(self) -> int:
@@ -128,6 +135,11 @@ def index_risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray,
             times.append(t)
             slot_stratum.append(np.full(len(t), code, dtype=np.int64))
             offset += len(t)
+    times = np.concatenate(times) if times else np.zeros(0)
+    slot_stratum = (np.concatenate(slot_stratum) if slot_stratum
+                    else np.zeros(0, np.int64))
+    if not np.any(first < last):  # every row at risk at one slot at most: the grid
+        return _grid_index(first, last, event, offset, times, slot_stratum)
     event_slot = np.where(event, last, -1)
     at_risk = first <= last
     order = np.flatnonzero(at_risk)
@@ -135,12 +147,34 @@ def index_risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray,
     keys = first[order].astype(np.int16) if offset < 2 ** 15 else first[order]
     order = order[np.argsort(keys, kind="stable")]
     first, last, event_slot = first[order], last[order], event_slot[order]
-    grid = bool(np.all(first == last))
-    bounds = np.searchsorted(first, np.arange(offset + 1)) if grid else None
-    return RiskSetIndex(order, first, last, event_slot,
-                        np.concatenate(times) if times else np.zeros(0),
-                        np.concatenate(slot_stratum) if slot_stratum else np.zeros(0, np.int64),
-                        grid, bounds)
+    return RiskSetIndex(order, first, last, event_slot, times, slot_stratum, False, None)
+
+
+def _grid_index(first, last, event, k, times, slot_stratum) -> RiskSetIndex:
+    """Index of rows each at risk at one slot at most: sorted by (slot, departing first).
+
+    One radix sort of small integer keys; the sorted slots and departure slots are then
+    written from the block sizes, not gathered row by row (at 17M rows a gather in sorted
+    order misses the cache on every row).
+    """
+    # key 2*slot for a departure, 2*slot+1 otherwise; rows never at risk sort last.
+    # Few slots (a grid): 16-bit keys get numpy's radix sort
+    key = first.astype(np.int16 if 2 * k < 2 ** 15 else np.int64)
+    key *= 2
+    key += ~event
+    key[first > last] = 2 * k
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(key, minlength=2 * k + 1)[:2 * k].reshape(k, 2)
+    order = order[:counts.sum()]
+    sizes = counts.sum(axis=1)
+    bounds = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(sizes, out=bounds[1:])
+    dead_end = bounds[:-1] + counts[:, 0]
+    slots = np.arange(k)
+    first = np.repeat(slots, sizes)
+    event_slot = np.repeat(np.column_stack([slots, np.full(k, -1)]).ravel(), counts.ravel())
+    return RiskSetIndex(order, first, first, event_slot, times, slot_stratum, True, bounds,
+                        dead_end)
 
 
 LOOKUP_MAX = 1 << 20  # whole-number times up to this use a lookup table, not a search
@@ -149,14 +183,16 @@ LOOKUP_MAX = 1 << 20  # whole-number times up to this use a lookup table, not a 
 def _count_at_or_before(t: np.ndarray, v: np.ndarray) -> np.ndarray:
     """For each v, the number of event times t <= v (``searchsorted(t, v, "right")``).
 
-    On a grid the times are whole numbers (grid units): a table lookup is several times
-    faster than a binary search per row and gives the same counts.
+    On a grid the event times are whole numbers (grid units): then the count for v is
+    the count for floor(v), and a table lookup by floor(v) is several times faster than
+    a binary search per row, with the same counts (for any v >= 0, whole or not).
     """
     if len(t) and len(v) and t[0] >= 0 and t[-1] <= LOOKUP_MAX and np.all(t == np.floor(t)):
         lo, hi = v.min(), v.max()
-        if lo >= 0 and hi <= LOOKUP_MAX and np.array_equal(v, np.floor(v)):
+        if lo >= 0 and hi <= LOOKUP_MAX:
             table = np.searchsorted(t, np.arange(int(hi) + 1), side="right")
-            return table[v.astype(np.int64)]
+            table = table.astype(np.int64 if len(t) >= 2 ** 31 else np.int32)
+            return table[v.astype(np.int64)]  # truncation = floor for v >= 0
     return np.searchsorted(t, v, side="right")
 
 
@@ -210,27 +246,132 @@ def risk_set_sums(index: RiskSetIndex, x: np.ndarray, beta: np.ndarray,
     >>> s.s0.tolist(), s.s1[:, 0].tolist(), s.e0.tolist()
     ([2.0, 2.0], [1.0, 2.0], [1.0, 1.0])
     """
+    beta = np.asarray(beta, float).reshape(-1)
+    k = index.n_slots
+    if index.grid and index.dead_end is not None:
+        return _grid_sums(index, x, beta, weights, second)
     eta = x @ beta if x.shape[1] else np.zeros(len(x))
     shift = float(eta.max()) if len(eta) else 0.0
-    eta -= shift
-    w = np.exp(eta, out=eta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        eta -= shift
+        w = np.exp(eta, out=eta)
     if weights is not None:
         w *= weights
-    k = index.n_slots
-    if index.grid:
-        s0, s1, s2 = _contiguous_sums(index.bounds, x, w, second)
-    else:
-        s0, s1, s2 = _range_sums(index.first, index.last, k, x, w, second,
-                                 index.slot_stratum)
+    s0, s1, s2 = _range_sums(index.first, index.last, k, x, w, second, index.slot_stratum)
     dead = index.dead_rows
     if weights is not None:
         dead = dead[weights[dead] > 0]
     slots = index.event_slot[dead]
     e0, e1, e2 = _keyed_sums(slots, k, x[dead], w[dead], second)
-    n_dead = np.bincount(slots, minlength=k).astype(float)
-    dead_w = (np.bincount(slots, weights[dead], minlength=k) if weights is not None
-              else n_dead.copy())
+    n_dead, dead_w = _dead_counts(index, weights)
     return RiskSetSums(s0, s1, s2, e0, e1, e2, n_dead, dead_w, shift)
+
+
+def _dead_counts(index: RiskSetIndex, weights):
+    """Departures with a positive case weight per slot, and the sum of their weights."""
+    dead = index.dead_rows
+    if weights is None:
+        n_dead = np.bincount(index.event_slot[dead], minlength=index.n_slots).astype(float)
+        return n_dead, n_dead.copy()
+    wd = weights[dead]
+    slots = index.event_slot[dead]
+    return (np.bincount(slots, wd > 0, minlength=index.n_slots).astype(float),
+            np.bincount(slots, wd, minlength=index.n_slots))
+
+
+def _grid_chunks(index: RiskSetIndex):
+    """(lo, hi, slot, departing) of the grid path's chunks: pieces of at most GRID_CHUNK
+    rows of one slot's departing rows or of its other rows."""
+    k = index.n_slots
+    lo = np.column_stack([index.bounds[:-1], index.dead_end]).ravel()
+    hi = np.column_stack([index.dead_end, index.bounds[1:]]).ravel()
+    slot = np.repeat(np.arange(k), 2)
+    departing = np.tile([True, False], k)
+    pieces = -(-(hi - lo) // GRID_CHUNK)  # 0 for an empty segment
+    starts = np.repeat(lo, pieces) + GRID_CHUNK * (
+        np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces))
+    ends = np.minimum(starts + GRID_CHUNK, np.repeat(hi, pieces))
+    return starts, ends, np.repeat(slot, pieces), np.repeat(departing, pieces)
+
+
+def thin_grid_index(index: RiskSetIndex, step: int) -> tuple[RiskSetIndex, np.ndarray]:
+    """Every ``step``-th row of each slot's departing rows and of its other rows.
+
+    A grid index of a table ``step`` times smaller with the same slots (for starting
+    values of a large fit). Returns the index and the positions of its rows among the
+    kept rows of ``index`` (to take their covariates and weights).
+    """
+    k = index.n_slots
+    lo = np.column_stack([index.bounds[:-1], index.dead_end]).ravel()
+    hi = np.column_stack([index.dead_end, index.bounds[1:]]).ravel()
+    taken = -(-(hi - lo) // step)
+    pos = np.repeat(lo, taken) + step * (np.arange(taken.sum())
+                                         - np.repeat(np.cumsum(taken) - taken, taken))
+    counts = taken.reshape(k, 2)
+    sizes = counts.sum(axis=1)
+    bounds = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(sizes, out=bounds[1:])
+    slots = np.arange(k)
+    first = np.repeat(slots, sizes)
+    event_slot = np.repeat(np.column_stack([slots, np.full(k, -1)]).ravel(), taken)
+    sub = RiskSetIndex(index.rows[pos], first, first, event_slot, index.times,
+                       index.slot_stratum, True, bounds, bounds[:-1] + counts[:, 0])
+    return sub, pos
+
+
+def _grid_sums(index, x, beta, weights, second) -> RiskSetSums:
+    """Grid path of :func:`risk_set_sums`: one pass over the rows in chunks of one block.
+
+    Each chunk is scaled by its own largest x'beta (so exp never overflows within it);
+    the chunks' sums are then put on the common scale exp(-shift), shift = the largest
+    x'beta of all rows, as the general path has it.
+    """
+    k = index.n_slots
+    p = x.shape[1]
+    starts, ends, slot, departing = _grid_chunks(index)
+    n = len(starts)
+    top = np.zeros(n)
+    c0 = np.zeros(n)
+    c1 = np.zeros((n, p))
+    c2 = np.zeros((n, p, p)) if second else None
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+            xs = x[lo:hi]
+            eta = xs @ beta if p else np.zeros(hi - lo)
+            t = eta.max()
+            eta -= t
+            w = np.exp(eta, out=eta)
+            if weights is not None:
+                w *= weights[lo:hi]
+            top[i] = t
+            c0[i] = w.sum()
+            if p:
+                c1[i] = w @ xs
+                if second:
+                    c2[i] = (xs * w[:, None]).T @ xs
+        shift = float(top.max()) if n else 0.0
+        scale = np.exp(top - shift)
+        c0 *= scale
+        c1 *= scale[:, None]
+        if second:
+            c2 *= scale[:, None, None]
+    s0, s1, s2 = _sum_by(slot, k, c0, c1, c2)
+    dead = np.flatnonzero(departing)
+    e0, e1, e2 = _sum_by(slot[dead], k, c0[dead], c1[dead],
+                         c2[dead] if second else None)
+    n_dead, dead_w = _dead_counts(index, weights)
+    return RiskSetSums(s0, s1, s2, e0, e1, e2, n_dead, dead_w, shift)
+
+
+def _sum_by(keys, k, c0, c1, c2):
+    s0 = np.bincount(keys, c0, minlength=k)
+    s1 = np.zeros((k, c1.shape[1]))
+    np.add.at(s1, keys, c1)
+    if c2 is None:
+        return s0, s1, None
+    s2 = np.zeros((k, *c2.shape[1:]))
+    np.add.at(s2, keys, c2)
+    return s0, s1, s2
 
 
 def _pairs(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -298,21 +439,3 @@ def _range_sums(first, last, k, x, w, second, slot_stratum):
         if second:
             acc2[lo:hi] = np.cumsum(acc2[lo:hi][::-1], axis=0)[::-1]
     return acc0, acc1, (_unpack(acc2, p) if second else None)
-
-
-def _contiguous_sums(bounds, x, w, second):
-    """Grid path: slot k's risk set is rows bounds[k]:bounds[k+1]; one product per slot."""
-    k = len(bounds) - 1
-    p = x.shape[1]
-    s0 = np.add.reduceat(w, bounds[:-1]) if len(w) else np.zeros(k)
-    s0 = np.where(np.diff(bounds) > 0, s0, 0.0)
-    s1 = np.zeros((k, p))
-    s2 = np.zeros((k, p, p)) if second else None
-    for slot in np.flatnonzero(np.diff(bounds) > 0):
-        for lo in range(bounds[slot], bounds[slot + 1], GROUP_ROWS):
-            hi = min(lo + GROUP_ROWS, bounds[slot + 1])
-            xs, ws = x[lo:hi], w[lo:hi]
-            s1[slot] += ws @ xs
-            if second:
-                s2[slot] += (xs * ws[:, None]).T @ xs
-    return s0, s1, s2
