@@ -19,12 +19,14 @@ from lifelines import CoxPHFitter
 from retention_study.errors import AnalysisError
 from retention_study.survival import (
     CoxConvergenceError,
+    CoxData,
     CoxFitter,
     CoxSeparationError,
     index_risk_sets,
     log_partial_likelihood,
     risk_set_sums,
 )
+from retention_study.survival import cox as cox_module
 from retention_study.survival import riskset as riskset_module
 
 REF = Path(__file__).resolve().parent / "fixtures" / "r_reference"
@@ -234,6 +236,93 @@ def test_grid_and_general_paths_give_the_same_sums(grid, monkeypatch):
     for name in ("s0", "s1", "s2", "e0", "e1", "e2", "n_dead", "dead_w"):
         np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-12,
                                    atol=1e-12)
+
+
+def _general(data: CoxData) -> CoxData:
+    """The same prepared table forced onto the general (running sums) path."""
+    return dataclasses.replace(data, index=dataclasses.replace(
+        data.index, grid=False, bounds=None, dead_end=None))
+
+
+@pytest.mark.parametrize("ties", TIES_BOTH)
+@pytest.mark.parametrize("strata, weighted", [(None, False), (["stratum"], False),
+                                              (None, True), (["stratum"], True)])
+def test_grid_fit_equals_the_general_path_fit(grid, monkeypatch, ties, strata, weighted):
+    # small chunks: blocks split into many chunks, each with its own exp scale; a warm
+    # start from a row sample (on the grid only): the same maximum either way
+    monkeypatch.setattr(riskset_module, "GRID_CHUNK", 7)
+    monkeypatch.setattr(cox_module, "WARM_START_ROWS", 100)
+    monkeypatch.setattr(cox_module, "WARM_STEP", 4)
+    thinned = []
+    real_thin = cox_module.thin_grid_index
+    monkeypatch.setattr(cox_module, "thin_grid_index",
+                        lambda *a: thinned.append(1) or real_thin(*a))
+    data = CoxData.from_frame(grid, GRID_COLS, strata=strata, id_col="id")
+    assert data.index.grid
+    w = (1.0 + (grid["id"] % 3) * 0.5 - (grid["id"] % 7 == 0)).to_numpy() if weighted else None
+    fast = CoxFitter(ties=ties).fit(data, GRID_COLS, weights=w)
+    slow = CoxFitter(ties=ties).fit(_general(data), GRID_COLS, weights=w)
+    assert thinned == [1]  # only the grid fit started from the sample
+    np.testing.assert_allclose(fast.params_, slow.params_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fast.standard_errors_, slow.standard_errors_, rtol=0, atol=1e-10)
+    assert fast.log_likelihood_ == pytest.approx(slow.log_likelihood_, rel=1e-13)
+    # residuals: differences of numbers ~10 at the two fits' (1e-12 apart) maxima
+    np.testing.assert_allclose(fast.score_residuals(), slow.score_residuals(), rtol=0,
+                               atol=1e-9)
+    np.testing.assert_allclose(fast.schoenfeld_residuals(), slow.schoenfeld_residuals(),
+                               rtol=0, atol=1e-9)
+
+
+def test_grid_sums_keep_their_scale_when_exp_would_overflow(grid, monkeypatch):
+    # x'beta from about -1400 to +1400: exp overflows without a common shift, and the
+    # chunks' own scales differ by far more than a float's range
+    monkeypatch.setattr(riskset_module, "GRID_CHUNK", 5)
+    ix = index_risk_sets(grid["start"].to_numpy(float), grid["stop"].to_numpy(float),
+                         grid["event"].to_numpy() == 1)
+    x = grid[GRID_COLS].to_numpy(float)[ix.rows] * 100
+    beta = np.array([7.0, -3.0, 2.0])
+    fast = risk_set_sums(ix, x, beta)
+    slow = risk_set_sums(dataclasses.replace(ix, grid=False, bounds=None, dead_end=None),
+                         x, beta)
+    assert fast.shift == slow.shift and fast.shift > 700
+    # by hand: each slot's rows summed directly (precise at every scale)
+    w = np.exp(x @ beta - fast.shift)
+    slot, dead = ix.first, ix.event_slot >= 0
+    np.testing.assert_allclose(fast.s0, np.bincount(slot, w, ix.n_slots), rtol=1e-12)
+    np.testing.assert_allclose(fast.e1[:, 0], np.bincount(slot[dead], w[dead] * x[dead, 0],
+                                                          ix.n_slots), rtol=1e-12)
+    np.testing.assert_allclose(fast.s2[:, 1, 2], np.bincount(slot, w * x[:, 1] * x[:, 2],
+                                                             ix.n_slots), rtol=1e-12)
+    for name in ("s0", "s1", "s2", "e0", "e1", "e2"):
+        ours, general = getattr(fast, name), getattr(slow, name)
+        assert np.all(np.isfinite(ours))
+        # the general path's running sums lose what is 1e-16 of the slots before
+        np.testing.assert_allclose(ours, general, rtol=1e-12,
+                                   atol=1e-13 * np.abs(general).max())
+
+
+def test_thinned_grid_index_sums_its_rows_by_event_time(grid):
+    ix = index_risk_sets(grid["start"].to_numpy(float), grid["stop"].to_numpy(float),
+                         grid["event"].to_numpy() == 1)
+    sub, pos = riskset_module.thin_grid_index(ix, 3)
+    x = grid[GRID_COLS].to_numpy(float)[ix.rows]
+    beta = np.array([0.3, -0.2, 0.1])
+    s = risk_set_sums(sub, x[pos], beta)
+    # by hand: the sample's rows grouped by their interval's end (the event time)
+    rows = grid.iloc[sub.rows]
+    w = np.exp(rows[GRID_COLS].to_numpy() @ beta)
+    slot = np.searchsorted(ix.times, rows["stop"].to_numpy())
+    dead = rows["event"].to_numpy() == 1
+    np.testing.assert_allclose(s.s0 * np.exp(s.shift), np.bincount(slot, w, ix.n_slots),
+                               rtol=1e-12)
+    np.testing.assert_allclose(s.e0 * np.exp(s.shift),
+                               np.bincount(slot[dead], w[dead], ix.n_slots), rtol=1e-12)
+    np.testing.assert_array_equal(s.n_dead, np.bincount(slot[dead], minlength=ix.n_slots))
+    # every 3rd row of each slot's departing rows and of its other rows
+    per_slot = np.bincount(np.searchsorted(ix.times, grid["stop"].to_numpy()),
+                           minlength=ix.n_slots + 1)[:ix.n_slots]
+    assert len(pos) < len(ix.rows) / 2.5 and np.all(np.bincount(slot, minlength=ix.n_slots)
+                                                    <= per_slot // 3 + 2)
 
 
 def test_zero_weights_equal_leaving_the_rows_out(grid):
