@@ -266,11 +266,11 @@ def test_grid_fit_equals_the_general_path_fit(grid, monkeypatch, ties, strata, w
     np.testing.assert_allclose(fast.params_, slow.params_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(fast.standard_errors_, slow.standard_errors_, rtol=0, atol=1e-10)
     assert fast.log_likelihood_ == pytest.approx(slow.log_likelihood_, rel=1e-13)
-    # residuals: differences of numbers ~10 at the two fits' (1e-12 apart) maxima
-    np.testing.assert_allclose(fast.score_residuals(), slow.score_residuals(), rtol=0,
+    # residuals (up to ~20) at the two fits' maxima, which are ~1e-12 apart
+    np.testing.assert_allclose(fast.score_residuals(), slow.score_residuals(), rtol=1e-9,
                                atol=1e-9)
     np.testing.assert_allclose(fast.schoenfeld_residuals(), slow.schoenfeld_residuals(),
-                               rtol=0, atol=1e-9)
+                               rtol=1e-9, atol=1e-9)
 
 
 def test_grid_sums_keep_their_scale_when_exp_would_overflow(grid, monkeypatch):
