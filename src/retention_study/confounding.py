@@ -186,8 +186,8 @@ def with_columns(prepared, values: dict):
 
     The result is what :meth:`CoxData.from_frame <retention_study.survival.CoxData.from_frame>`
     gives for the same episodes with the extra columns (the risk-set index depends only
-    on start, stop and event; each column is taken in index order and centred on the kept
-    rows as from_frame does), without sorting the rows again or copying the episode table.
+    on start, stop and event; :meth:`CoxData.with_columns` prepares each column as
+    from_frame does), without sorting the rows again or copying the episode table.
     ``values`` maps each new name to one value per input row; the rows must have none
     missing. tests/test_confounding.py checks it against from_frame to the last bit.
 
@@ -200,21 +200,7 @@ def with_columns(prepared, values: dict):
     >>> wider.columns, wider.x.shape
     (['x', 'z'], (3, 2))
     """
-    from dataclasses import replace
-
-    rows = prepared.index.rows
-    names = list(prepared.columns) + list(values)
-    x = np.empty((len(rows), len(names)), order="F")
-    x[:, :len(prepared.columns)] = prepared.x
-    sd = list(prepared.sd)
-    for j, col in enumerate(values.values(), start=len(prepared.columns)):
-        col = np.asarray(col, dtype=float)
-        np.take(col, rows, out=x[:, j])
-        x[:, j] -= x[:, j].mean() if len(x) else 0.0
-        sd.append(col.std(ddof=1) if len(col) > 1 else 0.0)
-    out = replace(prepared, x=x, columns=names, sd=np.asarray(sd))
-    out.__dict__.pop("_design", None)  # a cached subset of the narrower matrix
-    return out
+    return prepared.with_columns(values)
 
 
 def _slim(eps: pd.DataFrame, columns: list) -> pd.DataFrame:
