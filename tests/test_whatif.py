@@ -200,3 +200,111 @@ def test_cli_simulate_with_levers_writes_the_counterfactual_truth(tmp_path):
     truth = json.loads((tmp_path / "truth.json").read_text())["what_if"]
     assert truth["levers"] == ["contact:6", "price"] and truth["change"] == 0.0
     assert cli.main(["simulate", "--out", str(tmp_path), "--lever", "discount"]) == 2
+
+
+# ----------------------------------------------------------------- the bootstrap's algebra
+
+
+def _reference_departures(eps, cols, regimes, w, beta0):
+    """Expected departures of each regime computed directly for customer weights ``w``.
+
+    The final model refitted with the weights (the engine, Efron, to convergence), the
+    weighted Breslow baseline one event time at a time, and the weighted standardisation
+    ``sum_i w_i (1 - exp(-H_i))`` row by row: no influence, no linearisation.
+    """
+    from retention_study.survival import CoxFitter
+
+    ids = pd.Index(pd.unique(eps["customer_id"]))
+    w_row = w[ids.get_indexer(eps["customer_id"])]
+    beta = CoxFitter(ties="efron").fit(eps, cols, weights=w_row, initial=beta0) \
+        .params_[cols].to_numpy()
+    start, stop, event = (eps[c].to_numpy(float) for c in ("start", "stop", "event"))
+    risk = np.exp(eps[cols].to_numpy(float) @ beta)
+    times = np.unique(stop[event == 1])
+    dl = [w_row[(stop == t) & (event == 1)].sum()
+          / (w_row * risk)[(start < t) & (stop >= t)].sum() for t in times]
+    out = {}
+    for name, r in regimes.items():
+        rs, rt = r["start"].to_numpy(float), r["stop"].to_numpy(float)
+        h = np.zeros(len(r))
+        for t, d in zip(times, dl, strict=True):
+            h += d * ((rs < t) & (rt >= t))
+        h *= np.exp(r[cols].to_numpy(float) @ beta)
+        big_h = pd.Series(h).groupby(ids.get_indexer(r["customer_id"])).sum()
+        out[name] = float((w[big_h.index] * -np.expm1(-big_h.to_numpy())).sum())
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_world():
+    sim = simulate(700, seed=11, preset="both")
+    data = _data(sim)
+    tl = build_timeline(data)
+    bm = BlockModels(check_ph=False).fit(tl)
+    wi = WhatIf(bootstrap=40, seed=5).fit(data, tl, bm)
+    opts = {k: tl.params[k] for k in ("lag_days", "grid", "contact_cap_months",
+                                      "price_increase_window_days")}
+    opts["controls"] = list(tl.params.get("controls", []))
+    ids = pd.Index(wi.influence.index)
+    nat = natural_course(data, ids)
+    observed = build_timeline(nat, include_price_level=True, **opts).episodes
+    contact = build_timeline(with_contact_lever(nat, 6), include_price_level=True,
+                             **opts).episodes
+    regimes = {"observed": observed, "contact": contact, "price": with_price_lever(observed),
+               "both": with_price_lever(contact)}
+    from retention_study.models import FINAL_MODEL
+
+    fit = bm.fits[FINAL_MODEL]
+    return wi, bm.data_, list(fit.columns), fit.fitter.params_[fit.columns].to_numpy(), regimes
+
+
+def test_each_customers_influence_is_the_derivative_of_a_weighted_refit(small_world):
+    """The fast bootstrap's influences equal d/dw of the direct computation, any direction."""
+    wi, eps, cols, beta, regimes = small_world
+    assert list(wi.influence.columns) == list(regimes)
+    n = len(wi.influence)
+    s = wi.summary.set_index("lever")
+    direct = _reference_departures(eps, cols, regimes, np.ones(n), beta)
+    assert direct["observed"] == pytest.approx(s.loc["contact", "departures_expected"], rel=1e-9)
+    for lever in ("contact", "price", "both"):
+        assert direct[lever] == pytest.approx(s.loc[lever, "departures_under_lever"], rel=1e-9)
+    rng = np.random.default_rng(0)
+    eps_w = 1e-4
+    for v in (rng.normal(size=n), rng.multinomial(n, np.full(n, 1 / n)) - 1.0):
+        up = _reference_departures(eps, cols, regimes, 1 + eps_w * v, beta)
+        down = _reference_departures(eps, cols, regimes, 1 - eps_w * v, beta)
+        for name in regimes:
+            numeric = (up[name] - down[name]) / (2 * eps_w)
+            fast = float(v @ wi.influence[name].to_numpy())
+            assert fast == pytest.approx(numeric, rel=1e-5, abs=1e-6), name
+
+
+def test_the_linearised_resamples_follow_refitted_ones(small_world):
+    """At real bootstrap weights (not a small step), resample by resample, the fast change
+    tracks the one a full refit gives, with the same spread: the linearisation changes
+    the interval by a few percent at 700 customers (less with more)."""
+    wi, eps, cols, beta, regimes = small_world
+    n = len(wi.influence)
+    infl = wi.influence.to_numpy()
+    rng = np.random.default_rng(1)
+    est = _reference_departures(eps, cols, regimes, np.ones(n), beta)
+    est = np.array([est[k] for k in regimes])
+    fast, ref = [], []
+    for _ in range(12):
+        w = rng.multinomial(n, np.full(n, 1 / n)).astype(float)
+        d = _reference_departures(eps, cols, regimes, w, beta)
+        f = est + (w - 1) @ infl
+        fast.append(f[1:] / f[0] - 1)
+        ref.append(np.array([d[k] for k in list(regimes)[1:]]) / d["observed"] - 1)
+    fast, ref = np.array(fast), np.array(ref)
+    for j in range(3):
+        assert np.corrcoef(fast[:, j], ref[:, j])[0, 1] > 0.95
+        assert 0.8 < fast[:, j].std() / ref[:, j].std() < 1.25
+
+
+def test_the_bootstrap_is_deterministic_per_seed_and_says_how_it_was_done(small_world):
+    wi = small_world[0]
+    assert all(r["bootstrap_method"].startswith("customer bootstrap of the linearised")
+               for r in wi.to_records())
+    assert len(wi.draws["contact"]) == 40
+    assert not wi.influence.isna().any().any()

@@ -28,12 +28,25 @@ customers' prices keep rising, the natural course understates a leaver's later h
 so the price lever's effect comes out a little small (about 2 points of departures too
 few on the simulator at 10,000 customers, benchmarks/bench_verdict.py).
 
-The confidence interval is a customer-level bootstrap: each resample reweights the
-customers (multinomial counts); the coefficients move by the one-step update
-``V @ sum(w_i * U_i)`` with the customers' score contributions ``U_i`` at the fit (the
-linearised bootstrap, asymptotically the refitted one, without B refits), the Breslow
-baseline is re-estimated with the weights, and the standardisation is redone with the
-weights. The interval covers the estimation error of the model, not a wrong model.
+The confidence interval is a customer-level bootstrap of the linearised estimate. The
+estimate is a smooth function of customer weights ``w`` (all 1 in the data): the
+coefficients (a weighted refit), the Breslow baseline (weighted) and the standardisation
+(a weighted sum). Its first-order expansion in ``w`` is ``D(w) = D + sum_i (w_i - 1)
+IF_i``, with each customer's influence ``IF_i`` on a regime's expected departures
+computed once from the fit: their own chance of leaving, their score contribution
+through the coefficients (``V @ U_i``, the one-step Newton update of a refit, Efron as
+fitted), their departures and risk through the baseline hazard. Each resample
+(multinomial customer counts, deterministic per seed) is then a weighted sum of
+customers x regimes, never a pass over the episodes; the change is the ratio of the
+resampled departures. To first order this is the refitting bootstrap (the tests check
+the influences against derivatives of weighted refits, and the resamples against
+refits); ``bootstrap_method`` in the records says so.
+
+The interval is for the *expected* change: the change in these customers' chances of
+leaving under the model, which is what a policy moves. One realised counterfactual (a
+simulator's departures under the lever, or a future year's) adds the noise of who
+happens to leave, about a point of departures at 10,000 customers; that is not in the
+interval. The interval covers the estimation error of the model, not a wrong model.
 """
 
 from __future__ import annotations
@@ -206,48 +219,46 @@ def with_price_lever(episodes: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- the model
 
+#: How the what-if CIs are computed (in every what-if record).
+BOOTSTRAP_METHOD = ("customer bootstrap of the linearised estimate: coefficients by the "
+                    "one-step Newton update of a refit, Breslow baseline and standardisation "
+                    "to first order in the customer weights; an interval for the expected "
+                    "change (outcome noise of one realised year not included)")
+
 
 @dataclass
 class _Fit:
-    """The final model's rows, coefficients, score contributions and risk-set layout."""
+    """The final model's rows (covariates centred), coefficients, and score contributions."""
 
     cols: list
     beta: np.ndarray
     variance: np.ndarray
-    x: np.ndarray
+    x: np.ndarray  # centred by ``mean``: exp(x @ beta) stays finite; hazards are unchanged
     start: np.ndarray
     stop: np.ndarray
     event: np.ndarray
     cust: np.ndarray  # customer position of each row
     ids: pd.Index
+    mean: np.ndarray
+    score: np.ndarray  # customers x covariates (Efron, as fitted)
     times: np.ndarray = field(default=None)
-    score: np.ndarray = field(default=None)  # customers x covariates
 
     def __post_init__(self):
         self.times = np.unique(self.stop[self.event == 1])
-        self.by_stop = np.argsort(self.stop, kind="stable")
-        self.by_start = np.argsort(self.start, kind="stable")
-        self.i_stop = np.searchsorted(self.stop[self.by_stop], self.times, "left")
-        self.i_start = np.searchsorted(self.start[self.by_start], self.times, "left")
         self.t_of_event = np.searchsorted(self.times, self.stop[self.event == 1])
-
-    def risk_sums(self, w: np.ndarray) -> np.ndarray:
-        """Sum of ``w`` (rows x k) over the rows at risk at each event time."""
-        zero = np.zeros((1, w.shape[1]))
-        cs = np.vstack([zero, np.cumsum(w[self.by_stop][::-1], axis=0)])[::-1]
-        cb = np.vstack([zero, np.cumsum(w[self.by_start][::-1], axis=0)])[::-1]
-        return cs[self.i_stop] - cb[self.i_start]
-
-    def hazard(self, betas: np.ndarray, cust_w: np.ndarray) -> np.ndarray:
-        """Breslow baseline hazard increments at ``times``, one column per replicate.
-
-        ``betas`` is covariates x replicates, ``cust_w`` replicates x customers.
-        """
-        w = cust_w[:, self.cust].T
-        s0 = self.risk_sums(w * np.exp(self.x @ betas))
-        d = np.zeros((len(self.times), w.shape[1]))
-        np.add.at(d, self.t_of_event, w[self.event == 1])
-        return np.divide(d, s0, out=np.zeros_like(d), where=s0 > 0)
+        self.lo = np.searchsorted(self.times, self.start, "right")
+        self.hi = np.searchsorted(self.times, self.stop, "right")
+        self.risk = np.exp(self.x @ self.beta)
+        # rows at risk at times[k]: start < t_k <= stop, i.e. lo <= k < hi
+        t = len(self.times)
+        w = np.column_stack([self.risk, self.risk[:, None] * self.x])
+        at_risk = np.column_stack([np.cumsum(np.bincount(self.lo, col, minlength=t + 1)
+                                             - np.bincount(self.hi, col, minlength=t + 1))[:t]
+                                   for col in w.T])
+        self.s0, self.s1 = at_risk[:, 0], at_risk[:, 1:]
+        d = np.bincount(self.t_of_event, minlength=t).astype(float)
+        self.dl = np.divide(d, self.s0, out=np.zeros(t), where=self.s0 > 0)  # Breslow
+        self.cum_l = np.r_[0.0, np.cumsum(self.dl)]
 
 
 def _fit_of(block_models: BlockModels) -> _Fit:
@@ -257,37 +268,14 @@ def _fit_of(block_models: BlockModels) -> _Fit:
     eps = block_models.data_
     cols = list(fit.columns)
     ids = pd.Index(pd.unique(eps[CUSTOMER_ID]))
-    f = _Fit(cols, fit.fitter.params_.loc[cols].to_numpy(float),
-             fit.fitter.variance_matrix_.loc[cols, cols].to_numpy(float),
-             eps[cols].to_numpy(float), eps["start"].to_numpy(float),
-             eps["stop"].to_numpy(float), eps["event"].to_numpy(int),
-             ids.get_indexer(eps[CUSTOMER_ID]), ids)
-    f.score = _score(f)
-    return f
-
-
-def _score(f: _Fit) -> np.ndarray:
-    """Each customer's contribution to the Cox score at the fit (Breslow form).
-
-    Row r contributes ``d_r (x_r - xbar(t_r)) - exp(x_r b) int_(start, stop] (x_r - xbar) dL0``;
-    summed over a customer's rows, and over customers it is ~0 at the estimate.
-    """
-    risk = np.exp(f.x @ f.beta)
-    sums = f.risk_sums(np.column_stack([risk, risk[:, None] * f.x]))
-    s0 = sums[:, 0]
-    xbar = sums[:, 1:] / s0[:, None]
-    d = np.bincount(f.t_of_event, minlength=len(f.times))
-    dl = d / s0
-    cum_l = np.r_[0.0, np.cumsum(dl)]
-    cum_a = np.vstack([np.zeros((1, f.x.shape[1])), np.cumsum(xbar * dl[:, None], axis=0)])
-    hi = np.searchsorted(f.times, f.stop, "right")
-    lo = np.searchsorted(f.times, f.start, "right")
-    u = -risk[:, None] * (f.x * (cum_l[hi] - cum_l[lo])[:, None] - (cum_a[hi] - cum_a[lo]))
-    ev = f.event == 1
-    u[ev] += f.x[ev] - xbar[f.t_of_event]
-    out = np.zeros((len(f.ids), f.x.shape[1]))
-    np.add.at(out, f.cust, u)
-    return out
+    x = eps[cols].to_numpy(float)
+    mean = x.mean(axis=0)
+    score = fit.fitter.score_residuals().reindex(ids, fill_value=0.0)[cols].to_numpy(float)
+    return _Fit(cols, fit.fitter.params_.loc[cols].to_numpy(float),
+                fit.fitter.variance_matrix_.loc[cols, cols].to_numpy(float), x - mean,
+                eps["start"].to_numpy(float), eps["stop"].to_numpy(float),
+                eps["event"].to_numpy(int), ids.get_indexer(eps[CUSTOMER_ID]), ids, mean,
+                score)
 
 
 @dataclass
@@ -300,53 +288,75 @@ class _Regime:
     hi: np.ndarray
     length: np.ndarray
     price: np.ndarray | None
-
-    def __post_init__(self):
-        # rows are sorted by customer: one segment per customer for reduceat
-        self.first = np.flatnonzero(np.r_[True, self.cust[1:] != self.cust[:-1]])
-        self.seg_cust = self.cust[self.first]
+    served: np.ndarray | None = None  # see _served, computed once
 
 
 def _regime(episodes: pd.DataFrame, f: _Fit) -> _Regime:
     cust = f.ids.get_indexer(episodes[CUSTOMER_ID])
-    eps = episodes[cust >= 0]
-    cust = cust[cust >= 0]
+    eps = episodes
+    if (cust < 0).any():
+        eps, cust = episodes[cust >= 0], cust[cust >= 0]
     missing = [c for c in f.cols if c not in eps]
     if missing:
         raise AnalysisError(f"the lever's path lacks the model's measures {missing}")
     price = np.exp(eps["log_price"].to_numpy(float)) if "log_price" in eps else None
     start, stop = eps["start"].to_numpy(float), eps["stop"].to_numpy(float)
-    return _Regime(np.ascontiguousarray(eps[f.cols].to_numpy(float)), cust,
+    return _Regime(np.ascontiguousarray(eps[f.cols].to_numpy(float) - f.mean), cust,
                    np.searchsorted(f.times, start, "right"),
                    np.searchsorted(f.times, stop, "right"), stop - start, price)
 
 
-def _expected_departures(r: _Regime, betas, cum_l, cust_w) -> np.ndarray:
-    """Sum over customers of weight x P(leaving in the window), one value per replicate."""
-    h = np.exp(r.x @ betas) * (cum_l[r.hi] - cum_l[r.lo])
-    p_leave = -np.expm1(-np.add.reduceat(h, r.first, axis=0))
-    return np.einsum("sc,cs->c", p_leave, cust_w[:, r.seg_cust])
+def _influence(r: _Regime, f: _Fit) -> tuple[float, np.ndarray]:
+    """Expected departures of regime ``r`` and each customer's influence on them.
+
+    ``D(w) = sum_i w_i P_i(beta(w), L(w))`` with ``P_i = 1 - exp(-H_i)`` the chance of
+    leaving in the window along the path. Its derivative in ``w_i`` at ``w = 1``:
+
+    - ``P_i`` (the customer's own term);
+    - ``(g - G) @ V @ U_i``: the coefficients move by ``V U_i`` (a refit's first order),
+      ``g = dD/dbeta`` through the path's risk scores, ``G`` through the baseline's
+      risk sets (``dL_k`` falls by ``dL_k S1_k / S0_k`` per unit of beta);
+    - ``sum_k q_k (dN_ik - dL_k s0_ik)``, ``q_k = c_k / S0_k``: the customer's
+      departures and time at risk through the Breslow increments ``dL_k = d_k / S0_k``,
+      ``c_k = dD/dL_k = sum_j exp(-H_j) a_jk`` (``a_jk`` the risk of j's path at t_k).
+    """
+    n, t = len(f.ids), len(f.times)
+    rr = np.exp(r.x @ f.beta)
+    dlr = f.cum_l[r.hi] - f.cum_l[r.lo]
+    big_h = np.bincount(r.cust, rr * dlr, minlength=n)
+    surv = np.exp(-big_h)
+    s = surv[r.cust] * rr
+    g = (s * dlr) @ r.x
+    c = np.cumsum(np.bincount(r.lo, s, minlength=t + 1) - np.bincount(r.hi, s, minlength=t + 1))
+    q = np.divide(c[:t], f.s0, out=np.zeros(t), where=f.s0 > 0)
+    big_g = (q * f.dl) @ f.s1
+    cum_q = np.r_[0.0, np.cumsum(q * f.dl)]
+    deaths = np.bincount(f.cust[f.event == 1], q[f.t_of_event], minlength=n)
+    at_risk = np.bincount(f.cust, f.risk * (cum_q[f.hi] - cum_q[f.lo]), minlength=n)
+    p_leave = -np.expm1(-big_h)
+    return float(p_leave.sum()), p_leave + f.score @ (f.variance @ (g - big_g)) + deaths - at_risk
 
 
-def _served(r: _Regime, beta, cum_l) -> np.ndarray:
+def _served(r: _Regime, f: _Fit) -> np.ndarray:
     """Expected months each row is served: its length x the chance of being a customer.
 
     Rows are sorted by customer and start, so survival to a row's start is exp(-hazard
     accumulated over the customer's earlier rows); within a row, the trapezoid.
     """
-    h = np.exp(r.x @ beta) * (cum_l[r.hi] - cum_l[r.lo])
-    first = np.r_[True, r.cust[1:] != r.cust[:-1]]
-    total = np.cumsum(h)
-    before = total - h - np.maximum.accumulate(np.where(first, total - h, 0.0))
-    return r.length * np.exp(-before) * (1 + np.exp(-h)) / 2
+    if r.served is None:
+        h = np.exp(r.x @ f.beta) * (f.cum_l[r.hi] - f.cum_l[r.lo])
+        first = np.r_[True, r.cust[1:] != r.cust[:-1]]
+        total = np.cumsum(h)
+        before = total - h - np.maximum.accumulate(np.where(first, total - h, 0.0))
+        r.served = r.length * np.exp(-before) * (1 + np.exp(-h)) / 2
+    return r.served
 
 
 def _money(observed: _Regime, lever: _Regime, f: _Fit) -> dict:
     """Months kept, and revenue: expected, kept (months retained x the price then paid)
     and the change (revenue under the lever minus as observed, discounts included)."""
     n = len(f.ids)
-    cum_l = np.r_[0.0, np.cumsum(f.hazard(f.beta[:, None], np.ones((1, n)))[:, 0])]
-    s0, s1 = _served(observed, f.beta, cum_l), _served(lever, f.beta, cum_l)
+    s0, s1 = _served(observed, f), _served(lever, f)
     m0 = np.bincount(observed.cust, weights=s0, minlength=n)
     m1 = np.bincount(lever.cust, weights=s1, minlength=n)
     out = {"months_kept": float(m1.sum() - m0.sum())}
@@ -389,8 +399,12 @@ class WhatIf:
         (monthly price x months retained, at the price paid under the lever) and
         revenue_change (revenue under the lever minus as observed: what a price cut
         costs shows here).
+        bootstrap_method says how the CIs were computed (:data:`BOOTSTRAP_METHOD`).
     draws : dict of str -> ndarray
         Bootstrap draws of each available lever's change (for comparisons).
+    influence : DataFrame
+        Each customer's influence on the expected departures of each regime (observed
+        and each lever): the first-order change when their weight grows by one.
 
     Examples
     --------
@@ -453,7 +467,12 @@ class WhatIf:
                                                 "price_increase_window_days")}
         opts["controls"] = list(timeline.params.get("controls", []))
         natural = natural_course(data, f.ids)
-        build = lambda d: build_timeline(d, include_price_level=True, **opts).episodes  # noqa: E731
+        keep = list(dict.fromkeys([CUSTOMER_ID, "start", "stop", *f.cols, *_PRICE_COLS]))
+
+        def build(d):  # only the columns a regime needs: the price lever copies no more
+            eps = build_timeline(d, include_price_level=True, **opts).episodes
+            return eps[[c for c in keep if c in eps]]
+
         paths = {"observed": build(natural)}
         blocks = block_models.blocks
         if blocks.get("contact") and natural.contact_events is not None:
@@ -489,7 +508,7 @@ class WhatIf:
         e_lo, e_hi = (np.percentile(draws, [100 * self.alpha, 100 * (1 - self.alpha)])
                       if len(draws) else (np.nan, np.nan))
         k_lo, k_hi = np.percentile(kept_draws, q) if len(kept_draws) else (np.nan, np.nan)
-        return {**row, "available": True, "why": "",
+        return {**row, "available": True, "why": "", "bootstrap_method": BOOTSTRAP_METHOD,
                 "departures_expected": float(est[0]), "departures_under_lever": float(boot[0]),
                 "change": float(change), "change_ci_low": float(lo), "change_ci_high": float(hi),
                 "change_eq_low": float(e_lo), "change_eq_high": float(e_hi),
@@ -500,26 +519,26 @@ class WhatIf:
     def _bootstrap(self, paths: dict, f: _Fit, cells: int = 4_000_000) -> dict:
         """Expected departures of each regime: [estimate, resample 1, ..., resample B].
 
-        Replicates are computed a chunk at a time, as matrices (rows x replicates) of at
-        most ``cells`` entries, and each chunk draws its own multinomial customer counts
-        (one generator, in order), so memory stays bounded on large customer bases.
+        Each resample is the estimate plus ``(w - 1) @ IF`` (:func:`_influence`) for its
+        multinomial customer counts ``w`` (n customers drawn with replacement), drawn a
+        chunk at a time (at most ``cells`` weights in memory) from one generator seeded
+        with ``seed``.
         """
         n = len(f.ids)
+        names = list(paths)
+        est, infl = zip(*(_influence(paths[k], f) for k in names), strict=True)
+        infl = np.column_stack(infl)
+        self.influence = pd.DataFrame(infl, index=f.ids.rename(CUSTOMER_ID), columns=names)
         rng = np.random.default_rng(self.seed)
-        rows = max([len(f.x)] + [len(r.x) for r in paths.values()])
-        chunk = int(np.clip(cells // max(rows, 1), 1, 16))
-        total = self.bootstrap + 1
-        out = {k: np.zeros(total) for k in paths}
-        for lo in range(0, total, chunk):
-            size = min(chunk, total - lo)
-            w = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)
-            if lo == 0:
-                w[0] = 1.0  # the estimate itself: every customer once
-            betas = f.beta[:, None] + f.variance @ (f.score.T @ (w - 1).T)
-            cum_l = np.vstack([np.zeros((1, size)), np.cumsum(f.hazard(betas, w), axis=0)])
-            for k, r in paths.items():
-                out[k][lo:lo + size] = _expected_departures(r, betas, cum_l, w)
-        return out
+        draws = np.empty((self.bootstrap, len(names)))
+        chunk = int(np.clip(cells // max(n, 1), 1, 64))
+        for lo in range(0, self.bootstrap, chunk):
+            size = min(chunk, self.bootstrap - lo)
+            # multinomial counts: n customers drawn with replacement (fast for large n)
+            pick = rng.integers(0, n, size=(size, n)) + n * np.arange(size)[:, None]
+            w = np.bincount(pick.ravel(), minlength=size * n).reshape(size, n)
+            draws[lo:lo + size] = np.asarray(est) + (w - 1.0) @ infl
+        return {k: np.r_[est[j], draws[:, j]] for j, k in enumerate(names)}
 
     def to_records(self) -> list[dict]:
         return to_records(self.summary)
