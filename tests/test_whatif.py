@@ -47,7 +47,11 @@ def test_simulated_levers_share_every_draw_with_the_world_without_them():
     for spec in (["contact:6"], ["price"], ["contact:3", "price"]):
         w = simulate(800, seed=2, preset="neither", levers=spec).truth["what_if"]
         assert w["departures_under_lever"] == w["departures_factual"] > 0
-        assert w["change"] == 0.0
+        assert w["change"] == 0.0 and w["change_expected"] == 0.0
+        # the expected departures (nobody leaving, chances summed) match the realised
+        # count within its noise
+        assert abs(w["expected_factual"] - w["departures_factual"]) < 4 * np.sqrt(
+            w["departures_factual"])
     # with an effect, the same seed moves departures the planted way
     c = simulate(800, seed=2, preset="contact", levers=["contact:6"]).truth["what_if"]
     p = simulate(800, seed=2, preset="price", levers=["price"]).truth["what_if"]
@@ -112,6 +116,46 @@ def test_natural_course_drops_what_the_departure_caused_and_replays_the_history(
     assert eps["event"].sum() == 0 and eps["stop"].max() == 12
 
 
+def test_a_leavers_prices_follow_a_comparable_customer_still_served():
+    """After the departure a leaver's prices take the relative steps of a customer of the
+    same start month (and plan) who was still served then; one of another plan is not
+    the donor, and a donor who left too hands over to their own donor."""
+    d = pd.Timestamp
+    nat = pd.NaT
+    customers = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "e"],
+        "start_date": [d("2025-01-01"), d("2025-01-20"), d("2025-01-10"), d("2025-01-05")],
+        "end_date": [nat] * 4, "notice_date": [d("2025-05-01"), nat, nat, d("2025-08-01")],
+        "churned": [1, 0, 0, 1], "exit_reason": [None] * 4,
+        "plan": ["basic", "basic", "premium", "basic"]})
+    prices = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "b", "b", "c", "c", "e", "e", "e"],
+        "effective_date": [d("2025-01-01"), d("2025-03-01"), d("2025-01-20"), d("2025-09-01"),
+                           d("2026-01-01"), d("2025-01-10"), d("2025-06-01"), d("2025-01-05"),
+                           d("2025-06-01"), d("2025-08-02")],
+        "monthly_price": [20.0, 22.0, 30.0, 33.0, 36.3, 50.0, 75.0, 40.0, 44.0, 30.0],
+        "new_customer_price": [18.0, 18.0, 25.0, 25.0, 27.5, 40.0, 40.0, 25.0, 25.0, 25.0]})
+    data = StudyData("events", d("2026-03-01"), customers, prices, None,
+                     roles={"controls": ["plan"]})
+    nat = natural_course(data, pd.Index(customers["customer_id"])).price_events
+    nat = nat.sort_values(["customer_id", "effective_date"]).set_index(
+        ["customer_id", "effective_date"])
+    # a (basic, left 1 May): its donor is e (basic, same start month, still served then;
+    # the fixed hash's pick between e and b), +10% on 1 June; e left on 1 August, so from
+    # there a follows e's donor b: +10% on 1 Sep 2025 and +10% (new-customer price too)
+    # on 1 Jan 2026. The premium customer c (+50% in June) is followed by nobody, and e's
+    # win-back price after its notice is no step.
+    assert nat.loc["a", "monthly_price"].tolist() == [20.0, 22.0, 24.2, 26.62, 29.28]
+    assert list(nat.loc["a"].index) == [d("2025-01-01"), d("2025-03-01"), d("2025-06-01"),
+                                        d("2025-09-01"), d("2026-01-01")]
+    np.testing.assert_allclose(nat.loc["a", "new_customer_price"], [18, 18, 18, 18, 19.8])
+    assert nat.loc["e", "monthly_price"].tolist() == [40.0, 44.0, 48.4, 53.24]
+    # stayers keep exactly their own prices
+    for who in ("b", "c"):
+        own = prices[prices["customer_id"] == who]
+        assert nat.loc[who, "monthly_price"].tolist() == own["monthly_price"].tolist()
+
+
 def test_price_lever_takes_away_penalty_and_increase_but_keeps_the_new_customer_price():
     eps = pd.DataFrame({"loyalty_penalty": [0.2, 0.0], "price_increase_recent": [1, 0],
                         "log_price": [np.log(36.0), np.log(30.0)]})
@@ -126,8 +170,10 @@ def test_the_ci_of_each_lever_covers_the_simulated_counterfactual_truth(contact_
     s = wi.summary.set_index("lever")
     for lever in ("contact", "price"):
         row, true = s.loc[lever], truth[lever]
-        assert row["change_ci_low"] <= true["change"] <= row["change_ci_high"], (
-            lever, row["change_ci_low"], row["change"], row["change_ci_high"], true["change"])
+        for kind in ("change_expected", "change"):  # expected, and the realised year
+            assert row["change_ci_low"] <= true[kind] <= row["change_ci_high"], (
+                lever, kind, row["change_ci_low"], row["change"], row["change_ci_high"],
+                true[kind])
         assert row["change_ci_low"] <= row["change_eq_low"] <= row["change"] \
             <= row["change_eq_high"] <= row["change_ci_high"]
     # the planted contact effect: the lever clearly cuts departures, price does nothing

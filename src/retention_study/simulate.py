@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -377,21 +377,30 @@ class Lever:
     since the last one (or since joining); ``price``: every customer pays the
     new-customer price (no loyalty penalty, no recent increase). ``record`` keeps, per
     pool customer, what the truth needs: departure in the window, months served in it
-    and the revenue (monthly price x months) earned in it.
+    and the revenue (monthly price x months) earned in it. ``stay``: nobody leaves
+    from ``window_start`` on (each customer's path as if they stayed, what a g-formula
+    standardises over); ``cumhaz`` then sums each customer's hazard in the window, so
+    ``1 - exp(-cumhaz)`` is their chance of leaving in it given that path.
     """
 
     window_start: int
     contact_days: int | None = None
     price: bool = False
+    stay: bool = False
 
     def start(self, m: int) -> None:
         self.departed = np.zeros(m, dtype=bool)
         self.months = np.zeros(m)
         self.revenue = np.zeros(m)
+        self.cumhaz = np.zeros(m)
 
-    def record(self, pool, active, begin, length, as_of, leaves, notice) -> None:
+    def record(self, pool, active, begin, length, as_of, leaves, notice, hazard) -> None:
         inside = begin >= self.window_start
         a = active[inside]
+        # the chance of a notice by as_of in this month is 1 - exp(-hazard x the share
+        # of the month before as_of): summed, the expected departures of a stayer's path
+        share = np.clip((as_of - begin) / length, 0.0, 1.0)
+        self.cumhaz[a] += (hazard * share)[inside]
         end = np.minimum(begin + length, as_of + 1)
         end = np.where(leaves, notice, end)[inside]
         months = (end - begin[inside]) / length[inside]
@@ -477,12 +486,14 @@ def _simulate_month(draws, pool, ev, book, effects, k, active, as_of, keep_panel
     frac = -np.log1p(-np.minimum(u, p_leave)) / hazard
     notice = begin + 1 + np.minimum(frac * length, length - 1).astype(np.int64)
     leaves = (u < p_leave) & (notice <= as_of)
+    if lever is not None and lever.stay:
+        leaves &= begin < lever.window_start
     # Routine events of the month; a leaver's routine stops at the notice.
     cutoff = np.where(leaves, notice, np.minimum(begin + length, as_of + 1))
     _routine_contacts(draws, pool, ev, book, active, begin, length, cutoff, recent, k, lever)
     _routine_prices(draws, pool, ev, book, active, begin, length, cutoff, k)
     if lever is not None:
-        lever.record(pool, active, begin, length, as_of, leaves, notice)
+        lever.record(pool, active, begin, length, as_of, leaves, notice, hazard)
     if keep_panel:
         ev.panel.append((active, np.full(len(active), k, np.int16), begin, msc, gap, recent,
                          leaves, notice))
@@ -785,8 +796,17 @@ def parse_levers(specs, window_start: int) -> Lever | None:
     return lever
 
 
-def _what_if_truth(factual: Lever, lever: Lever, pos: np.ndarray, specs) -> dict:
-    """Both worlds' departures, months and revenue in the window, for the extract."""
+def _what_if_truth(factual: Lever, lever: Lever, pos: np.ndarray, specs,
+                   factual_stay: Lever, lever_stay: Lever) -> dict:
+    """Both worlds' departures, months and revenue in the window, for the extract.
+
+    ``departures_*`` are the realised counts (one draw of who leaves); ``expected_*``
+    the sums of each customer's chance of leaving along their path (the worlds run
+    again with nobody leaving in the window), ``change_expected`` their relative change:
+    the quantity a what-if CI is for, without the noise of one realised year.
+    """
+    e0 = float(-np.expm1(-factual_stay.cumhaz[pos]).sum())
+    e1 = float(-np.expm1(-lever_stay.cumhaz[pos]).sum())
     d0, d1 = int(factual.departed[pos].sum()), int(lever.departed[pos].sum())
     m0, m1 = factual.months[pos], lever.months[pos]
     r0, r1 = factual.revenue[pos], lever.revenue[pos]
@@ -796,6 +816,8 @@ def _what_if_truth(factual: Lever, lever: Lever, pos: np.ndarray, specs) -> dict
         "contact_every_days": lever.contact_days, "price": lever.price,
         "departures_factual": d0, "departures_under_lever": d1,
         "change": (d1 - d0) / d0 if d0 else float("nan"),
+        "expected_factual": e0, "expected_under_lever": e1,
+        "change_expected": e1 / e0 - 1 if e0 else float("nan"),
         "customers_kept": d0 - d1,
         "months_factual": float(m0.sum()), "months_under_lever": float(m1.sum()),
         "revenue_factual": float(r0.sum()), "revenue_under_lever": float(r1.sum()),
@@ -883,7 +905,13 @@ def simulate(
         # customers are in the extract (nothing before the window changes)
         _run_pool(np.random.default_rng([int(seed), m]), m, as_of_day, effects, False, lever,
                   crn_key)
-        what_if = _what_if_truth(factual, lever, pos, levers)
+        # and both worlds once more with nobody leaving in the window: each customer's
+        # chance of leaving along the path they would have had, the expected departures
+        stays = [Lever(obs_start, stay=True), replace(lever, stay=True)]
+        for world in stays:
+            _run_pool(np.random.default_rng([int(seed), m]), m, as_of_day, effects, False,
+                      world, crn_key)
+        what_if = _what_if_truth(factual, lever, pos, levers, *stays)
     pos_of = np.full(m, -1, dtype=np.int64)
     pos_of[pos] = np.arange(n)
     customers = _customers_frame(rng, pool, pos, as_of_day, satisfaction)

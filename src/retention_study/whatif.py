@@ -115,8 +115,9 @@ def natural_course(data: StudyData, ids: pd.Index) -> StudyData:
 
     Events dated on or after a customer's departure (caused by it) are dropped; a
     customer who left has their contacts inside the window replayed after the departure
-    (period: the days from entry to departure, when at least :data:`MIN_REPLAY_DAYS`).
-    Prices stay as they were at the departure.
+    (period: the days from entry to departure, when at least :data:`MIN_REPLAY_DAYS`),
+    and their prices follow the steps a comparable customer still served had from the
+    departure on (:func:`_continue_prices`).
     """
     p = _paths(data, ids)
     left = p.depart != _MISSING
@@ -127,11 +128,119 @@ def natural_course(data: StudyData, ids: pd.Index) -> StudyData:
     customers["notice_date"] = pd.NaT
     customers["churned"] = 0
     prices = _before(data.price_events, "effective_date", ids, cut)
+    if prices is not None and len(prices):
+        controls = list(data.roles.get("controls", []))
+        prices = pd.concat([prices, _continue_prices(prices, customers, ids, p, controls)],
+                           ignore_index=True)
     contacts = _before(data.contact_events, "contact_date", ids, cut)
     if contacts is not None and len(contacts):
         contacts = pd.concat([contacts, _replay(contacts, ids, p)], ignore_index=True)
     return StudyData("events", data.as_of, customers, prices, contacts, roles=dict(data.roles),
                      sources=dict(data.sources), observation_start=data.observation_start)
+
+
+def _donors(customers: pd.DataFrame, p: Paths, controls) -> np.ndarray:
+    """For each customer who left, a comparable customer still served on that day.
+
+    Comparable: the same start month and the same values of the baseline controls with
+    few levels (such as plan); where no such customer is still served on the departure
+    day, the same start month, then the same start year, then anyone. Among the eligible
+    one is picked by a fixed hash of the customer's position (deterministic, blind to
+    how long the donor stays: no survivor selection). -1 for customers who stayed.
+    """
+    n = len(p.ids)
+    left = p.depart != _MISSING
+    gone = np.where(left, p.depart, p.as_of + 1)  # still served through as_of
+    month = _dates(p.start).astype("datetime64[M]").astype(np.int64)
+    traits = [c for c in controls if c in customers and customers[c].nunique() <= 12]
+    codes = [pd.factorize(customers[c].astype(str))[0] for c in traits]
+    levels = [[month, *codes], [month], [month // 12], []]
+    donor = np.full(n, -1, dtype=np.int64)
+    mix = (np.arange(n, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(33)
+    for keys in levels:
+        todo = np.flatnonzero(left & (donor < 0))
+        if not len(todo):
+            break
+        group = np.zeros(n, dtype=np.int64)
+        for k in keys:  # one integer per combination of the keys
+            group = group * (int(k.max()) - int(k.min()) + 1) + (k - k.min())
+        group = pd.factorize(group)[0].astype(np.int64)
+        key = (group << 20) + gone  # day numbers < 2^20
+        order = np.argsort(key, kind="stable")
+        skey = key[order]
+        lo = np.searchsorted(skey, (group[todo] << 20) + p.depart[todo], "right")
+        hi = np.searchsorted(skey, (group[todo] + 1) << 20, "left")
+        ok = hi > lo
+        pick = lo[ok] + (mix[todo[ok]] % (hi[ok] - lo[ok]).astype(np.uint64)).astype(np.int64)
+        donor[todo[ok]] = order[pick]
+    return donor
+
+
+def _continue_prices(prices: pd.DataFrame, customers: pd.DataFrame, ids: pd.Index,
+                     p: Paths, controls) -> pd.DataFrame:
+    """Price events continuing each leaver's prices after the departure, to as_of.
+
+    A leaver follows the relative price steps (price and new-customer price) that a
+    comparable customer (:func:`_donors`) had from the departure day on; when that
+    customer left too, the steps continue with theirs, and so on, up to a customer
+    served through as_of. ``prices`` are the events before each departure.
+    """
+    donor = _donors(customers, p, controls)
+    leavers = np.flatnonzero(donor >= 0)
+    if not len(leavers) or prices is None or not len(prices):
+        return prices.iloc[:0] if prices is not None else None
+    pos = ids.get_indexer(prices[CUSTOMER_ID]).astype(np.int64)
+    day = _days(prices["effective_date"])
+    order = np.lexsort((day, pos))
+    pos, day = pos[order], day[order]
+    price = prices["monthly_price"].to_numpy(float)[order]
+    ncp = prices["new_customer_price"].to_numpy(float)[order]
+    first = np.r_[True, pos[1:] != pos[:-1]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step_p = np.where(first, 0.0, np.log(price) - np.log(np.r_[price[0], price[:-1]]))
+        step_n = np.where(first, 0.0, np.log(ncp) - np.log(np.r_[ncp[0], ncp[:-1]]))
+    key = (pos << 32) + day
+    last = np.searchsorted(key, (leavers << 32) + p.depart[leavers], "left") - 1
+    has = last >= 0
+    has[has] = pos[last[has]] == leavers[has]
+    leavers, last = leavers[has], last[has]
+    # segments (leaver, source, from, to): follow the donors until one stayed
+    seg_i, seg_s, seg_a, seg_b = [], [], [], []
+    who, src, since = leavers, donor[leavers], p.depart[leavers]
+    while len(who):
+        until = np.where(p.depart[src] != _MISSING, p.depart[src], p.as_of + 1)
+        seg_i.append(who), seg_s.append(src), seg_a.append(since), seg_b.append(until)
+        more = p.depart[src] != _MISSING
+        who, since, src = who[more], until[more], donor[src[more]]
+    si, ss, sa, sb = (np.concatenate(v) for v in (seg_i, seg_s, seg_a, seg_b))
+    a = np.searchsorted(key, (ss << 32) + sa, "left")
+    b = np.searchsorted(key, (ss << 32) + sb, "left")
+    count = b - a
+    row = np.repeat(a, count) + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count,
+                                                                      count))
+    cust = np.repeat(si, count)
+    o = np.lexsort((day[row], cust))
+    row, cust = row[o], cust[o]
+    if not len(row):
+        return prices.iloc[:0]
+    start = np.r_[True, cust[1:] != cust[:-1]]
+    grp = np.cumsum(start) - 1
+    base = dict(zip(leavers, last, strict=True))
+    base_row = np.array([base[c] for c in cust[start]])
+    cum_p = _group_cumsum(step_p[row], grp)
+    cum_n = _group_cumsum(step_n[row], grp)
+    out = pd.DataFrame({CUSTOMER_ID: ids.to_numpy()[cust], "effective_date": _dates(day[row]),
+                        "monthly_price": np.round(price[base_row][grp] * np.exp(cum_p), 2),
+                        "new_customer_price": ncp[base_row][grp] * np.exp(cum_n)})
+    # a step of 0 (the donor's own first price) is no event for the leaver
+    return out[np.abs(step_p[row]) + np.nan_to_num(np.abs(step_n[row])) > 0]
+
+
+def _group_cumsum(values: np.ndarray, grp: np.ndarray) -> np.ndarray:
+    total = np.cumsum(values)
+    first = np.r_[0, np.flatnonzero(np.diff(grp)) + 1]
+    offset = np.repeat(total[first] - values[first], np.diff(np.r_[first, len(values)]))
+    return total - offset
 
 
 def _before(frame: pd.DataFrame | None, col: str, ids: pd.Index, cut: np.ndarray):
