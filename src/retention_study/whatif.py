@@ -19,14 +19,16 @@ Levers (:data:`LEVERS`):
 - ``both``: the two together.
 
 A customer who left has no history after leaving. Their path beyond the departure is
-continued deterministically: prices stay as they were, and their own contact history
-(outbound and inbound) inside the window is replayed, so a customer the supplier called
-every two months keeps being called every two months (a neglected one keeps being
-neglected). Events caused by the departure (retention calls, win-back offers on or after
-the notice) are not part of any path. Holding prices is a simplification: where loyal
-customers' prices keep rising, the natural course understates a leaver's later hazard,
-so the price lever's effect comes out a little small (about 2 points of departures too
-few on the simulator at 10,000 customers, benchmarks/bench_verdict.py).
+continued deterministically: their own contact history (outbound and inbound) inside the
+window is replayed, so a customer the supplier called every two months keeps being
+called every two months (a neglected one keeps being neglected), and their prices take
+the relative steps a comparable customer still served had from the departure on (same
+start month and few-level controls such as plan; :func:`_continue_prices`), so the
+natural course keeps the increases a leaver would have had. Events caused by the
+departure (retention calls, win-back offers on or after the notice) are not part of any
+path. The contact lever does not move prices: where extra calls would bring repricing
+(the simulator's account managers move a contacted customer to a current deal), that
+part of the contact lever's effect is not in the estimate.
 
 The confidence interval is a customer-level bootstrap of the linearised estimate. The
 estimate is a smooth function of customer weights ``w`` (all 1 in the data): the
