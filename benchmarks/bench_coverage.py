@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from coverage_world import PLANTED, daily_world  # noqa: E402
 
-from retention_study.ledger import Ledger  # noqa: E402
-from retention_study.models import fit_cox  # noqa: E402
-from retention_study.schema import StudyData  # noqa: E402
-from retention_study.simulate import PRESETS, simulate  # noqa: E402
-from retention_study.timeline import build_timeline  # noqa: E402
+from retention_study.analysis.models import fit_cox  # noqa: E402
+from retention_study.data.ledger import Ledger  # noqa: E402
+from retention_study.data.schema import StudyData  # noqa: E402
+from retention_study.data.simulate import PRESETS, simulate  # noqa: E402
+from retention_study.episodes.timeline import build_timeline  # noqa: E402
 
 SCALE = {"months_since_contact": 6.0, "loyalty_penalty": math.log(1.1),
          "price_increase_recent": 1.0}

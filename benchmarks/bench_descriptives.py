@@ -10,12 +10,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from retention_study.descriptives import (
+from retention_study.analysis.descriptives import (
     contact_bands,
     km_by_group,
     penalty_bands,
 )
-from retention_study.schema import StudyData
+from retention_study.data.schema import StudyData
 
 
 def episodes(n_customers: int, per_customer: int, seed: int = 1) -> pd.DataFrame:

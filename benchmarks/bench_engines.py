@@ -40,7 +40,7 @@ def simulate_world(n: int, folder: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from retention_study.simulate import simulate
+    from retention_study.data.simulate import simulate
 
     names = ("customers", "price_events", "contact_events")
     if n <= PART:
@@ -117,7 +117,7 @@ class TreeMemory(threading.Thread):
 
 
 def _model_columns(blocks: dict) -> dict:
-    from retention_study.models import BASE_BLOCKS, MODELS
+    from retention_study.analysis.models import BASE_BLOCKS, MODELS
 
     return {name: [c for b in (*BASE_BLOCKS, *extra) for c in blocks[b]]
             for name, extra in MODELS.items()}
@@ -138,10 +138,10 @@ def worker(engine: str, files: dict, memory_limit: str | None, work: Path) -> di
         t = now
 
     if engine == "pandas":
+        from retention_study.analysis.models import BlockModels
         from retention_study.config import resolve_config
-        from retention_study.load import load_study_data
-        from retention_study.models import BlockModels
-        from retention_study.timeline import build_timeline
+        from retention_study.data.load import load_study_data
+        from retention_study.episodes.timeline import build_timeline
 
         cfg = resolve_config({"data": {**files, "controls": CONTROLS, "as_of": AS_OF,
                                        "observation_start": OBS}})
@@ -157,9 +157,9 @@ def worker(engine: str, files: dict, memory_limit: str | None, work: Path) -> di
         lap("four block Cox fits")
         out["coef"] = {m: bm.fits[m].fitter.params_.tolist() for m in cols if cols[m]}
     else:
+        from retention_study.data.schema import StudyData
         from retention_study.engines.base import build_episodes
         from retention_study.engines.relational_cox import RelationalCoxData, RelationalCoxFitter
-        from retention_study.schema import StudyData
 
         if engine == "duckdb":
             from retention_study.engines.duckdb_engine import DuckDBEngine

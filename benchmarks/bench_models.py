@@ -15,8 +15,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from timeline_sim import simulate_timeline  # noqa: E402
 
-from retention_study.compare import HeadToHead, decide_verdict  # noqa: E402
-from retention_study.models import BlockModels  # noqa: E402
+from retention_study.analysis.compare import HeadToHead, decide_verdict  # noqa: E402
+from retention_study.analysis.models import BlockModels  # noqa: E402
 
 
 def main(n: int = 20_000) -> None:

@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from timeline_sim import simulate_timeline  # noqa: E402
 
-from retention_study.ledger import Ledger  # noqa: E402
-from retention_study.models import fit_cox, ph_score_test  # noqa: E402
-from retention_study.schema import StudyData  # noqa: E402
-from retention_study.simulate import simulate  # noqa: E402
-from retention_study.timeline import build_timeline  # noqa: E402
+from retention_study.analysis.models import fit_cox, ph_score_test  # noqa: E402
+from retention_study.data.ledger import Ledger  # noqa: E402
+from retention_study.data.schema import StudyData  # noqa: E402
+from retention_study.data.simulate import simulate  # noqa: E402
+from retention_study.episodes.timeline import build_timeline  # noqa: E402
 
 
 def scaled_shortcut(fit, eps):

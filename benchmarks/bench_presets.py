@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from retention_study import pipeline
+from retention_study.analysis import pipeline
 from retention_study.config import resolve_config
-from retention_study.load import load_study_data
-from retention_study.simulate import PRESETS, write_simulation
-from retention_study.timeline import build_timeline
+from retention_study.data.load import load_study_data
+from retention_study.data.simulate import PRESETS, write_simulation
+from retention_study.episodes.timeline import build_timeline
 
 HEADLINE = ("months_since_contact", "loyalty_penalty", "price_increase_recent")
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from retention_study.after_notice import after_notice_shares
-from retention_study.reasons import analyse_reasons, customer_reasons
-from retention_study.schema import StudyData
-from retention_study.segments import LoyaltyPenalty, analyse_segments
-from retention_study.simulate import simulate
-from retention_study.timeline import build_timeline
+from retention_study.analysis.after_notice import after_notice_shares
+from retention_study.analysis.reasons import analyse_reasons, customer_reasons
+from retention_study.analysis.segments import LoyaltyPenalty, analyse_segments
+from retention_study.data.schema import StudyData
+from retention_study.data.simulate import simulate
+from retention_study.episodes.timeline import build_timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 IBM = ROOT / ".." / "shared" / "data" / "real" / "ibm_telco_customer_churn.csv"

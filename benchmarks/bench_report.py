@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from retention_study.config import load_config
+from retention_study.data.simulate import write_simulation
 from retention_study.runner import checks, manifest
-from retention_study.simulate import write_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 

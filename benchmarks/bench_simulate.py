@@ -15,7 +15,7 @@ import tempfile
 STEP = """
 import resource, sys, time
 from pathlib import Path
-from retention_study.simulate import simulate, write_simulation
+from retention_study.data.simulate import simulate, write_simulation
 n, fmt, out = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 t = time.perf_counter()
 if fmt == "none":
@@ -35,7 +35,7 @@ def recovery(n: int = 20_000) -> None:
     import pandas as pd
     from lifelines import CoxTimeVaryingFitter
 
-    from retention_study.simulate import PRESETS, simulate
+    from retention_study.data.simulate import PRESETS, simulate
 
     scale = {"hr_no_contact_6m": ("months_since_contact", 6.0),
              "hr_price_gap_10pct": ("loyalty_penalty", np.log(1.1)),

@@ -31,8 +31,8 @@ BUILD_LIMIT_S, BUILD_LIMIT_GB, FIT_LIMIT_S = 60.0, 8.0, 300.0
 STEP = r"""
 import json, resource, sys, time
 import numpy as np, pandas as pd
-from retention_study.schema import StudyData
-from retention_study.timeline import build_timeline
+from retention_study.data.schema import StudyData
+from retention_study.episodes.timeline import build_timeline
 
 folder, grid, n_fit, max_fit_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 meta = json.loads(open(f"{folder}/meta.json").read())
@@ -126,7 +126,7 @@ def make_data(folder: Path, n: int, own: bool = False) -> str:
     """Write Shape A Parquet files and meta.json into ``folder``; return the source used."""
     as_of = "2026-06-30"
     try:
-        from retention_study.simulate import simulate
+        from retention_study.data.simulate import simulate
     except ImportError:
         own = True
     if own:
@@ -136,7 +136,7 @@ def make_data(folder: Path, n: int, own: bool = False) -> str:
         world = {"customers": sim.customers, "price_events": sim.price_events,
                  "contact_events": sim.contact_events,
                  "observation_start": sim.truth["observation_start"]}
-        source = "retention_study.simulate (preset both)"
+        source = "retention_study.data.simulate (preset both)"
     folder.mkdir(parents=True, exist_ok=True)
     for key in ("customers", "price_events", "contact_events"):
         world[key].to_parquet(folder / f"{key}.parquet", index=False)

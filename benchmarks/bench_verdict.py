@@ -8,7 +8,7 @@ Each finished run is appended to ``rows.csv`` (default ``bench_verdict_rows.csv`
 working directory): the presets seed by seed, then the unseen worlds. A run cut short
 resumes where it stopped, and ``--summary rows.csv`` prints the figures so far.
 
-Part 1 (the study's rule, business scale): worlds from ``retention_study.simulate`` at
+Part 1 (the study's rule, business scale): worlds from ``retention_study.data.simulate`` at
 ``n_customers`` (default 10,000), each seed simulated with the contact and the price
 lever under common random numbers, so each seed's counterfactual truth is known (the
 expected change, and the realised one). Per world it prints the share of seeds giving
@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from timeline_sim import simulate_timeline  # noqa: E402
 
-from retention_study.compare import VERDICTS, decide_verdict  # noqa: E402
-from retention_study.models import BlockModels  # noqa: E402
-from retention_study.schema import StudyData  # noqa: E402
-from retention_study.simulate import simulate  # noqa: E402
-from retention_study.timeline import build_timeline  # noqa: E402
-from retention_study.whatif import WhatIf  # noqa: E402
+from retention_study.analysis.compare import VERDICTS, decide_verdict  # noqa: E402
+from retention_study.analysis.models import BlockModels  # noqa: E402
+from retention_study.analysis.whatif import WhatIf  # noqa: E402
+from retention_study.data.schema import StudyData  # noqa: E402
+from retention_study.data.simulate import simulate  # noqa: E402
+from retention_study.episodes.timeline import build_timeline  # noqa: E402
 
 #: world -> (preset, effect overrides, expected label, expected contact direction or None)
 WORLDS = {

@@ -1,6 +1,6 @@
 """An independent customer world in continuous (daily) time, for the coverage benchmark.
 
-Written apart from :mod:`retention_study.simulate`, which plants its hazard on the study's
+Written apart from :mod:`retention_study.data.simulate`, which plants its hazard on the study's
 own monthly grid: here everything happens on days. Outbound contacts arrive at a
 customer-specific daily rate, prices rise on random days, and the daily hazard of giving
 notice is ``h0 * HR_plan * HR_6m ** (days since contact / 182.6) * HR_10pct **
@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from retention_study.schema import StudyData
+from retention_study.data.schema import StudyData
 
 PLANTED = {"months_since_contact": 1.5, "loyalty_penalty": 1.3, "price_increase_recent": 1.8}
 DAYS_6M = 6 * 365.25 / 12

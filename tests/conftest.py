@@ -18,7 +18,7 @@ os.chdir(ROOT)
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory) -> Path:
     """A small simulated Shape A data set (the default preset), written as CSV."""
-    from retention_study.simulate import write_simulation
+    from retention_study.data.simulate import write_simulation
 
     out = tmp_path_factory.mktemp("sample")
     write_simulation(out, n_customers=1500, seed=7, preset="contact", fmt="csv")
@@ -28,7 +28,7 @@ def small_sample(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def every_results_json_matches_the_schema(tmp_path_factory):
     """After the session: every results.json the tests wrote validates against the shipped
-    JSON Schema and reads back as :class:`~retention_study.results.Results`.
+    JSON Schema and reads back as :class:`~retention_study.analysis.results.Results`.
 
     Runs, notebooks and pipelines write results.json under the session's temporary
     folder; a file that does not validate fails the session (an error at teardown),
@@ -39,7 +39,7 @@ def every_results_json_matches_the_schema(tmp_path_factory):
 
     import jsonschema
 
-    from retention_study.results import SCHEMA_FILE, Results, ResultsError
+    from retention_study.analysis.results import SCHEMA_FILE, Results, ResultsError
 
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
     problems = []

@@ -234,7 +234,7 @@ DEFAULT_ALT = "No description has been provided for this image"
 def default_report(tmp_path_factory) -> Path:
     """The default report: configs/default.yaml on the sample `make report` simulates."""
     from retention_study.config import load_config
-    from retention_study.simulate import write_simulation
+    from retention_study.data.simulate import write_simulation
 
     base = tmp_path_factory.mktemp("default-report")
     # the Makefile's sample: 3000 customers, seed 20260630, the "contact" world

@@ -1,4 +1,4 @@
-"""Tests of retention_study.claims: each claim's decision on crafted results."""
+"""Tests of retention_study.analysis.claims: each claim's decision on crafted results."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_study.after_notice import after_notice_shares, rate_ratio
-from retention_study.claims import (
+from retention_study.analysis.after_notice import after_notice_shares, rate_ratio
+from retention_study.analysis.claims import (
     STATUSES,
     check_claims,
     parse_claims,
 )
+from retention_study.analysis.results import Results
 from retention_study.config import CLAIMS_FILE
-from retention_study.results import Results
-from retention_study.schema import DAYS_PER_MONTH, StudyData
+from retention_study.data.schema import DAYS_PER_MONTH, StudyData
 
 D = pd.Timestamp
 
@@ -290,7 +290,7 @@ def test_claim_1_reads_the_tests_at_the_verdicts_holm_level():
 def test_after_notice_counts_match_a_plain_pandas_reference():
     # The counts use array lookups instead of id maps; a row-by-row pandas reference on
     # random data (ties within a day, customers without notice, unknown ids) must agree.
-    from retention_study.after_notice import _around_notice, _price_cuts
+    from retention_study.analysis.after_notice import _around_notice, _price_cuts
 
     rng = np.random.default_rng(5)
     n = 60

@@ -1,4 +1,4 @@
-"""Tests of retention_study.compare: held-out scores against independent references and
+"""Tests of retention_study.analysis.compare: held-out scores against independent references and
 the verdict rule on simulated worlds with a known truth."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from lifelines.utils import concordance_index
 from timeline_sim import simulate_timeline
 
-from retention_study.compare import VERDICTS, HeadToHead, decide_verdict, held_out_scores
-from retention_study.models import BlockModels, partial_log_likelihood
-from retention_study.schema import Timeline
+from retention_study.analysis.compare import VERDICTS, HeadToHead, decide_verdict, held_out_scores
+from retention_study.analysis.models import BlockModels, partial_log_likelihood
+from retention_study.data.schema import Timeline
 
 REF = Path(__file__).resolve().parent / "fixtures" / "r_reference"
 
@@ -234,7 +234,7 @@ def test_months_without_contact_that_lower_departures_read_as_more_contact_more_
 
 
 def test_a_block_whose_measures_are_each_unclear_is_not_said_to_explain():
-    from retention_study.verdict import conclusion_sentence
+    from retention_study.analysis.verdict import conclusion_sentence
 
     info = {"contact": {"name": "lack of contact", "direction": "no clear effect",
                         "carriers": []},
@@ -330,8 +330,8 @@ def test_both_names_the_block_with_the_planted_larger_effect(stronger, kw):
 
 def test_one_step_bootstrap_tracks_refitting_each_resample():
     """The bootstrap's one-step Newton update against refitting every fold per resample."""
-    from retention_study.compare import BOOTSTRAP_METHOD
-    from retention_study.models import fit_cox
+    from retention_study.analysis.compare import BOOTSTRAP_METHOD
+    from retention_study.analysis.models import fit_cox
 
     tl = simulate_timeline(n=400, hr_contact_6m=1.5, seed=12)
     bm = BlockModels(check_ph=False).fit(tl)

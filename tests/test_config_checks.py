@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from retention_study import cli, load, readers
+from retention_study import cli
 from retention_study.config import StudyConfig, check_columns, load_config, resolve_config
+from retention_study.data import load, readers
 from retention_study.errors import ConfigError
 from retention_study.runner import run as one_run
 

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_study import confounding as cf
-from retention_study import narrative
-from retention_study.models import BlockModels
-from retention_study.results import Results
-from retention_study.schema import StudyData
-from retention_study.timeline import build_timeline
+from retention_study.analysis import confounding as cf
+from retention_study.analysis.models import BlockModels
+from retention_study.analysis.results import Results
+from retention_study.data.schema import StudyData
+from retention_study.episodes.timeline import build_timeline
+from retention_study.present import narrative
 
 # ------------------------------------------------------------------ E-values (hand-computed)
 
@@ -81,7 +81,7 @@ def _flow_world():
     customers = pd.DataFrame({"customer_id": ["a", "b"],
                               "start_date": pd.to_datetime(["2025-12-01", "2026-01-01"])})
     data = StudyData("events", pd.Timestamp("2026-06-30"), customers=customers)
-    from retention_study.schema import Timeline
+    from retention_study.data.schema import Timeline
     return Timeline(eps, {"contact": ["months_since_contact"]}), data
 
 
@@ -187,9 +187,9 @@ def test_identifier_like_columns_are_not_scanned():
 
 
 def test_controls_auto_adds_what_the_scan_flags(tmp_path):
+    from retention_study.analysis.pipeline import choose_controls
     from retention_study.config import check_columns, resolve_config
-    from retention_study.load import load_study_data
-    from retention_study.pipeline import choose_controls
+    from retention_study.data.load import load_study_data
 
     table = _confounded_table().table
     table["months"] = table.pop("duration_days") / 30.4375

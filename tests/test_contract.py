@@ -35,9 +35,9 @@ from test_load import (
 )
 
 from retention_study import cli
+from retention_study.analysis.results import Results
+from retention_study.data.load import load_study_data
 from retention_study.errors import DataContractError, DataContractErrors
-from retention_study.load import load_study_data
-from retention_study.results import Results
 
 INF_MSG = "{} must be a finite number (not inf or a sentinel such as 1e308)"
 PLACEHOLDER = "customer_id is a placeholder for a missing value (NA, NULL, None, nan), not an id"
@@ -452,10 +452,10 @@ def _recency_table(path: Path, n: int = 1500, hr_6m: float = 1.5, seed: int = 3)
 
 
 def test_a_table_column_that_is_months_since_contact_is_used_as_that_measure(tmp_path):
+    from retention_study.analysis.pipeline import fit_models
     from retention_study.config import resolve_config
-    from retention_study.narrative import proxy_reading
-    from retention_study.pipeline import fit_models
-    from retention_study.timeline import build_timeline
+    from retention_study.episodes.timeline import build_timeline
+    from retention_study.present.narrative import proxy_reading
 
     _recency_table(tmp_path / "t.csv")
     cfg = resolve_config({"data": {

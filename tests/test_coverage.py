@@ -8,9 +8,10 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from retention_study import __version__, narrative
-from retention_study.coverage import run_coverage, source_kind
-from retention_study.results import Results
+from retention_study import __version__
+from retention_study.analysis.coverage import run_coverage, source_kind
+from retention_study.analysis.results import Results
+from retention_study.present import narrative
 from retention_study.runner import index as index_page
 
 

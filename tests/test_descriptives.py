@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from retention_study.descriptives import (
+from retention_study.analysis.descriptives import (
     ImmortalTimeError,
     cohort_column,
     contact_bands,
@@ -25,8 +25,8 @@ from retention_study.descriptives import (
     poisson_ci,
     rates_by_band,
 )
+from retention_study.data.schema import DAYS_PER_MONTH, StudyData, Timeline
 from retention_study.errors import AnalysisError
-from retention_study.schema import DAYS_PER_MONTH, StudyData, Timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 TELCO = ROOT / "../shared/data/real/ibm_telco_customer_churn.csv"

@@ -1,6 +1,6 @@
 """pandas and DuckDB give the same study: episodes row for row, coefficients to 1e-8, verdict.
 
-The reference is the pandas builder (:mod:`retention_study.timeline`, itself checked by
+The reference is the pandas builder (:mod:`retention_study.episodes.timeline`, itself checked by
 hand-computed episodes in test_timeline.py) and the pandas Cox engine (checked against R in
 test_survival_cox.py); the relational engine is an independent implementation in SQL.
 The Spark engine runs the same checks in test_engines_spark.py.
@@ -15,19 +15,19 @@ import pandas as pd
 import pytest
 
 from retention_study import engines
+from retention_study.analysis.models import BlockModels
+from retention_study.analysis.pipeline import fit_models
+from retention_study.analysis.results import Results
 from retention_study.config import resolve_config
+from retention_study.data.load import load_study_data
+from retention_study.data.simulate import write_simulation
 from retention_study.engines.base import build_episodes
 from retention_study.engines.duckdb_engine import DuckDBEngine
 from retention_study.engines.relational import transpile
 from retention_study.engines.relational_cox import RelationalCoxData, RelationalCoxFitter
+from retention_study.episodes.timeline import build_timeline, example_data
 from retention_study.errors import ConfigError
-from retention_study.load import load_study_data
-from retention_study.models import BlockModels
-from retention_study.pipeline import fit_models
-from retention_study.results import Results
-from retention_study.simulate import write_simulation
 from retention_study.survival import CoxFitter
-from retention_study.timeline import build_timeline, example_data
 
 OPTIONS = [{}, {"notice_guard": False}, {"lag_days": 30},
            {"lag_days": 60, "include_price_level": True, "contact_cap_months": 12,
@@ -212,8 +212,8 @@ def test_episode_sql_transpiles_to_spark():
 
 
 def test_report_header_names_the_engine_that_built_the_episodes(world, monkeypatch):
-    from retention_study.coverage import run_coverage
-    from retention_study.narrative import report_header
+    from retention_study.analysis.coverage import run_coverage
+    from retention_study.present.narrative import report_header
 
     monkeypatch.setattr(engines, "_budget_bytes", lambda limit: 1.0)  # auto: past the budget
     cfg = _cfg(world, engine="auto")

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from test_engines import _cfg, assert_same_timeline
 
+from retention_study.analysis.models import BlockModels
 from retention_study.engines.base import build_episodes
 from retention_study.engines.relational_cox import RelationalCoxData, RelationalCoxFitter
 from retention_study.engines.spark_engine import spark_available
-from retention_study.models import BlockModels
-from retention_study.timeline import build_timeline, example_data
+from retention_study.episodes.timeline import build_timeline, example_data
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def spark():
 
 @pytest.fixture(scope="module")
 def tiny_world(tmp_path_factory):
-    from retention_study.simulate import write_simulation
+    from retention_study.data.simulate import write_simulation
 
     out = tmp_path_factory.mktemp("spark_world")
     write_simulation(out, n_customers=250, seed=5, preset="contact", fmt="csv")
@@ -69,7 +69,7 @@ def test_spark_episodes_of_the_hand_made_customers(spark):
 @pytest.fixture(scope="module")
 def default_build(spark, tiny_world):
     """The tiny world's default episodes on Spark, built once for the tests below."""
-    from retention_study.load import load_study_data
+    from retention_study.data.load import load_study_data
 
     data = load_study_data(_cfg(tiny_world))
     d_pandas, d_spark = copy.deepcopy(data), copy.deepcopy(data)
@@ -85,7 +85,7 @@ def test_spark_episodes_and_ledger_equal_pandas(default_build):
 
 
 def test_spark_naive_lagged_episodes_equal_pandas(spark, tiny_world):
-    from retention_study.load import load_study_data
+    from retention_study.data.load import load_study_data
 
     data = load_study_data(_cfg(tiny_world))
     opts = {"notice_guard": False, "lag_days": 30}

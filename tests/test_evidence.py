@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_study import narrative
-from retention_study.compare import _example_timeline, decide_verdict
-from retention_study.evidence import answer_heading, evidence_grade, experiment_sentence
-from retention_study.models import BlockModels
-from retention_study.results import Results
-from retention_study.schema import Timeline
+from retention_study.analysis.compare import _example_timeline, decide_verdict
+from retention_study.analysis.evidence import answer_heading, evidence_grade, experiment_sentence
+from retention_study.analysis.models import BlockModels
+from retention_study.analysis.results import Results
+from retention_study.data.schema import Timeline
+from retention_study.present import narrative
 
 EFFECTS = [
     {"block": "contact", "covariate": "months_since_contact", "unit": "6 months without contact",
@@ -110,7 +110,7 @@ def test_grade_methods_sentence():
 
 
 def test_methods_sentences_appear_only_when_they_apply():
-    from retention_study.late_entry import late_entry_reading
+    from retention_study.data.late_entry import late_entry_reading
 
     conf = {"source": "config", "observation_start": "2023-06-30"}
     text = late_entry_reading(Results.from_dict({"late_entry": conf}))

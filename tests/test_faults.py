@@ -204,7 +204,7 @@ def test_a_read_only_reports_folder_is_exit_2_with_one_line(tmp_path, capsys, mo
 
 
 def test_same_input_and_config_give_byte_identical_results(tmp_path, kernel_ready):
-    from retention_study.simulate import write_simulation
+    from retention_study.data.simulate import write_simulation
 
     sample = tmp_path / "sample"
     write_simulation(sample, n_customers=800, seed=11, preset="contact", fmt="csv")

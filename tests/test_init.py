@@ -13,9 +13,9 @@ import yaml
 
 from retention_study import cli
 from retention_study.config import load_config
+from retention_study.data.load import load_study_data, normalise_tokens
 from retention_study.errors import ConfigError
 from retention_study.init import starter_config
-from retention_study.load import load_study_data, normalise_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path("../shared/data/real")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from retention_study import late_entry
+from retention_study.analysis.results import Results
+from retention_study.data import late_entry
+from retention_study.data.schema import StudyData
+from retention_study.data.simulate import simulate
+from retention_study.episodes.timeline import build_timeline
 from retention_study.errors import ConfigError
-from retention_study.results import Results
-from retention_study.schema import StudyData
-from retention_study.simulate import simulate
-from retention_study.timeline import build_timeline
 
 
 def test_cut_logs_imply_late_entry_from_their_first_date():

@@ -1,6 +1,6 @@
 """Ledger arithmetic: rows in minus every exclusion equals rows analysed."""
 
-from retention_study.ledger import Ledger
+from retention_study.data.ledger import Ledger
 
 
 def test_rows_analysed_and_summary():

@@ -21,9 +21,9 @@ import yaml
 
 from retention_study import cli
 from retention_study.config import resolve_config
+from retention_study.data.load import coerce_covariate, load_study_data, normalise_tokens
+from retention_study.data.readers import read_frame, sniff_delimiter, sniff_encoding
 from retention_study.errors import ConfigError, DataContractError
-from retention_study.load import coerce_covariate, load_study_data, normalise_tokens
-from retention_study.readers import read_frame, sniff_delimiter, sniff_encoding
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path("../shared/data/real")

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from lifelines.statistics import multivariate_logrank_test, pairwise_logrank_test
 
-from retention_study import narrative
-from retention_study.compare import holm
-from retention_study.descriptives import KMResult, km_logrank, logrank
+from retention_study.analysis.compare import holm
+from retention_study.analysis.descriptives import KMResult, km_logrank, logrank
+from retention_study.present import narrative
 
 
 def _data(seed=1, n=300):

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_study import measures, narrative, plots
-from retention_study.descriptives import KMResult
-from retention_study.results import Results
+from retention_study.analysis.descriptives import KMResult
+from retention_study.analysis.results import Results
+from retention_study.episodes import measures
+from retention_study.present import narrative, plots
 
 JARGON = ("TechSupport[Yes]", "loyalty_penalty", "ph_remedy", "per SD", "SD of",
           "(30.1 units)", "a fact known when the customer joined", "x log(tenure)")
@@ -109,7 +110,7 @@ def test_snapshot_columns_are_not_called_baseline_facts():
 
 
 def test_every_builder_measure_has_one_entry_with_all_fields():
-    from retention_study.models import BUSINESS_UNITS
+    from retention_study.analysis.models import BUSINESS_UNITS
 
     for name, (_scale, unit, phrase) in BUSINESS_UNITS.items():
         m = measures.MEASURES[name]  # every measure the models scale has words here

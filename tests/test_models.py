@@ -1,4 +1,4 @@
-"""Tests of retention_study.models against independent references.
+"""Tests of retention_study.analysis.models against independent references.
 
 References: a partial likelihood written out by hand, R's survival::coxph (numbers stored by
 tests/fixtures/r_reference/make_reference.R), textbook LR/AIC formulas and simulated data
@@ -17,8 +17,7 @@ from lifelines import CoxTimeVaryingFitter
 from scipy import stats
 from timeline_sim import simulate_timeline
 
-from retention_study.errors import AnalysisError
-from retention_study.models import (
+from retention_study.analysis.models import (
     BlockModels,
     CoxFit,
     fit_cox,
@@ -26,7 +25,8 @@ from retention_study.models import (
     partial_log_likelihood,
     split_episodes,
 )
-from retention_study.schema import Timeline
+from retention_study.data.schema import Timeline
+from retention_study.errors import AnalysisError
 
 REF = Path(__file__).resolve().parent / "fixtures" / "r_reference"
 
@@ -416,7 +416,7 @@ def test_partial_likelihood_matches_r_with_ties_and_late_entry(ties):
 
 def test_business_units_of_unknown_columns():
     """Binary: yes vs no; a small count: per +1; anything else: per SD (unit named)."""
-    from retention_study.models import _business_unit
+    from retention_study.analysis.models import _business_unit
 
     assert _business_unit("Partner", pd.Series([0.0, 1.0, 1.0]))[0] == 1.0
     scale, unit, _ = _business_unit("Customer service calls", pd.Series([0.0, 1, 3, 9]))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from retention_study import narrative
-from retention_study.results import RateBand, Results
+from retention_study.analysis.results import RateBand, Results
+from retention_study.present import narrative
 
 EFFECTS = [
     {"block": "contact", "covariate": "months_since_contact", "unit": "6 months without contact",

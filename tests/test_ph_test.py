@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_study.models import fit_cox, ph_score_test, ph_test, ph_time_transform
+from retention_study.analysis.models import fit_cox, ph_score_test, ph_test, ph_time_transform
 
 HERE = Path(__file__).parent / "fixtures"
 REF = pd.read_csv(HERE / "r_zph" / "zph_reference.csv")

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_study import pipeline
+from retention_study.analysis import pipeline
 from retention_study.config import resolve_config
+from retention_study.data.load import load_study_data
+from retention_study.data.simulate import simulate, write_simulation
+from retention_study.episodes.timeline import build_timeline
 from retention_study.errors import AnalysisError
-from retention_study.load import load_study_data
-from retention_study.simulate import simulate, write_simulation
-from retention_study.timeline import build_timeline
 
 # Sizes keep the suite fast. "neither" needs more customers: evidence of absence means
 # confidence intervals narrow enough to fit inside the equivalence margin. The seed is
@@ -86,7 +86,7 @@ def test_hazard_ratio_recovered_when_the_model_is_right(tmp_path):
 def test_episode_covariates_equal_the_simulators_own():
     """The episode builder computes exactly the covariates the simulator acted on."""
     sim = simulate(800, seed=3, preset="both", keep_panel=True)
-    from retention_study.schema import StudyData
+    from retention_study.data.schema import StudyData
 
     data = StudyData(format="events", as_of=pd.Timestamp(sim.truth["as_of"]),
                      customers=sim.customers, price_events=sim.price_events,

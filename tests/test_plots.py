@@ -12,14 +12,14 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 
-from retention_study.descriptives import KMResult, km_by_group, rates_by_band  # noqa: E402
-from retention_study.plots import (  # noqa: E402
+from retention_study.analysis.descriptives import KMResult, km_by_group, rates_by_band  # noqa: E402
+from retention_study.data.schema import StudyData  # noqa: E402
+from retention_study.present.plots import (  # noqa: E402
     plot_forest,
     plot_km,
     plot_model_comparison,
     plot_rates,
 )
-from retention_study.schema import StudyData  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -244,8 +244,8 @@ def test_inbound_contact_is_not_called_supplier_contact():
 
 @pytest.mark.parametrize("draw", ["rates", "km", "forest", "comparison", "reasons"])
 def test_figure_text_is_at_least_10_px_when_printed(draw):
-    from retention_study import plots
-    from retention_study.reasons import CumulativeIncidence, plot_cumulative_incidence
+    from retention_study.analysis.reasons import CumulativeIncidence, plot_cumulative_incidence
+    from retention_study.present import plots
 
     with plt.rc_context(plots.REPORT_STYLE):
         if draw == "rates":
@@ -269,7 +269,7 @@ def test_figure_text_is_at_least_10_px_when_printed(draw):
 
 
 def test_smallest_text_px_counts_the_downscaling_of_wide_figures():
-    from retention_study import plots
+    from retention_study.present import plots
 
     fig, ax = plt.subplots(figsize=(14.2, 3), dpi=96)  # twice the printable width
     ax.set_title("t", fontsize=10)

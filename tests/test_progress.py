@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from retention_study import progress
+from retention_study.runner import progress
 
 pty = pytest.importorskip("pty", reason="pseudo-terminals need a POSIX system")
 

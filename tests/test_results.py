@@ -8,7 +8,7 @@ import json
 import jsonschema
 import pytest
 
-from retention_study.results import (
+from retention_study.analysis.results import (
     SCHEMA_FILE,
     SCHEMA_VERSION,
     Claim,
@@ -41,7 +41,7 @@ def _full() -> Results:
 
 
 def test_the_shipped_schema_is_the_one_the_classes_generate():
-    # After changing a class in results.py: python -c "from retention_study.results import
+    # After changing a class in results.py: python -c "from retention_study.analysis.results import
     # write_schema; write_schema()" (and bump SCHEMA_VERSION when keys change).
     assert json.loads(SCHEMA_FILE.read_text()) == json_schema()
     jsonschema.Draft202012Validator.check_schema(json_schema())

@@ -1,4 +1,4 @@
-"""Tests of retention_study.segments against hand computations and simulated worlds."""
+"""Tests of retention_study.analysis.segments against hand computations and simulated worlds."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ import pandas as pd
 import pytest
 from lifelines import NelsonAalenFitter
 
-from retention_study import segments as segments_module
-from retention_study.errors import AnalysisError
-from retention_study.schema import DAYS_PER_MONTH, StudyData
-from retention_study.segments import (
+from retention_study.analysis import segments as segments_module
+from retention_study.analysis.segments import (
     LoyaltyPenalty,
     SatisfactionAnalysis,
     SegmentAnalysis,
@@ -29,6 +27,8 @@ from retention_study.segments import (
     satisfaction_segment,
     segment_hazard_ratios,
 )
+from retention_study.data.schema import DAYS_PER_MONTH, StudyData
+from retention_study.errors import AnalysisError
 
 matplotlib.use("Agg")
 AS_OF = pd.Timestamp("2026-06-30")

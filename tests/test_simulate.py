@@ -20,8 +20,8 @@ import pytest
 from lifelines import CoxTimeVaryingFitter
 
 from retention_study import cli
+from retention_study.data.simulate import STATED_GROUPS, simulate, write_simulation
 from retention_study.errors import ConfigError
-from retention_study.simulate import STATED_GROUPS, simulate, write_simulation
 
 DPM = 365.25 / 12
 AS_OF = pd.Timestamp("2026-06-30")
@@ -263,7 +263,7 @@ def test_frames_keep_the_data_contract(both):
 
 def test_written_files_pass_the_loader(tmp_path):
     from retention_study.config import resolve_config
-    from retention_study.load import load_study_data
+    from retention_study.data.load import load_study_data
 
     write_simulation(tmp_path, n_customers=500, seed=3, preset="both")
     truth = json.loads((tmp_path / "truth.json").read_text())
@@ -283,8 +283,8 @@ def test_written_files_pass_the_loader(tmp_path):
 
 def test_timeline_builder_reads_the_true_covariates(both):
     """The study's episode builder, on the simulated logs, sees the planted covariates."""
-    from retention_study.schema import StudyData
-    from retention_study.timeline import build_timeline
+    from retention_study.data.schema import StudyData
+    from retention_study.episodes.timeline import build_timeline
 
     data = StudyData("events", AS_OF, both.customers, both.price_events, both.contact_events,
                      observation_start=pd.Timestamp(both.truth["observation_start"]),
@@ -305,8 +305,8 @@ def test_every_departure_meets_the_builders_row_for_its_month(both):
     k's covariates. The only departures the builder cannot see are those in a late
     entrant's first, partial month (it rounds entry up to a whole month).
     """
-    from retention_study.schema import StudyData
-    from retention_study.timeline import build_timeline
+    from retention_study.data.schema import StudyData
+    from retention_study.episodes.timeline import build_timeline
 
     covariates = ["months_since_contact", "loyalty_penalty", "price_increase_recent"]
     data = StudyData("events", AS_OF, both.customers, both.price_events, both.contact_events,

@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_study.errors import ConfigError
-from retention_study.schema import DAYS_PER_MONTH, StudyData
-from retention_study.timeline import (
+from retention_study.data.schema import DAYS_PER_MONTH, StudyData
+from retention_study.episodes.timeline import (
     TimelineBuilder,
     build_timeline,
     days_to_units,
     example_data,
     units_to_days,
 )
+from retention_study.errors import ConfigError
 
 D = pd.Timestamp
 DPM = DAYS_PER_MONTH
@@ -584,7 +584,7 @@ def test_table_inbound_contact_says_so():
 
 
 def test_simulated_truth_recovered_only_with_the_guard():
-    simulate = pytest.importorskip("retention_study.simulate").simulate
+    simulate = pytest.importorskip("retention_study.data.simulate").simulate
     from lifelines import CoxPHFitter
 
     sim = simulate(8000, seed=5, preset="both")
@@ -670,7 +670,7 @@ def test_event_rows_of_excluded_customers_are_counted():
 
 
 def test_a_block_can_be_replaced(monkeypatch):
-    import retention_study.timeline as module
+    import retention_study.episodes.timeline as module
 
     def flat_price(data, rows, params):
         return module.Block({"flat": np.ones(len(rows.cust))}, {"flat": "always 1"}, [], {})

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_study.compare import _example_timeline
-from retention_study.models import BlockModels
-from retention_study.verdict import decide_verdict
+from retention_study.analysis.compare import _example_timeline
+from retention_study.analysis.models import BlockModels
+from retention_study.analysis.verdict import decide_verdict
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from retention_study import narrative
-from retention_study.results import Results
+from retention_study.analysis.results import Results
+from retention_study.present import narrative
 
 
 def _lever(lever="contact", change=-0.2, lo=-0.25, hi=-0.15, available=True, **kw):

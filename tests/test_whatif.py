@@ -15,12 +15,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retention_study.analysis.models import BlockModels
+from retention_study.analysis.whatif import (
+    WhatIf,
+    natural_course,
+    with_contact_lever,
+    with_price_lever,
+)
+from retention_study.data.schema import StudyData, contact_lever_days
+from retention_study.data.simulate import simulate
+from retention_study.episodes.timeline import build_timeline
 from retention_study.errors import ConfigError
-from retention_study.models import BlockModels
-from retention_study.schema import StudyData, contact_lever_days
-from retention_study.simulate import simulate
-from retention_study.timeline import build_timeline
-from retention_study.whatif import WhatIf, natural_course, with_contact_lever, with_price_lever
 
 N = 3000
 
@@ -203,7 +208,7 @@ def test_what_if_records_are_json_safe_and_complete(contact_world):
 
 
 def test_a_flat_table_has_no_levers_and_says_why():
-    from retention_study.compare import _example_timeline
+    from retention_study.analysis.compare import _example_timeline
 
     tl = _example_timeline()
     data = StudyData("table", pd.Timestamp("2026-06-30"))
@@ -229,7 +234,7 @@ def test_equivalence_margin_and_levers_are_checked_config_keys():
 
 def test_the_margin_reaches_the_rule(contact_world):
     """The same levers: a margin wider than the price lever's interval makes it negligible."""
-    from retention_study.verdict import lever_status
+    from retention_study.analysis.verdict import lever_status
 
     _, wi = contact_world
     price = wi.summary.set_index("lever").loc["price"].to_dict()
@@ -298,7 +303,7 @@ def small_world():
                              **opts).episodes
     regimes = {"observed": observed, "contact": contact, "price": with_price_lever(observed),
                "both": with_price_lever(contact)}
-    from retention_study.models import FINAL_MODEL
+    from retention_study.analysis.models import FINAL_MODEL
 
     fit = bm.fits[FINAL_MODEL]
     return wi, bm.data_, list(fit.columns), fit.fitter.params_[fit.columns].to_numpy(), regimes

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from retention_study.schema import Timeline
+from retention_study.data.schema import Timeline
 
 PER_6M = 6.0
 PER_10PCT = math.log(1.1)

@@ -4,7 +4,7 @@ The package computes; the notebooks in ``notebooks/`` orchestrate. Data flows on
 
 ``load`` (read + check, ledger) -> ``timeline`` (start/stop episodes) -> ``models``
 (Cox fits per block, on the ``survival`` engine) -> ``compare`` / ``whatif`` / ``verdict``
--> ``pipeline`` (a run's :class:`~retention_study.results.Results`) -> ``narrative`` /
+-> ``pipeline`` (a run's :class:`~retention_study.analysis.results.Results`) -> ``narrative`` /
 ``plots`` -> ``runner`` (papermill + nbconvert runner). ``simulate`` writes data with a
 known truth; ``cli`` is the command line.
 """

@@ -50,7 +50,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from retention_study.config import load_config
-    from retention_study.load import load_study_data
+    from retention_study.data.load import load_study_data
 
     cfg = load_config(args.config, args.param or [])
     data = load_study_data(cfg)
@@ -69,7 +69,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from retention_study.simulate import write_simulation
+    from retention_study.data.simulate import write_simulation
 
     effects = {
         k: v

@@ -253,7 +253,7 @@ def thousands_mark(value: Any) -> str:
 
 def column_map(value: Any) -> dict[str, dict[str, str]]:
     """``{customers|price_events|contact_events: {our column name: the file's}}``."""
-    from retention_study.schema import EVENT_TABLE_COLUMNS
+    from retention_study.data.schema import EVENT_TABLE_COLUMNS
 
     if value is None:
         return {}
@@ -754,7 +754,7 @@ def check_columns(cfg: Mapping[str, Any], where: str = "config") -> None:
     ConfigError
         One line per missing column, with the closest header name.
     """
-    from retention_study.readers import read_header
+    from retention_study.data.readers import read_header
 
     d = cfg["data"]
     problems, headers = [], {}

@@ -21,15 +21,15 @@ import pandas as pd
 import yaml
 
 from retention_study.config import LOGGER_NAME, resolve_config
-from retention_study.errors import ConfigError, DataContractError
-from retention_study.load import (
+from retention_study.data.load import (
     _dates,
     _numbers,
     _text,
     load_study_data,
     normalise_tokens,
 )
-from retention_study.readers import FILE_COL, ROW_COL, read_frame
+from retention_study.data.readers import FILE_COL, ROW_COL, read_frame
+from retention_study.errors import ConfigError, DataContractError
 
 log = logging.getLogger(LOGGER_NAME)
 

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from retention_study.records import json_safe
-from retention_study.schema import DAYS_PER_MONTH, StudyData
+from retention_study.analysis.records import json_safe
+from retention_study.data.schema import DAYS_PER_MONTH, StudyData
 
 
 def rate_ratio(a: int, exposure_a: float, b: int, exposure_b: float,

@@ -1,7 +1,7 @@
 """Check the practitioners' claims (``CLAIMS.md``) against a study's results.
 
 :func:`check_claims` reads the numbered bold titles of the claims file and decides
-each claim from a run's :class:`~retention_study.results.Results`. What it reads:
+each claim from a run's :class:`~retention_study.analysis.results.Results`. What it reads:
 
 ``alpha``; ``lr_tests`` (each block given the other, claim 1; the Holm-adjusted
 ``verdict_evidence`` p-values when present, as the verdict reads them); ``effects``
@@ -9,7 +9,7 @@ each claim from a run's :class:`~retention_study.results.Results`. What it reads
 else the one whose unit or label mentions outbound contact or time since contact:
 claims 2, 5); ``rates_by_contact_band`` (claim 2); ``segments`` (claim 3);
 ``loyalty`` (claim 4); ``after_notice``
-(:func:`retention_study.after_notice.after_notice_shares`) and ``naive``
+(:func:`retention_study.analysis.after_notice.after_notice_shares`) and ``naive``
 (claim 5); ``reasons`` (claim 6: its ``cause_specific`` row of group "price",
 covariate ``months_since_contact``); ``reversals`` (claim 7: ``{"after_discount":
 {"reversed", "notices"}, "after_contact": {...}}``; no run computes it yet, so claim 7
@@ -30,8 +30,8 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
+from retention_study.analysis.results import LRTest, RateBand, Results
 from retention_study.errors import AnalysisError
-from retention_study.results import LRTest, RateBand, Results
 
 log = logging.getLogger("retention_study")
 
@@ -339,7 +339,7 @@ def check_claims(results: Results, claims_path: str | Path) -> pd.DataFrame:
     Examples
     --------
     >>> from retention_study.config import CLAIMS_FILE
-    >>> from retention_study.results import LRTest, LRTests, Results
+    >>> from retention_study.analysis.results import LRTest, LRTests, Results
     >>> tests = LRTests(LRTest("price | contact", "both", "contact", 1.8, 2, 0.4),
     ...                 LRTest("contact | price", "both", "price", 13.8, 2, 0.001))
     >>> t = check_claims(Results(lr_tests=tests), CLAIMS_FILE)

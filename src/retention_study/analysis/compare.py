@@ -24,7 +24,7 @@ models' prepared rows: a fold is the same rows with the held-out customers weigh
 started from the full-data fit, and the held-out scores of all folds come from one pass
 of the engine's risk-set sums with the folds as strata.
 
-:func:`~retention_study.verdict.decide_verdict` (re-exported here) turns the block models,
+:func:`~retention_study.analysis.verdict.decide_verdict` (re-exported here) turns the block models,
 the head-to-head and the what-if levers into a label and a sentence in which every number
 is computed.
 """
@@ -36,20 +36,20 @@ import logging
 import numpy as np
 import pandas as pd
 
-from retention_study.errors import ConfigError
-from retention_study.models import MODELS, BlockModels, fit_cox
-from retention_study.records import to_records
-from retention_study.survival import index_risk_sets, risk_set_sums
+from retention_study.analysis.models import MODELS, BlockModels, fit_cox
+from retention_study.analysis.records import to_records
 
-# The verdict rule lives in retention_study.verdict; these names stay importable from here.
-from retention_study.verdict import HEADLINE, RULE, VERDICTS, Verdict, decide_verdict, holm
+# The verdict rule lives in retention_study.analysis.verdict; these names stay importable from here.
+from retention_study.analysis.verdict import HEADLINE, RULE, VERDICTS, Verdict, decide_verdict, holm
+from retention_study.errors import ConfigError
+from retention_study.survival import index_risk_sets, risk_set_sums
 
 log = logging.getLogger("retention_study")
 
 
 def _example_timeline(n: int = 600, seed: int = 0):
     """One row per customer; departures driven by months since contact only (docs)."""
-    from retention_study.schema import Timeline
+    from retention_study.data.schema import Timeline
 
     rng = np.random.default_rng(seed)
     msc = rng.uniform(0, 24, n)

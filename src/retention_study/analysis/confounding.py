@@ -33,8 +33,8 @@ import pandas as pd
 from scipy import stats
 
 from retention_study.config import LOGGER_NAME
+from retention_study.data.schema import CUSTOMER_ID, DAYS_PER_MONTH
 from retention_study.errors import AnalysisError
-from retention_study.schema import CUSTOMER_ID, DAYS_PER_MONTH
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -155,7 +155,7 @@ def scan_candidates(data, controls: list) -> tuple[list, dict]:
 
 def _candidate_columns(frame: pd.DataFrame, col: str, ids: pd.Series) -> pd.DataFrame:
     """``col`` of the customers, dummy-coded, on the rows of ``ids`` (NaN where missing)."""
-    from retention_study.timeline import dummy_code
+    from retention_study.episodes.timeline import dummy_code
 
     by_id = frame.drop_duplicates(CUSTOMER_ID).set_index(CUSTOMER_ID)
     values, _, missing = dummy_code(by_id.reset_index(), [col], "customers")
@@ -397,7 +397,7 @@ def experiment_plan(timeline, data, measure: str = "months_since_contact",
 
     Examples
     --------
-    >>> from retention_study.timeline import build_timeline, example_data
+    >>> from retention_study.episodes.timeline import build_timeline, example_data
     >>> data = example_data()
     >>> plan = experiment_plan(build_timeline(data), data)
     >>> plan["departures_needed"]
@@ -431,8 +431,8 @@ def assess(data, timeline, models, controls: list | None = None) -> dict:
 
     Examples
     --------
-    >>> from retention_study.models import BlockModels
-    >>> from retention_study.timeline import build_timeline, example_data
+    >>> from retention_study.analysis.models import BlockModels
+    >>> from retention_study.episodes.timeline import build_timeline, example_data
     >>> data = example_data()
     >>> tl = build_timeline(data)
     >>> out = assess(data, tl, BlockModels(min_departures=1).fit(tl))

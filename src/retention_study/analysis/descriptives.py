@@ -14,7 +14,7 @@ Two families, each valid for its kind of exposure:
   with :class:`ImmortalTimeError`.
 
 How much more loyal customers pay than newcomers, by tenure, is
-:class:`retention_study.segments.LoyaltyPenalty`.
+:class:`retention_study.analysis.segments.LoyaltyPenalty`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 from scipy import stats
 
+from retention_study.data.schema import DAYS_PER_MONTH, StudyData, Timeline
 from retention_study.errors import AnalysisError
-from retention_study.schema import DAYS_PER_MONTH, StudyData, Timeline
 
 log = logging.getLogger("retention_study")
 
@@ -570,7 +570,7 @@ def km_logrank(result: KMResult, alpha: float | None = None) -> dict | None:
     >>> km_logrank(KMResult(by="g", durations=d, fitters={"a": 0, "b": 0}))["pairs"]
     []
     """
-    from retention_study.compare import holm
+    from retention_study.analysis.compare import holm
 
     d = result.durations
     if d.empty or len(result.fitters) < 2:

@@ -12,7 +12,7 @@ The same hazard ratio means different things depending on what was measured:
 
 The headline states the grade; a snapshot or inbound grade never gives a bare "The
 answer: contact." None of these grades is an experiment, so the advice proposes a
-randomised test (sized by :func:`retention_study.confounding.experiment_plan`), never a
+randomised test (sized by :func:`retention_study.analysis.confounding.experiment_plan`), never a
 routine.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from retention_study.results import Results
+    from retention_study.analysis.results import Results
 
 GRADES = {
     "dated": ("dated records, observational",
@@ -45,7 +45,7 @@ def evidence_grade(results: Results) -> dict:
 
     Examples
     --------
-    >>> from retention_study.results import Results
+    >>> from retention_study.analysis.results import Results
     >>> evidence_grade(Results(format="events", timeline_params={"notice_guard": True}))["grade"]
     'dated'
     >>> evidence_grade(Results(format="table", roles={"contact_kind": "inbound"}))["grade"]
@@ -65,7 +65,7 @@ def answer_heading(results: Results) -> str:
 
     Examples
     --------
-    >>> from retention_study.results import Results
+    >>> from retention_study.analysis.results import Results
     >>> answer_heading(Results(verdict="contact", format="events"))
     '**The answer: contact** (evidence: dated records, observational).'
     >>> answer_heading(Results(verdict="contact", format="table"))

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from retention_study.analysis.records import to_records
+from retention_study.data.schema import Timeline
 from retention_study.errors import AnalysisError
-from retention_study.records import to_records
-from retention_study.schema import Timeline
 from retention_study.survival import (
     CoxConvergenceError,
     CoxData,

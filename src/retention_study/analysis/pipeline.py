@@ -5,7 +5,7 @@ together and assembles ``results.json``, it computes nothing of its own.
 
 Examples
 --------
->>> from retention_study.pipeline import config_from_parameters, timeline_options
+>>> from retention_study.analysis.pipeline import config_from_parameters, timeline_options
 >>> cfg = config_from_parameters("demo", {"as_of": "2026-06-30"}, {"lag_days": 30}, {})
 >>> timeline_options(cfg)["lag_days"]
 30
@@ -22,31 +22,31 @@ import numpy as np
 import pandas as pd
 
 from retention_study import __version__
-from retention_study.after_notice import after_notice_shares
-from retention_study.claims import check_claims
-from retention_study.compare import HeadToHead, Verdict, decide_verdict
-from retention_study.config import LOGGER_NAME, PROJECT_ROOT, notebook_config
-from retention_study.confounding import assess as assess_confounding
-from retention_study.confounding import confounder_scan
-from retention_study.coverage import run_coverage
-from retention_study.descriptives import (
+from retention_study.analysis.after_notice import after_notice_shares
+from retention_study.analysis.claims import check_claims
+from retention_study.analysis.compare import HeadToHead, Verdict, decide_verdict
+from retention_study.analysis.confounding import assess as assess_confounding
+from retention_study.analysis.confounding import confounder_scan
+from retention_study.analysis.coverage import run_coverage
+from retention_study.analysis.descriptives import (
     KMResult,
     contact_bands,
     km_by_group,
     km_logrank,
     penalty_bands,
 )
+from retention_study.analysis.evidence import evidence_grade
+from retention_study.analysis.models import BlockModels
+from retention_study.analysis.reasons import analyse_reasons
+from retention_study.analysis.records import json_safe
+from retention_study.analysis.records import to_records as _records
+from retention_study.analysis.results import SCHEMA_VERSION, Claim, Results
+from retention_study.analysis.segments import LoyaltyPenalty, analyse_segments
+from retention_study.analysis.whatif import WhatIf
+from retention_study.config import LOGGER_NAME, PROJECT_ROOT, notebook_config
+from retention_study.data.schema import StudyData, Timeline
+from retention_study.episodes.timeline import TimelineBuilder, build_timeline
 from retention_study.errors import AnalysisError
-from retention_study.evidence import evidence_grade
-from retention_study.models import BlockModels
-from retention_study.reasons import analyse_reasons
-from retention_study.records import json_safe
-from retention_study.records import to_records as _records
-from retention_study.results import SCHEMA_VERSION, Claim, Results
-from retention_study.schema import StudyData, Timeline
-from retention_study.segments import LoyaltyPenalty, analyse_segments
-from retention_study.timeline import TimelineBuilder, build_timeline
-from retention_study.whatif import WhatIf
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -84,7 +84,7 @@ def _from_root(spec: str) -> str:
 
 
 def timeline_options(cfg: dict, **changes: Any) -> dict:
-    """The :func:`~retention_study.timeline.build_timeline` options a config asks for."""
+    """The :func:`~retention_study.episodes.timeline.build_timeline` options a config asks for."""
     s = cfg["study"]
     opts = {"lag_days": int(s["lag_days"]), "grid": s["grid"],
             "contact_cap_months": float(s["contact_cap_months"]),
@@ -98,7 +98,7 @@ def choose_controls(data: StudyData, cfg: dict) -> StudyData:
     """``data.controls: auto``: adjust for the baseline columns the confounder scan flags.
 
     The final model is fitted without controls, each customer column is added in turn
-    (:func:`retention_study.confounding.confounder_scan`) and those that change a headline
+    (:func:`retention_study.analysis.confounding.confounder_scan`) and those that change a headline
     hazard ratio by more than 10% become the controls; ``roles["controls_auto"]`` records
     what was added. Any other config is returned unchanged.
     """
@@ -176,7 +176,7 @@ def robustness(data: StudyData, cfg: dict, main: ModelStep | None = None) -> dic
     Each variant is refitted on its own timeline (no cross-validation: the point is
     how the effects and the verdict move). ``main``, the run's own fit, stands in for
     the lag it was built with instead of being fitted a second time. One
-    :class:`~retention_study.timeline.TimelineBuilder` builds every variant, so the
+    :class:`~retention_study.episodes.timeline.TimelineBuilder` builds every variant, so the
     event tables are sorted once and the lags share their intervals; each variant's
     episodes are freed before the next is built.
     """
@@ -281,7 +281,7 @@ def confounding(data: StudyData, timeline: Timeline, step: ModelStep) -> dict:
 
 def assemble_results(cfg: dict, data: StudyData, timeline: Timeline, step: ModelStep,
                      desc: Descriptives, robust: dict, confound: dict | None = None) -> Results:
-    """Everything a run found (:class:`~retention_study.results.Results`): the verdict, its
+    """Everything a run found (:class:`~retention_study.analysis.results.Results`): the verdict, its
     evidence, the ledger, parameters."""
     m = step.models.to_dict()
     lr = {r["test"]: r for r in m["lr_tests"]}

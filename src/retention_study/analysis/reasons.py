@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from retention_study.analysis.records import json_safe, to_records
+from retention_study.analysis.segments import _hr_table, customer_frame, ridge_penalizer
+from retention_study.data.schema import StudyData, Timeline
 from retention_study.errors import AnalysisError, ConfigError
-from retention_study.records import json_safe, to_records
-from retention_study.schema import StudyData, Timeline
-from retention_study.segments import _hr_table, customer_frame, ridge_penalizer
 from retention_study.survival import CoxFitter
 
 log = logging.getLogger("retention_study")
@@ -336,7 +336,7 @@ def plot_cumulative_incidence(result: CumulativeIncidence, ax=None):
 
 # --------------------------------------------------------------------------- per customer
 def customer_reasons(data: StudyData, groups: Mapping | None = None) -> pd.DataFrame:
-    """:func:`~retention_study.segments.customer_frame` with the departure's reason group.
+    """:func:`~retention_study.analysis.segments.customer_frame` with the departure's reason group.
 
     Adds ``reason_group``: the group of a departure (``"not stated"`` without a
     reason) and NaN for customers who stayed, whatever their reason column says.

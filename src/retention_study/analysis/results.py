@@ -37,7 +37,7 @@ from retention_study.errors import RetentionStudyError
 
 #: Bumped whenever the keys change; :meth:`Results.from_dict` upgrades older versions.
 SCHEMA_VERSION = 1
-SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "results.schema.json"
 #: A table as results.json holds it: one JSON object per row.
 Table = list[dict[str, Any]]
 
@@ -200,7 +200,7 @@ class Results:
         >>> Results.from_dict({"verdict": 3})
         Traceback (most recent call last):
         ...
-        retention_study.results.ResultsError: results.json: verdict: expected str or null, got int
+        retention_study.analysis.results.ResultsError: results.json: verdict: expected str or null, got int
         """
         if isinstance(payload, dict) and payload.get("schema_version", 0) < SCHEMA_VERSION:
             payload = _upgrade(payload)

@@ -2,7 +2,7 @@
 
 Everything here works on one row per customer (:func:`customer_frame`): satisfaction
 scores and segment columns do not change over a customer's life in either data shape,
-so the start/stop episodes of a :class:`~retention_study.schema.Timeline` are not needed.
+so the start/stop episodes of a :class:`~retention_study.data.schema.Timeline` are not needed.
 
 Time is tenure in months; rates are per 100 customer-years. Customers who joined
 before ``observation_start`` enter late (left truncation) and only their observed
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from retention_study.descriptives import poisson_ci
+from retention_study.analysis.descriptives import poisson_ci
+from retention_study.analysis.records import json_safe, to_records
+from retention_study.data.schema import DAYS_PER_MONTH, StudyData
 from retention_study.errors import AnalysisError
-from retention_study.records import json_safe, to_records
-from retention_study.schema import DAYS_PER_MONTH, StudyData
 from retention_study.survival import CoxFitter
 
 log = logging.getLogger("retention_study")

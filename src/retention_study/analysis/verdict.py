@@ -1,7 +1,7 @@
 """The verdict: which lever matters, in which direction, and by how much.
 
 :func:`decide_verdict` turns the block models, the head-to-head and (for dated event
-logs) the what-if levers of :mod:`retention_study.whatif` into a label and a sentence
+logs) the what-if levers of :mod:`retention_study.analysis.whatif` into a label and a sentence
 in which every number is computed. The decision is on the business scale - how many
 departures a lever would change - with the likelihood-ratio tests, AIC and the
 cross-validation as supporting evidence; a flat table, which has no history to
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from retention_study.records import to_records
+from retention_study.analysis.records import to_records
 
 VERDICTS = ("price", "contact", "both", "neither", "inconclusive")
 HEADLINE = {"contact": ["months_since_contact"],
@@ -408,7 +408,7 @@ def decide_verdict(block_models, head_to_head=None, alpha: float = 0.05,
     """Decide whether price, lack of contact, both or neither explains departures.
 
     The rule is :data:`RULE` (also returned as ``Verdict.rule``): with a fitted
-    :class:`~retention_study.whatif.WhatIf` whose levers are available, the business
+    :class:`~retention_study.analysis.whatif.WhatIf` whose levers are available, the business
     scale (each lever's change in departures, ``equivalence_margin`` = the share of
     departures too small to matter) with the Holm-adjusted likelihood-ratio tests as
     supporting evidence; without one, the tests and the hazard ratios (``margin`` > 1 on
@@ -434,8 +434,8 @@ def decide_verdict(block_models, head_to_head=None, alpha: float = 0.05,
 
     Examples
     --------
-    >>> from retention_study.compare import _example_timeline
-    >>> from retention_study.models import BlockModels
+    >>> from retention_study.analysis.compare import _example_timeline
+    >>> from retention_study.analysis.models import BlockModels
     >>> decide_verdict(BlockModels().fit(_example_timeline())).label
     'contact'
     """

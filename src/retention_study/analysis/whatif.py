@@ -12,7 +12,7 @@ Levers (:data:`LEVERS`):
 
 - ``contact``: whenever a customer reaches ``contact_every_months`` months since the
   last outbound contact (or since joining), an outbound contact happens that day
-  (:func:`retention_study.schema.contact_lever_days`); months since contact *and* the
+  (:func:`retention_study.data.schema.contact_lever_days`); months since contact *and* the
   12-month contact count follow from the new path;
 - ``price``: existing customers pay the new-customer price: no loyalty penalty, no
   recent increase (the price level, when modelled, becomes the new-customer price);
@@ -59,11 +59,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from retention_study.analysis.models import FINAL_MODEL, BlockModels
+from retention_study.analysis.records import to_records
+from retention_study.data.schema import CUSTOMER_ID, StudyData, contact_lever_days
+from retention_study.episodes.timeline import build_timeline
 from retention_study.errors import AnalysisError
-from retention_study.models import FINAL_MODEL, BlockModels
-from retention_study.records import to_records
-from retention_study.schema import CUSTOMER_ID, StudyData, contact_lever_days
-from retention_study.timeline import build_timeline
 
 log = logging.getLogger("retention_study")
 
@@ -519,9 +519,9 @@ class WhatIf:
 
     Examples
     --------
-    >>> from retention_study.simulate import simulate
-    >>> from retention_study.schema import StudyData
-    >>> from retention_study.timeline import build_timeline
+    >>> from retention_study.data.simulate import simulate
+    >>> from retention_study.data.schema import StudyData
+    >>> from retention_study.episodes.timeline import build_timeline
     >>> sim = simulate(600, seed=2, preset="contact")
     >>> data = StudyData("events", pd.Timestamp("2026-06-30"), sim.customers,
     ...     sim.price_events, sim.contact_events, roles={"controls": ["plan"]},

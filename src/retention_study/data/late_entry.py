@@ -32,7 +32,7 @@ from retention_study.config import LOGGER_NAME
 from retention_study.errors import ConfigError
 
 if TYPE_CHECKING:
-    from retention_study.results import Results
+    from retention_study.analysis.results import Results
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -74,7 +74,7 @@ def detect(data) -> dict:
 
     Examples
     --------
-    >>> from retention_study.timeline import example_data
+    >>> from retention_study.episodes.timeline import example_data
     >>> detect(example_data())["implied"] is None
     True
     """
@@ -142,7 +142,7 @@ def late_entry_reading(results: Results) -> str | None:
 
     Examples
     --------
-    >>> from retention_study.results import Results
+    >>> from retention_study.analysis.results import Results
     >>> late_entry_reading(Results(late_entry={"source": "detected", "observation_start":
     ...     "2023-06-30", "basis": ["the first recorded departure is on"],
     ...     "customers_before": 120}))[:49]
@@ -168,7 +168,7 @@ def late_entry_reading(results: Results) -> str | None:
 
 def _example(n: int = 40, seed: int = 0):
     """A small cut extract for tests: logs and departures begin on 2024-01-01."""
-    from retention_study.schema import StudyData
+    from retention_study.data.schema import StudyData
 
     rng = np.random.default_rng(seed)
     start = pd.Series(pd.Timestamp("2020-01-01")

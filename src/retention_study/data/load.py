@@ -5,7 +5,7 @@ Nothing runs on bad data silently. Each problem is one
 the first offending rows; all problems of a load are collected and raised together
 (:class:`~retention_study.errors.DataContractErrors`, one line each), so that a user
 fixes a file in one round trip. With ``data.on_invalid: exclude`` the offending rows
-are dropped instead and counted by reason in the :class:`~retention_study.ledger.Ledger`.
+are dropped instead and counted by reason in the :class:`~retention_study.data.ledger.Ledger`.
 Rows legitimately out of scope (joined after ``as_of``, no time at risk, left before
 ``observation_start``) are never errors; they are counted with ``kind="out_of_scope"``.
 
@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retention_study import late_entry
 from retention_study.config import AUTO_CONTROLS, LOGGER_NAME, parse_date
-from retention_study.errors import ConfigError, DataContractError, DataContractErrors
-from retention_study.ledger import Ledger
-from retention_study.readers import FILE_COL, ROW_COL, read_frame
-from retention_study.schema import (
+from retention_study.data import late_entry
+from retention_study.data.ledger import Ledger
+from retention_study.data.readers import FILE_COL, ROW_COL, read_frame
+from retention_study.data.schema import (
     CONTACT_COLUMNS,
     CUSTOMER_COLUMNS,
     DAYS_PER_MONTH,
@@ -40,6 +39,7 @@ from retention_study.schema import (
     PRICE_COLUMNS,
     StudyData,
 )
+from retention_study.errors import ConfigError, DataContractError, DataContractErrors
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -913,7 +913,7 @@ def load_study_data(cfg: dict) -> StudyData:
     Returns
     -------
     StudyData
-        Canonical frames (see :mod:`retention_study.schema`) and the ledger of rows in,
+        Canonical frames (see :mod:`retention_study.data.schema`) and the ledger of rows in,
         excluded per reason and analysed.
 
     Raises

@@ -1,7 +1,7 @@
 """Read one input table from CSV, Parquet, DuckDB or SQLite into a DataFrame.
 
 Files are read as the user sees them: CSV cells stay strings (``""`` for a blank
-cell) so that the checks in :mod:`retention_study.load` can say exactly which cell
+cell) so that the checks in :mod:`retention_study.data.load` can say exactly which cell
 is wrong instead of pandas guessing types silently. Every frame gets two helper
 columns, ``_file`` (where the row came from) and ``_row`` (1-based data row number,
 header not counted), used only in error messages.

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from retention_study.ledger import Ledger
+from retention_study.data.ledger import Ledger
 
 CUSTOMER_ID = "customer_id"
 DAYS_PER_MONTH = 365.25 / 12
@@ -67,7 +67,7 @@ class StudyData:
         Customers who joined earlier enter the study late (left truncation).
     late_entry : dict
         Where the records begin and where ``observation_start`` came from (config, or
-        detected from the data); see :mod:`retention_study.late_entry`.
+        detected from the data); see :mod:`retention_study.data.late_entry`.
     """
 
     format: str
@@ -138,7 +138,7 @@ class Timeline:
 def contact_lever_days(months: float) -> int:
     """Days after the last outbound contact at which the contact lever calls.
 
-    One definition for the study's what-if (:mod:`retention_study.whatif`) and the
+    One definition for the study's what-if (:mod:`retention_study.analysis.whatif`) and the
     simulator's counterfactual world, so the two levers are the same lever.
 
     Examples

@@ -1,7 +1,7 @@
 """A simulated customer base with a known truth: the project's sample data and its proof.
 
 :func:`simulate` plants chosen effects of contact and price on the departure hazard and
-writes the Shape A event logs (see :mod:`retention_study.schema`) a company would hand
+writes the Shape A event logs (see :mod:`retention_study.data.schema`) a company would hand
 over, together with the traps practitioners describe and that can fool an analysis:
 
 - new customers pay a promotional price; loyal customers drift above the new-customer
@@ -56,14 +56,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from retention_study.config import DEFAULTS, LOGGER_NAME, parse_date
-from retention_study.errors import ConfigError
-from retention_study.schema import (
+from retention_study.data.schema import (
     CONTACT_COLUMNS,
     CUSTOMER_COLUMNS,
     DAYS_PER_MONTH,
     PRICE_COLUMNS,
     contact_lever_days,
 )
+from retention_study.errors import ConfigError
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -107,7 +107,7 @@ WINBACK_SHARE = 0.6
 CANCELLATION_CALL_SHARE = 0.7
 STATED_MISSING_SHARE = 0.10
 
-# Worded so that retention_study.reasons' default groups read them as STATED_GROUPS.
+# Worded so that retention_study.analysis.reasons' default groups read them as STATED_GROUPS.
 STATED_REASONS = (
     "Price too high", "Found a cheaper offer", "Felt ignored",
     "No longer needed", "Moved away", "Other",
@@ -157,7 +157,7 @@ class Simulation:
     Attributes
     ----------
     customers, price_events, contact_events : DataFrame
-        Shape A frames with the canonical columns of :mod:`retention_study.schema`
+        Shape A frames with the canonical columns of :mod:`retention_study.data.schema`
         (customers also carry plan, region, account_manager and satisfaction).
     truth : dict
         Planted effects, preset, seed, as_of, observation_start, definitions, true vs

@@ -1,6 +1,6 @@
 """Where the study's episodes are built: pandas (in memory), DuckDB (larger than memory), Spark.
 
-``study.engine`` chooses: ``pandas`` (the default: :mod:`retention_study.timeline`),
+``study.engine`` chooses: ``pandas`` (the default: :mod:`retention_study.episodes.timeline`),
 ``duckdb`` (:mod:`.duckdb_engine`, memory bounded by ``study.memory_limit``), ``spark``
 (:mod:`.spark_engine`, ``study.spark_master``) or ``auto`` (duckdb when the episodes
 would not fit the memory budget, else pandas). The episode logic is written once as SQL
@@ -11,7 +11,7 @@ the same episodes, row for row (tests/test_engines.py).
 
 Examples
 --------
->>> from retention_study.timeline import example_data
+>>> from retention_study.episodes.timeline import example_data
 >>> cfg = {"study": {"engine": "duckdb", "memory_limit": "1GB", "lag_days": 0, "grid": "month",
 ...        "contact_cap_months": 24, "price_increase_window_days": 60,
 ...        "include_price_level": False}}
@@ -98,15 +98,15 @@ def make_engine(name: str, cfg: dict):
 
 
 def timeline(data, cfg: dict, **changes):
-    """The run's episodes (a :class:`~retention_study.schema.Timeline`) on the chosen engine.
+    """The run's episodes (a :class:`~retention_study.data.schema.Timeline`) on the chosen engine.
 
-    ``changes`` override timeline options (as :func:`retention_study.pipeline.timeline_options`).
+    ``changes`` override timeline options (as :func:`retention_study.analysis.pipeline.timeline_options`).
     The DuckDB and Spark engines build the episodes in SQL and hand them to pandas for the
     steps after the fit; ``params["engine"]`` records the engine used (``auto`` resolved),
     which the report header names.
     """
-    from retention_study.pipeline import timeline_options
-    from retention_study.timeline import build_timeline
+    from retention_study.analysis.pipeline import timeline_options
+    from retention_study.episodes.timeline import build_timeline
 
     name = choose_engine(data, cfg)
     opts = timeline_options(cfg, **changes)

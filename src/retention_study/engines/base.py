@@ -5,7 +5,7 @@ knows how to run a query in its dialect, materialise a result under a name, fetc
 result and take in the study's input tables. :func:`build_episodes` runs the episode
 steps on it and returns an :class:`EngineTimeline`: the episodes stay in the engine (a
 table name), with the blocks, definitions and exclusions a
-:class:`~retention_study.schema.Timeline` carries; :meth:`EngineTimeline.to_timeline`
+:class:`~retention_study.data.schema.Timeline` carries; :meth:`EngineTimeline.to_timeline`
 brings them into pandas when the rest of the study needs them there.
 """
 
@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from retention_study.config import LOGGER_NAME
+from retention_study.data.schema import BLOCKS, CUSTOMER_ID, StudyData, Timeline
 from retention_study.engines.relational import EpisodePlan, Facts, transpile
+from retention_study.episodes.timeline import _exclude, _options
 from retention_study.errors import AnalysisError, ConfigError, DataContractError
-from retention_study.schema import BLOCKS, CUSTOMER_ID, StudyData, Timeline
-from retention_study.timeline import _exclude, _options
 
 log = logging.getLogger(LOGGER_NAME)
 _EPOCH = pd.Timestamp("1970-01-01")
@@ -148,7 +148,7 @@ class EngineTimeline:
         return [c for b in BLOCKS for c in self.blocks.get(b, [])]
 
     def to_timeline(self) -> Timeline:
-        """The episodes in pandas, as :func:`~retention_study.timeline.build_timeline` gives."""
+        """The episodes in pandas, as :func:`~retention_study.episodes.timeline.build_timeline` gives."""
         episodes = self.engine.fetch(f"SELECT * FROM {self.table} ORDER BY customer_id, start")
         episodes = _canonical_dtypes(episodes, self.covariates)
         return Timeline(episodes=episodes, blocks=self.blocks, definitions=self.definitions,
@@ -178,7 +178,7 @@ def build_episodes(engine: Engine, data: StudyData, *, lag_days: int = 0, grid: 
                    order: bool = False) -> EngineTimeline:
     """Build the episodes of ``data`` (already registered on ``engine``) in the engine.
 
-    The options are :func:`~retention_study.timeline.build_timeline`'s, checked by the
+    The options are :func:`~retention_study.episodes.timeline.build_timeline`'s, checked by the
     same function; exclusions go to ``params["excluded"]`` and the data's ledger through
     the pandas builder's own recorder, so both engines leave the same ledger.
     """

@@ -8,7 +8,7 @@ manager; past it, sorts, joins and aggregates spill to ``temp_directory``.
 Examples
 --------
 >>> from retention_study.engines.base import build_episodes
->>> from retention_study.timeline import example_data
+>>> from retention_study.episodes.timeline import example_data
 >>> eng = DuckDBEngine(memory_limit="1GB")
 >>> data = example_data()
 >>> eng.register_study_data(data)

@@ -1,12 +1,12 @@
 """The episode logic once, as SQL: one relational description run by DuckDB and Spark.
 
-:class:`~retention_study.timeline.TimelineBuilder` (pandas/numpy) is the reference
+:class:`~retention_study.episodes.timeline.TimelineBuilder` (pandas/numpy) is the reference
 builder; this module says the same thing as a sequence of ``SELECT`` statements written
 in DuckDB's dialect and transpiled by `sqlglot <https://sqlglot.com>`_ for Spark SQL, so
 the engines never hold a hand-kept copy each. The tests compare all three row for row.
 
 Inputs are three relations with fixed names and canonical columns (the engines map a
-:class:`~retention_study.schema.StudyData` or files onto them):
+:class:`~retention_study.data.schema.StudyData` or files onto them):
 
 - ``rs_customers``: ``customer_id``, ``start_day``, ``end_day``, ``notice_day`` (whole days
   since 1970, NULL when absent), and the control columns as they came;
@@ -14,7 +14,7 @@ Inputs are three relations with fixed names and canonical columns (the engines m
   ``monthly_price``, ``new_customer_price`` (NULL where unknown);
 - ``rs_contact``: ``customer_id``, ``day``, ``seq``, ``outbound`` (boolean).
 
-The logic (month grid, as in :mod:`retention_study.timeline`):
+The logic (month grid, as in :mod:`retention_study.episodes.timeline`):
 
 1. follow-up per customer (departure at the notice when guarded), tenure months
    ``ceil(days / (365.25/12))`` of entry and exit;
@@ -242,7 +242,7 @@ SELECT customer_id, b, eval_day, start_day, event, last_price, last_ncp, rises_r
         """Columns (name, SQL expression over the stream), definitions, unmeasured, bad rows.
 
         Bad rows are ``(block, reason, SQL condition)``; the texts are those of
-        :mod:`retention_study.timeline` (a test compares them).
+        :mod:`retention_study.episodes.timeline` (a test compares them).
         """
         cols, defs, unmeasured, bad = [], {}, [], []
         price = ("CASE WHEN last_price IS NOT NULL THEN last_price "

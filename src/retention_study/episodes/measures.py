@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from retention_study.results import Results
+    from retention_study.analysis.results import Results
 
 #: Plain names of the covariate blocks.
 BLOCK_NAMES = {
@@ -60,7 +60,7 @@ class Measure:
     yes_no: bool = False
 
 
-#: The episode builder's measures (``retention_study.timeline``), in headline order.
+#: The episode builder's measures (``retention_study.episodes.timeline``), in headline order.
 MEASURES = {m.name: m for m in (
     Measure("months_since_contact", "contact", "Time since our last contact", "months",
             "6 months without outbound contact", "for every 6 months without contact",
@@ -190,7 +190,7 @@ def phrase(row: Mapping, units: Mapping[str, str] | None = None,
            definitions: Mapping[str, str] | None = None) -> str:
     """What one step of a hazard ratio means, as it follows 'Customers left 1.4 times as often'.
 
-    ``row`` is an effects row of :func:`retention_study.models.business_effects`
+    ``row`` is an effects row of :func:`retention_study.analysis.models.business_effects`
     (``covariate``, ``unit``, ``phrase``); its scale (the standard deviation of a
     snapshot column) is kept, only the words change.
 
@@ -317,7 +317,7 @@ def plain_text(text: str, results: Results) -> str:
 
     Examples
     --------
-    >>> from retention_study.results import Results
+    >>> from retention_study.analysis.results import Results
     >>> r = Results(blocks={"contact": ["TechSupport[Yes]"]})
     >>> plain_text("effect of TechSupport[Yes]; see the refit in ph_remedy.", r)
     "effect of tech support; the refit that allows for this is under 'Proportional-hazards check'."

@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 
 from retention_study.config import LOGGER_NAME
+from retention_study.data.ledger import Ledger
+from retention_study.data.schema import BLOCKS, CUSTOMER_ID, DAYS_PER_MONTH, StudyData, Timeline
 from retention_study.errors import AnalysisError, ConfigError, DataContractError
-from retention_study.ledger import Ledger
-from retention_study.schema import BLOCKS, CUSTOMER_ID, DAYS_PER_MONTH, StudyData, Timeline
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -92,7 +92,7 @@ def build_timeline(
     Examples
     --------
     >>> import pandas as pd
-    >>> from retention_study.schema import StudyData
+    >>> from retention_study.data.schema import StudyData
     >>> d = pd.Timestamp
     >>> customers = pd.DataFrame({"customer_id": ["a"], "start_date": [d("2025-01-01")],
     ...     "end_date": [pd.NaT], "notice_date": [d("2025-03-10")], "churned": [1],

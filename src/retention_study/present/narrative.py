@@ -1,7 +1,7 @@
 """Plain words from the numbers: every sentence of the report is built from results.json.
 
-Each function takes the run's :class:`~retention_study.results.Results` (what
-:func:`retention_study.pipeline.assemble_results` returns and results.json holds) and
+Each function takes the run's :class:`~retention_study.analysis.results.Results` (what
+:func:`retention_study.analysis.pipeline.assemble_results` returns and results.json holds) and
 returns Markdown. Nothing here is fixed text about the data: when a number is
 missing the sentence says that it could not be measured.
 
@@ -20,11 +20,11 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from retention_study import measures
-from retention_study.evidence import answer_heading, evidence_grade, experiment_sentence
-from retention_study.late_entry import late_entry_reading
-from retention_study.results import RateBand, Results
-from retention_study.verdict import better_by_aic
+from retention_study.analysis.evidence import answer_heading, evidence_grade, experiment_sentence
+from retention_study.analysis.results import RateBand, Results
+from retention_study.analysis.verdict import better_by_aic
+from retention_study.data.late_entry import late_entry_reading
+from retention_study.episodes import measures
 
 QUESTION = ("Do customers leave because of the price they pay, or because nobody "
             "from the company pays attention to them?")
@@ -64,7 +64,7 @@ def _level(results: Results) -> int:
 def _headline_effects(results: Results) -> list[dict]:
     """The contact effect first, then the price effects, as the verdict reads them.
 
-    Each row's ``phrase`` is the measure vocabulary's (:mod:`retention_study.measures`),
+    Each row's ``phrase`` is the measure vocabulary's (:mod:`retention_study.episodes.measures`),
     so no code name or 'per SD' reaches the page.
     """
     order = list(measures.HEADLINE_ORDER)

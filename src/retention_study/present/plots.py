@@ -19,8 +19,8 @@ import seaborn as sns
 from lifelines.plotting import add_at_risk_counts
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
-from retention_study import measures
-from retention_study.descriptives import KMResult
+from retention_study.analysis.descriptives import KMResult
+from retention_study.episodes import measures
 
 log = logging.getLogger("retention_study")
 
@@ -30,7 +30,7 @@ RATE_LABEL = "Departures per 100 customer-years"
 #: Row name of a difference table (``compare.HeadToHead.differences``).
 DIFFERENCE = "contact minus price"
 
-#: Plain names of the study's models (see ``retention_study.models``).
+#: Plain names of the study's models (see ``retention_study.analysis.models``).
 MODEL_NAMES = {
     DIFFERENCE: "Contact model minus price model",
     "controls": "Neither (service and controls only)",
@@ -156,7 +156,7 @@ def plot_rates(rates_df: pd.DataFrame, ax=None, title: str | None = None,
     Parameters
     ----------
     rates_df : DataFrame
-        Output of :func:`retention_study.descriptives.rates_by_band` (``band``,
+        Output of :func:`retention_study.analysis.descriptives.rates_by_band` (``band``,
         ``rate_per_100``, ``lower``, ``upper``, ``departures``).
     ax : matplotlib Axes, optional
     title, xlabel : str, optional

@@ -53,7 +53,7 @@ _DATA_URI = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+", re.
 
 def customer_ids(cfg: dict[str, Any]) -> set[str]:
     """The customer keys of the input data (empty when a table has no ``data.id``)."""
-    from retention_study.readers import read_frame
+    from retention_study.data.readers import read_frame
 
     data = cfg["data"]
     if data["format"] == "events":

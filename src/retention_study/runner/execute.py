@@ -11,7 +11,7 @@ from typing import Any
 
 from retention_study.config import KERNEL_NAME
 from retention_study.errors import RetentionStudyError
-from retention_study.progress import papermill_bar
+from retention_study.runner.progress import papermill_bar
 
 
 def _named_errors() -> dict[str, int]:

@@ -1,7 +1,7 @@
 """The index page of a reports folder: every run, newest first, and each batch's summary.
 
 Reads each run's ``manifest.json`` (written by the runner; its verdict and coverage
-were read from the run's :class:`~retention_study.results.Results` when it ended).
+were read from the run's :class:`~retention_study.analysis.results.Results` when it ended).
 """
 
 from __future__ import annotations

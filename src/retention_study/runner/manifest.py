@@ -21,8 +21,8 @@ from typing import Any
 
 from retention_study.config import KERNEL_NAME, LOGGER_NAME, PROJECT_ROOT
 from retention_study.errors import DataContractError
-from retention_study.progress import bar
 from retention_study.runner.plan import RunSpec
+from retention_study.runner.progress import bar
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -74,7 +74,7 @@ def count_rows(spec: str, cfg: dict[str, Any]) -> int | None:
 
     Returns None when the file cannot be read here (the notebook will say why).
     """
-    from retention_study.readers import DB_SUFFIXES, read_frame, split_spec
+    from retention_study.data.readers import DB_SUFFIXES, read_frame, split_spec
 
     data = cfg["data"]
     path, table = split_spec(spec, data.get("table"))
@@ -114,7 +114,7 @@ def describe_inputs(cfg: dict[str, Any], progress: bool = False) -> list[dict[st
     DataContractError
         If an input file does not exist (fail before starting a kernel).
     """
-    from retention_study.readers import split_spec
+    from retention_study.data.readers import split_spec
 
     out = []
     specs = input_specs(cfg)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retention_study.analysis.results import Results
 from retention_study.config import (
     KERNEL_NAME,
     LOGGER_NAME,
@@ -25,14 +26,13 @@ from retention_study.config import (
     load_config,
 )
 from retention_study.errors import ConfigError, RetentionStudyError
-from retention_study.progress import bar
-from retention_study.results import Results
 from retention_study.runner.checks import check_page
 from retention_study.runner.execute import RunFailed, execute_notebook, kernel_installed
 from retention_study.runner.folders import check_writable, publish, safe_name, stage_dir, write_json
 from retention_study.runner.index import write_index
 from retention_study.runner.manifest import describe_inputs, run_facts
 from retention_study.runner.plan import RunSpec
+from retention_study.runner.progress import bar
 from retention_study.runner.render import render_html, write_failed_notice
 
 log = logging.getLogger(LOGGER_NAME)
