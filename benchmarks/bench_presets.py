@@ -18,7 +18,7 @@ from retention_study.analysis import pipeline
 from retention_study.config import resolve_config
 from retention_study.data.load import load_study_data
 from retention_study.data.simulate import PRESETS, write_simulation
-from retention_study.episodes.timeline import build_timeline
+from retention_study.episodes.timeline import build_timeline, timeline_options
 
 HEADLINE = ("months_since_contact", "loyalty_penalty", "price_increase_recent")
 
@@ -36,8 +36,8 @@ def run(preset: str, n: int, seed: int, folder: Path) -> bool:
         **{k: str(folder / f"{k}.csv") for k in ("customers", "price_events", "contact_events")},
         "observation_start": "2023-06-30", "controls": ["plan"]}})
     data = load_study_data(cfg)
-    step = pipeline.fit_models(build_timeline(data, **pipeline.timeline_options(cfg)), cfg)
-    naive_tl = build_timeline(data, **pipeline.timeline_options(cfg, notice_guard=False))
+    step = pipeline.fit_models(build_timeline(data, **timeline_options(cfg)), cfg)
+    naive_tl = build_timeline(data, **timeline_options(cfg, notice_guard=False))
     naive = pipeline.fit_models(naive_tl, cfg, cross_validate=False, check_ph=False)
     ok = step.verdict.label == preset
     planted = ", ".join(f"{k}={v}" for k, v in PRESETS[preset].items())

@@ -110,7 +110,7 @@ def test_grade_methods_sentence():
 
 
 def test_methods_sentences_appear_only_when_they_apply():
-    from retention_study.data.late_entry import late_entry_reading
+    from retention_study.present.wording import late_entry_reading
 
     conf = {"source": "config", "observation_start": "2023-06-30"}
     text = late_entry_reading(Results.from_dict({"late_entry": conf}))

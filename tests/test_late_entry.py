@@ -11,6 +11,7 @@ from retention_study.data.schema import StudyData
 from retention_study.data.simulate import simulate
 from retention_study.episodes.timeline import build_timeline
 from retention_study.errors import ConfigError
+from retention_study.present import wording
 
 
 def test_cut_logs_imply_late_entry_from_their_first_date():
@@ -44,7 +45,7 @@ def test_complete_records_change_nothing():
     out = late_entry.resolve(data)
     assert out.observation_start is None and out.late_entry["implied"] is None
     assert not out.ledger.to_dict()["notes"]
-    assert late_entry.late_entry_reading(Results.from_dict({"late_entry": out.late_entry})) is None
+    assert wording.late_entry_reading(Results.from_dict({"late_entry": out.late_entry})) is None
 
 
 def test_observation_start_before_the_records_is_one_line_exit_2():
@@ -72,7 +73,7 @@ def test_simulated_world_with_cut_logs_gets_its_window_back():
     out = late_entry.resolve(data)
     assert out.late_entry["source"] == "detected"
     assert obs <= out.observation_start <= obs + pd.Timedelta(days=3)
-    reading = late_entry.late_entry_reading(Results.from_dict({"late_entry": out.late_entry}))
+    reading = wording.late_entry_reading(Results.from_dict({"late_entry": out.late_entry}))
     assert reading.startswith(f"The records begin on {out.observation_start.date()}")
     assert "late entry" in reading
 

@@ -17,7 +17,7 @@ from retention_study.analysis import pipeline
 from retention_study.config import resolve_config
 from retention_study.data.load import load_study_data
 from retention_study.data.simulate import simulate, write_simulation
-from retention_study.episodes.timeline import build_timeline
+from retention_study.episodes.timeline import build_timeline, timeline_options
 from retention_study.errors import AnalysisError
 
 # Sizes keep the suite fast. "neither" needs more customers: evidence of absence means
@@ -50,9 +50,9 @@ def _study(tmp_path, preset: str, n: int, seed: int = 1):
 @pytest.mark.parametrize("preset", list(SIZES))
 def test_verdict_matches_planted_truth_and_naive_is_misled(preset, tmp_path):
     cfg, data = _study(tmp_path, preset, SIZES[preset])
-    step = pipeline.fit_models(build_timeline(data, **pipeline.timeline_options(cfg)), cfg)
+    step = pipeline.fit_models(build_timeline(data, **timeline_options(cfg)), cfg)
     assert step.verdict.label == preset, step.verdict.sentence
-    naive_tl = build_timeline(data, **pipeline.timeline_options(cfg, notice_guard=False))
+    naive_tl = build_timeline(data, **timeline_options(cfg, notice_guard=False))
     naive = pipeline.fit_models(naive_tl, cfg, cross_validate=False)
     eff = naive.models.effects.set_index("covariate")
     # Retention calls right after a notice make "recently contacted" look like a
@@ -76,7 +76,7 @@ def test_hazard_ratio_recovered_when_the_model_is_right(tmp_path):
         "observation_start": sim.truth["observation_start"],
         "controls": ["plan", "satisfaction"]}})
     data = load_study_data(cfg)
-    step = pipeline.fit_models(build_timeline(data, **pipeline.timeline_options(cfg)), cfg,
+    step = pipeline.fit_models(build_timeline(data, **timeline_options(cfg)), cfg,
                                cross_validate=False)
     row = step.models.effects.set_index("covariate").loc["months_since_contact"]
     truth = sim.truth["effects"]["hr_no_contact_6m"]
@@ -109,7 +109,7 @@ def test_results_are_json_safe_and_complete(small_sample, tmp_path):
         "satisfaction": "satisfaction", "exit_reason": "exit_reason", "segments": ["plan"]},
         "study": {"bootstrap": 20, "cv_folds": 3}})
     data = load_study_data(cfg)
-    tl = build_timeline(data, **pipeline.timeline_options(cfg))
+    tl = build_timeline(data, **timeline_options(cfg))
     step = pipeline.fit_models(tl, cfg, data=data)
     desc = pipeline.describe(data, tl, step, cfg)
     robust = pipeline.robustness(data, cfg)
@@ -177,7 +177,7 @@ def test_robustness_reuses_the_main_fit_for_its_own_lag(monkeypatch, small_sampl
         "contact_events": str(small_sample / "contact_events.csv"),
         "observation_start": "2023-06-30", "controls": ["plan"]}})
     data = load_study_data(cfg)
-    main = pipeline.fit_models(build_timeline(data, **pipeline.timeline_options(cfg)), cfg,
+    main = pipeline.fit_models(build_timeline(data, **timeline_options(cfg)), cfg,
                                cross_validate=False)
     lags_built = []
     real = pipeline.TimelineBuilder.build

@@ -1,12 +1,13 @@
 """retention-study: does price or lack of contact better explain why customers leave?
 
-The package computes; the notebooks in ``notebooks/`` orchestrate. Data flows one way:
+The package computes; the notebooks in ``notebooks/`` orchestrate. Data flows one way
+through the sub-packages, each importing only those before it:
 
-``load`` (read + check, ledger) -> ``timeline`` (start/stop episodes) -> ``models``
-(Cox fits per block, on the ``survival`` engine) -> ``compare`` / ``whatif`` / ``verdict``
--> ``pipeline`` (a run's :class:`~retention_study.analysis.results.Results`) -> ``narrative`` /
-``plots`` -> ``runner`` (papermill + nbconvert runner). ``simulate`` writes data with a
-known truth; ``cli`` is the command line.
+``config`` + ``data`` (read + check, ledger -> StudyData) -> ``episodes`` (start/stop
+episodes, the vocabulary of measures) -> ``survival`` (the Cox engine) -> ``engines``
+(the episodes in SQL) -> ``analysis`` (models, compare, whatif, verdict, ... ->
+``pipeline`` -> :class:`~retention_study.analysis.results.Results`) -> ``present``
+(narrative, plots) -> ``runner`` (papermill + nbconvert) -> ``cli``.
 """
 
 from retention_study.errors import (

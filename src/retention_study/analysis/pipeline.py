@@ -5,9 +5,9 @@ together and assembles ``results.json``, it computes nothing of its own.
 
 Examples
 --------
->>> from retention_study.analysis.pipeline import config_from_parameters, timeline_options
+>>> from retention_study.analysis.pipeline import config_from_parameters
 >>> cfg = config_from_parameters("demo", {"as_of": "2026-06-30"}, {"lag_days": 30}, {})
->>> timeline_options(cfg)["lag_days"]
+>>> cfg["study"]["lag_days"]
 30
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,7 +44,7 @@ from retention_study.analysis.segments import LoyaltyPenalty, analyse_segments
 from retention_study.analysis.whatif import WhatIf
 from retention_study.config import LOGGER_NAME, PROJECT_ROOT, notebook_config
 from retention_study.data.schema import StudyData, Timeline
-from retention_study.episodes.timeline import TimelineBuilder, build_timeline
+from retention_study.episodes.timeline import TimelineBuilder, build_timeline, timeline_options
 from retention_study.errors import AnalysisError
 
 log = logging.getLogger(LOGGER_NAME)
@@ -81,17 +80,6 @@ def _from_root(spec: str) -> str:
         return spec
     candidate = PROJECT_ROOT / file_part
     return str(PROJECT_ROOT / spec) if candidate.exists() else spec
-
-
-def timeline_options(cfg: dict, **changes: Any) -> dict:
-    """The :func:`~retention_study.episodes.timeline.build_timeline` options a config asks for."""
-    s = cfg["study"]
-    opts = {"lag_days": int(s["lag_days"]), "grid": s["grid"],
-            "contact_cap_months": float(s["contact_cap_months"]),
-            "price_increase_window_days": int(s["price_increase_window_days"]),
-            "include_price_level": bool(s["include_price_level"])}
-    opts.update(changes)
-    return opts
 
 
 def choose_controls(data: StudyData, cfg: dict) -> StudyData:

@@ -23,16 +23,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from retention_study.config import LOGGER_NAME
 from retention_study.errors import ConfigError
-
-if TYPE_CHECKING:
-    from retention_study.analysis.results import Results
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -135,35 +131,6 @@ def resolve(data):
             f"({found['customers_before']:,} customers joined before); set "
             f"data.observation_start to {found['implied']} or later, or leave it out")
     return replace(data, late_entry=info)
-
-
-def late_entry_reading(results: Results) -> str | None:
-    """Methods sentence: where the study began following customers, and why.
-
-    Examples
-    --------
-    >>> from retention_study.analysis.results import Results
-    >>> late_entry_reading(Results(late_entry={"source": "detected", "observation_start":
-    ...     "2023-06-30", "basis": ["the first recorded departure is on"],
-    ...     "customers_before": 120}))[:49]
-    'The records begin on 2023-06-30 (the first record'
-    >>> late_entry_reading(Results(late_entry={"source": None})) is None
-    True
-    """
-    info = results.late_entry
-    start = info.get("observation_start")
-    if not start:
-        return None
-    if info.get("source") == "detected":
-        why = " and ".join(info.get("basis") or []) or "the records begin then"
-        return (f"The records begin on {start} ({why} that day), although "
-                f"{int(info.get('customers_before') or 0):,} customers joined earlier. "
-                "Those customers are followed from that day on, at the tenure they had "
-                "reached (late entry), so that months in which they could not have been "
-                "seen leaving are not counted. Their contact and price history before that "
-                "day is not in the records.")
-    return (f"Customers who joined before {start} (data.observation_start) are followed from "
-            "that day on, at the tenure they had reached (late entry).")
 
 
 def _example(n: int = 40, seed: int = 0):

@@ -100,13 +100,12 @@ def make_engine(name: str, cfg: dict):
 def timeline(data, cfg: dict, **changes):
     """The run's episodes (a :class:`~retention_study.data.schema.Timeline`) on the chosen engine.
 
-    ``changes`` override timeline options (as :func:`retention_study.analysis.pipeline.timeline_options`).
+    ``changes`` override timeline options (as :func:`retention_study.episodes.timeline.timeline_options`).
     The DuckDB and Spark engines build the episodes in SQL and hand them to pandas for the
     steps after the fit; ``params["engine"]`` records the engine used (``auto`` resolved),
     which the report header names.
     """
-    from retention_study.analysis.pipeline import timeline_options
-    from retention_study.episodes.timeline import build_timeline
+    from retention_study.episodes.timeline import build_timeline, timeline_options
 
     name = choose_engine(data, cfg)
     opts = timeline_options(cfg, **changes)

@@ -26,10 +26,6 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from retention_study.analysis.results import Results
 
 #: Plain names of the covariate blocks.
 BLOCK_NAMES = {
@@ -287,64 +283,6 @@ def expected_direction(name: str) -> int:
     return MEASURES[name].direction if name in MEASURES else 0
 
 
-def code_names(results: Results) -> list[str]:
-    """Every covariate name a run produced, longest first (for :func:`plain_text`)."""
-    names = set(results.definitions)
-    for cols in results.blocks.values():
-        names.update(cols)
-    names.update(str(e.get("covariate")) for e in results.effects)
-    return sorted((n for n in names if n), key=len, reverse=True)
-
-
-#: Internal pointers that mean nothing on paper, and what to say instead.
-POINTERS = {
-    "; see the refit in ph_remedy": "; the refit that allows for this is under "
-                                    "'Proportional-hazards check'",
-    "see the refit in ph_remedy": "the refit is under 'Proportional-hazards check'",
-    " x log(tenure) interactions": " allowed to change with tenure",
-    "observation_start": "the start of the observation window",
-    "as_of": "the as-of date",
-    " x log(tenure)": " (change with tenure)",
-}
-
-
-def plain_text(text: str, results: Results) -> str:
-    """``text`` with the run's code names and internal pointers put into words.
-
-    Effects' raw phrases ("per SD of MonthlyCharges (30.1 units)") become the
-    vocabulary's phrases; covariate names ("TechSupport[Yes]", "loyalty_penalty") their
-    labels.
-
-    Examples
-    --------
-    >>> from retention_study.analysis.results import Results
-    >>> r = Results(blocks={"contact": ["TechSupport[Yes]"]})
-    >>> plain_text("effect of TechSupport[Yes]; see the refit in ph_remedy.", r)
-    "effect of tech support; the refit that allows for this is under 'Proportional-hazards check'."
-    """
-    if not text:
-        return text
-    units = units_of(results)
-    defs = results.definitions
-    for row in results.effects:
-        raw = row.get("phrase")
-        if raw:
-            text = text.replace(str(raw), phrase(row, units, defs))
-    for old, new in POINTERS.items():
-        text = text.replace(old, new)
-    for name in code_names(results):
-        if name in text and name != label(name):
-            text = re.sub(rf"(?<![\w\[]){re.escape(name)}(?![\w\]])",
-                          lambda _m, n=name: lower_first(label(n, defs)), text)
-    return text
-
-
 def lower_first(text: str) -> str:
     """'Time since our last contact' mid-sentence; acronyms ('SLA level') stay."""
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
-
-
-def units_of(results: Results) -> dict:
-    """The ``data.units`` of a run's parameters (column -> unit words), empty when unset."""
-    data = results.parameters.get("data") or {}
-    return dict(data.get("units") or {})

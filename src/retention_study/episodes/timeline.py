@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,25 @@ _DAY_BITS = 21
 
 
 # --------------------------------------------------------------------------- entry point
+
+
+def timeline_options(cfg: dict, **changes: Any) -> dict:
+    """The :func:`build_timeline` options a config asks for.
+
+    Examples
+    --------
+    >>> from retention_study.config import resolve_config
+    >>> cfg = resolve_config({"data": {"as_of": "2026-06-30"}, "study": {"lag_days": 30}})
+    >>> timeline_options(cfg, notice_guard=False)["lag_days"]
+    30
+    """
+    s = cfg["study"]
+    opts = {"lag_days": int(s["lag_days"]), "grid": s["grid"],
+            "contact_cap_months": float(s["contact_cap_months"]),
+            "price_increase_window_days": int(s["price_increase_window_days"]),
+            "include_price_level": bool(s["include_price_level"])}
+    opts.update(changes)
+    return opts
 
 
 def build_timeline(

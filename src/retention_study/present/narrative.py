@@ -23,8 +23,8 @@ import pandas as pd
 from retention_study.analysis.evidence import answer_heading, evidence_grade, experiment_sentence
 from retention_study.analysis.results import RateBand, Results
 from retention_study.analysis.verdict import better_by_aic
-from retention_study.data.late_entry import late_entry_reading
 from retention_study.episodes import measures
+from retention_study.present import wording
 
 QUESTION = ("Do customers leave because of the price they pay, or because nobody "
             "from the company pays attention to them?")
@@ -68,7 +68,7 @@ def _headline_effects(results: Results) -> list[dict]:
     so no code name or 'per SD' reaches the page.
     """
     order = list(measures.HEADLINE_ORDER)
-    units, defs = measures.units_of(results), results.definitions
+    units, defs = wording.units_of(results), results.definitions
     effects = [{**e, "phrase": measures.phrase(e, units, defs)}
                for e in results.effects if e.get("block") in ("contact", "price")]
     return sorted(effects, key=lambda e: order.index(e["covariate"])
@@ -162,7 +162,7 @@ def executive_summary(results: Results) -> str:
     level = _level(results)
     lines = ["## Summary", "", f"**The question.** {QUESTION}", "",
              f"{answer_heading(results)} "
-             f"{measures.plain_text(results.verdict_sentence, results)}", "",
+             f"{wording.plain_text(results.verdict_sentence, results)}", "",
              "**Key numbers**", ""]
     lines.append(f"- {results.n_customers:,} customers followed for "
                  f"{results.customer_years:,.0f} customer-years; "
@@ -604,7 +604,7 @@ def claims_table(results: Results) -> pd.DataFrame:
     rows = results.claims
 
     def plain(text):
-        return measures.plain_text(str(text), results)
+        return wording.plain_text(str(text), results)
     return pd.DataFrame([{"Claim": f"{r.claim}. {r.title}", "Finding": r.status,
                           "Deciding number": plain(r.number), "Why": plain(r.why)}
                          for r in rows])
@@ -660,7 +660,7 @@ def ledger_table(results: Results) -> pd.DataFrame:
         for e in led.get("excluded", []):
             if e["table"] == table:
                 kind = "out of scope" if e["kind"] == "out_of_scope" else "excluded"
-                reason = measures.plain_text(str(e["reason"]), results)
+                reason = wording.plain_text(str(e["reason"]), results)
                 rows.append({"Table": table, "Step": f"{kind}: {reason}", "Rows": -e["rows"]})
         for e in led.get("notes", []):
             if e["table"] == table:
@@ -762,7 +762,7 @@ def ph_reading(results: Results) -> str:
     remedy = ph.get("remedy")
     if remedy:
         what = str(remedy.get("description", remedy.get("what", "")))
-        text += f" {measures.plain_text(what, results)}".rstrip()
+        text += f" {wording.plain_text(what, results)}".rstrip()
     return text
 
 
@@ -824,12 +824,12 @@ def limits_reading(results: Results) -> str:
     items = [LIMITS]
     if results.reasons.get("available"):
         items[0] += " " + REASONS_LIMIT
-    items += [f"Not measured: {measures.plain_text(str(u), results)}"
+    items += [f"Not measured: {wording.plain_text(str(u), results)}"
               for u in results.unmeasured]
     # a failed proportional-hazards check is said, with its refit, in its own section
     shown = "Proportional hazards fails for" if results.ph_check.get(
         "remedy") else None
-    items += [f"Check that did not pass: {measures.plain_text(str(p), results)}"
+    items += [f"Check that did not pass: {wording.plain_text(str(p), results)}"
               for p in results.problems
               if not (shown and str(p).startswith(shown))]
     if shown and any(str(p).startswith(shown) for p in results.problems):
@@ -1140,7 +1140,7 @@ def effect_words(results: Results, covariate: str) -> str:
     defs = results.definitions
     row = next((e for e in results.effects if e.get("covariate") == covariate),
                {"covariate": covariate})
-    step = measures.business_unit(row, measures.units_of(results), defs)
+    step = measures.business_unit(row, wording.units_of(results), defs)
     name = measures.lower_first(measures.label(covariate, defs))
     return f"{name} ({step})" if step else name
 
@@ -1172,7 +1172,7 @@ def evidence_methods(results: Results) -> str:
     statistics = results.verdict_evidence.get("statistics")
     if statistics:
         parts.append(f"The verdict's tests: {statistics}.")
-    for extra in (late_entry_reading(results), grid_reading(results),
+    for extra in (wording.late_entry_reading(results), grid_reading(results),
                   satisfaction_reading(results)):
         if extra:
             parts.append(extra)
