@@ -40,7 +40,6 @@ import pandas as pd
 
 from retention_study.errors import AnalysisError
 from retention_study.survival import CoxFitter
-from retention_study.survival.cox import _slot_terms
 from retention_study.survival.riskset import RiskSetSums
 
 
@@ -165,29 +164,6 @@ class RelationalCoxData:
         return RiskSetSums(s0, s1, s2, e0, e1, e2, n_dead, n_dead.copy(), shift)
 
 
-def _loglik_grad_info(sums: RiskSetSums, ties: str, beta, xsum_dead, need_info: bool):
-    """Log partial likelihood, score and information from the per-slot sums.
-
-    The formulas of :func:`retention_study.survival.cox._loglik_grad_info` after its
-    ``risk_set_sums`` call (requested as a public function of survival/ in
-    /work/coord/requests.md; this copy goes when it lands; the tests hold both to 1e-8).
-    """
-    t = _slot_terms(sums, ties)
-    a = t.active
-    loglik = float(xsum_dead @ beta - t.logden[a].sum() - sums.shift * sums.dead_w[a].sum())
-    grad = xsum_dead - (t.A[a, None] * sums.s1[a] - t.B[a, None] * sums.e1[a]).sum(axis=0)
-    info = None
-    if need_info:
-        s1, e1 = sums.s1[a], sums.e1[a]
-        info = (np.einsum("k,kab->ab", t.A[a], sums.s2[a])
-                - np.einsum("k,kab->ab", t.B[a], sums.e2[a])
-                - np.einsum("k,ka,kb->ab", t.C0[a], s1, s1)
-                + np.einsum("k,ka,kb->ab", t.C1[a], s1, e1)
-                + np.einsum("k,ka,kb->ab", t.C1[a], e1, s1)
-                - np.einsum("k,ka,kb->ab", t.C2[a], e1, e1))
-    return loglik, grad, info
-
-
 class RelationalCoxFitter(CoxFitter):
     """:class:`~retention_study.survival.CoxFitter` whose per-step sums are engine queries.
 
@@ -222,13 +198,7 @@ class RelationalCoxFitter(CoxFitter):
         self._finish(beta, ll, info)
         return self
 
-    def _penalized(self, x, index, beta, xsum_dead, ridge, need_info=True):
+    def _risk_set_sums(self, x, index, beta, need_info: bool):
         if not isinstance(getattr(self, "data_", None), RelationalCoxData):
-            return super()._penalized(x, index, beta, xsum_dead, ridge, need_info)
-        sums = self.data_.risk_set_sums(self.columns_, beta, second=need_info)
-        ll, grad, info = _loglik_grad_info(sums, self.ties, beta, xsum_dead, need_info)
-        ll -= 0.5 * float(ridge @ beta ** 2)
-        grad = grad - ridge * beta
-        if info is not None:
-            info = info + np.diag(ridge)
-        return ll, grad, info
+            return super()._risk_set_sums(x, index, beta, need_info)
+        return self.data_.risk_set_sums(self.columns_, beta, second=need_info)

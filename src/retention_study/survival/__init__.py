@@ -10,6 +10,7 @@ from retention_study.survival.cox import (
     CoxFitter,
     CoxSeparationError,
     log_partial_likelihood,
+    loglik_grad_info,
 )
 from retention_study.survival.riskset import (
     RiskSetIndex,
@@ -19,4 +20,5 @@ from retention_study.survival.riskset import (
 )
 
 __all__ = ["CoxConvergenceError", "CoxData", "CoxFitter", "CoxSeparationError", "RiskSetIndex",
-           "RiskSetSums", "index_risk_sets", "log_partial_likelihood", "risk_set_sums"]
+           "RiskSetSums", "index_risk_sets", "log_partial_likelihood", "loglik_grad_info",
+           "risk_set_sums"]

@@ -272,9 +272,41 @@ def _slot_terms(sums, ties: str) -> _SlotTerms:
                           per_slot(logden), d > 0)
 
 
-def _loglik_grad_info(data_x, index, beta, weights, ties, xsum_dead, need_info=True):
-    """Unpenalized log partial likelihood, score and information at ``beta``."""
-    sums = risk_set_sums(index, data_x, beta, weights, second=need_info)
+def loglik_grad_info(sums, ties: str, beta, xsum_dead, need_info: bool = True):
+    """Unpenalized log partial likelihood, score and information from a step's sums.
+
+    The one home of the Breslow/Efron accumulation: the pandas engine gets ``sums`` from
+    :func:`~retention_study.survival.riskset.risk_set_sums`, the relational engines from one
+    aggregate query (:mod:`retention_study.engines.relational_cox`).
+
+    Parameters
+    ----------
+    sums : RiskSetSums
+        Per event-time slot sums at ``beta`` (second-order sums when ``need_info``).
+    ties : {"efron", "breslow"}
+    beta : ndarray
+    xsum_dead : ndarray
+        Sum of the covariates over the departing rows (weighted).
+    need_info : bool
+        Also the information matrix (else ``info`` is None).
+
+    Returns
+    -------
+    tuple
+        ``(loglik, grad, info, terms)``; ``terms`` are the per-slot tie terms (residuals
+        reuse them).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"start": [0, 0, 0], "stop": [1, 2, 3], "event": [1, 1, 0],
+    ...                    "x": [1.0, 0.0, 0.0]})
+    >>> data = CoxData.from_frame(df, ["x"])
+    >>> x, _ = data.design(["x"])
+    >>> sums = risk_set_sums(data.index, x, np.zeros(1), None, second=True)
+    >>> ll, grad, info, _ = loglik_grad_info(sums, "efron", np.zeros(1), x[[0, 1]].sum(axis=0))
+    >>> round(ll, 4), info.shape  # log(1/3) + log(1/2)
+    (-1.7918, (1, 1))
+    """
     t = _slot_terms(sums, ties)
     a = t.active
     loglik = float(xsum_dead @ beta - t.logden[a].sum() - sums.shift * sums.dead_w[a].sum())
@@ -288,7 +320,7 @@ def _loglik_grad_info(data_x, index, beta, weights, ties, xsum_dead, need_info=T
                 + np.einsum("k,ka,kb->ab", t.C1[a], s1, e1)
                 + np.einsum("k,ka,kb->ab", t.C1[a], e1, s1)
                 - np.einsum("k,ka,kb->ab", t.C2[a], e1, e1))
-    return loglik, grad, info, sums, t
+    return loglik, grad, info, t
 
 
 # --------------------------------------------------------------------------- the fitter
@@ -450,9 +482,13 @@ class CoxFitter:
         # not each hold a rows x p copy
         return self.data_.design(self.columns_)[0]
 
+    def _risk_set_sums(self, x, index, beta, need_info: bool):
+        """A step's risk-set sums (the relational engines get them from a query instead)."""
+        return risk_set_sums(index, x, beta, self._weights, second=need_info)
+
     def _penalized(self, x, index, beta, xsum_dead, ridge, need_info=True):
-        ll, grad, info, sums, terms = _loglik_grad_info(x, index, beta, self._weights,
-                                                        self.ties, xsum_dead, need_info)
+        sums = self._risk_set_sums(x, index, beta, need_info)
+        ll, grad, info, _ = loglik_grad_info(sums, self.ties, beta, xsum_dead, need_info)
         ll -= 0.5 * float(ridge @ beta ** 2)
         grad = grad - ridge * beta
         if info is not None:
@@ -727,6 +763,6 @@ def log_partial_likelihood(df: pd.DataFrame, covariates, beta, ties: str = "efro
     x, _ = data.design(list(covariates))
     beta = np.asarray(beta, float).reshape(-1)
     ev = data.index.event_slot >= 0
-    ll, *_ = _loglik_grad_info(x, data.index, beta, None, ties, x[ev].sum(axis=0),
-                               need_info=False)
+    sums = risk_set_sums(data.index, x, beta, None, second=False)
+    ll, *_ = loglik_grad_info(sums, ties, beta, x[ev].sum(axis=0), need_info=False)
     return ll
