@@ -21,7 +21,7 @@ import pandas as pd
 from retention_study.config import LOGGER_NAME
 from retention_study.data.schema import BLOCKS, CUSTOMER_ID, StudyData, Timeline
 from retention_study.engines.relational import EpisodePlan, Facts, transpile
-from retention_study.episodes.timeline import _exclude, _options
+from retention_study.episodes.timeline import build_params, exclude
 from retention_study.errors import AnalysisError, ConfigError, DataContractError
 
 log = logging.getLogger(LOGGER_NAME)
@@ -183,10 +183,10 @@ def build_episodes(engine: Engine, data: StudyData, *, lag_days: int = 0, grid: 
     the pandas builder's own recorder, so both engines leave the same ledger.
     """
     table = table or f"rs_episodes_{next(_BUILDS)}"
-    params = _options(data, lag_days=lag_days, grid=grid, contact_cap_months=contact_cap_months,
-                      price_increase_window_days=price_increase_window_days,
-                      include_price_level=include_price_level, notice_guard=notice_guard,
-                      controls=controls)
+    params = build_params(data, lag_days=lag_days, grid=grid, contact_cap_months=contact_cap_months,
+                          price_increase_window_days=price_increase_window_days,
+                          include_price_level=include_price_level, notice_guard=notice_guard,
+                          controls=controls)
     if grid != "month":
         raise ConfigError(f"study.engine {engine.name} builds episodes on the month grid only; "
                           f"study.grid {grid} needs study.engine: pandas")
@@ -204,7 +204,7 @@ def build_episodes(engine: Engine, data: StudyData, *, lag_days: int = 0, grid: 
     e.materialise("rs_spans", plan.spans())
     e.materialise("rs_kept", plan.kept())
     for tbl, reason, kind, q in plan.exclusion_queries(has["price"], has["contact"]):
-        _exclude(data, params, tbl, reason, int(e.scalar(q)), kind=kind)
+        exclude(data, params, tbl, reason, int(e.scalar(q)), kind=kind)
     if not int(e.scalar("SELECT COUNT(*) FROM rs_kept")):
         raise AnalysisError("no customer has any time at risk: nothing to analyse (see the "
                             "data-quality ledger)")
@@ -226,9 +226,9 @@ def build_episodes(engine: Engine, data: StudyData, *, lag_days: int = 0, grid: 
         n_by = dict(zip(by_reason["reason"].astype(int), by_reason["n"].astype(int),
                         strict=True))
         for i, (_block, reason) in enumerate(reasons, start=1):
-            _exclude(data, params, "customers", reason, n_by.get(i, 0))
+            exclude(data, params, "customers", reason, n_by.get(i, 0))
     for tbl, reason, kind, q in plan.dropped_event_queries(has["price"], has["contact"]):
-        _exclude(data, params, tbl, reason, int(e.scalar(q)), kind=kind)
+        exclude(data, params, tbl, reason, int(e.scalar(q)), kind=kind)
     e.materialise(table, plan.episodes(facts, order=order))
     cols, defs, unmeasured, _ = plan.covariates(facts)
     blocks = {b: [name for blk, name, _ in cols if blk == b] for b in BLOCKS}

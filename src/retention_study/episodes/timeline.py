@@ -161,11 +161,11 @@ class TimelineBuilder:
               notice_guard: bool = True, controls: list[str] | None = None) -> Timeline:
         """The Timeline of :func:`build_timeline` for these options (same parameters)."""
         data = self.data
-        params = _options(data, lag_days=lag_days, grid=grid,
-                          contact_cap_months=contact_cap_months,
-                          price_increase_window_days=price_increase_window_days,
-                          include_price_level=include_price_level, notice_guard=notice_guard,
-                          controls=controls)
+        params = build_params(data, lag_days=lag_days, grid=grid,
+                              contact_cap_months=contact_cap_months,
+                              price_increase_window_days=price_increase_window_days,
+                              include_price_level=include_price_level, notice_guard=notice_guard,
+                              controls=controls)
         if data.format == "events":
             return _build_events(data, params, self)
         if data.format == "table":
@@ -191,7 +191,7 @@ class TimelineBuilder:
         if self._rows is not None and self._rows[0] == key:
             _, rows, excluded = self._rows
             for e in excluded:  # the same exclusions, recorded in this build's params
-                _exclude(self.data, params, e["table"], e["reason"], e["rows"], e["kind"])
+                exclude(self.data, params, e["table"], e["reason"], e["rows"], e["kind"])
             return replace(rows, ref_day=rows.eval_day - params["lag_days"])
         self._rows = None  # free the previous rows before building new ones
         before = len(params["excluded"])
@@ -200,8 +200,8 @@ class TimelineBuilder:
         return rows
 
 
-def _options(data: StudyData, *, lag_days, grid, contact_cap_months,
-             price_increase_window_days, include_price_level, notice_guard, controls) -> dict:
+def build_params(data: StudyData, *, lag_days, grid, contact_cap_months,
+                 price_increase_window_days, include_price_level, notice_guard, controls) -> dict:
     """Check the options of a build and turn them into the Timeline's ``params``."""
     if grid not in GRIDS:
         raise ConfigError(f"study.grid must be one of {', '.join(GRIDS)}, not {grid!r}")
@@ -459,8 +459,8 @@ class Block:
     bad_rows: dict  # reason -> boolean mask over rows; those customers are excluded
 
 
-def _exclude(data: StudyData, params: dict, table: str, reason: str, n: int,
-             kind: str = "invalid") -> None:
+def exclude(data: StudyData, params: dict, table: str, reason: str, n: int,
+            kind: str = "invalid") -> None:
     """Record an exclusion in ``params["excluded"]`` and, once, in the data's ledger.
 
     build_timeline runs several times on the same data (the naive analysis beside the
@@ -528,8 +528,8 @@ def _follow_up(data: StudyData, params: dict, cust: pd.DataFrame) -> tuple[pd.Da
         obs = _day_number(pd.Series([pd.Timestamp(data.observation_start)]))[0]
         entry = np.maximum(obs - start, 0)
         gone = left & (exit_day < obs)
-        _exclude(data, params, "customers", "left before observation_start (not at risk in the "
-                 "study period)", int(gone.sum()), kind="out_of_scope")
+        exclude(data, params, "customers", "left before observation_start (not at risk in the "
+                "study period)", int(gone.sum()), kind="out_of_scope")
     else:
         gone = np.zeros(len(cust), dtype=bool)
     frame = pd.DataFrame({
@@ -695,16 +695,16 @@ def _rows(data: StudyData, params: dict, sorted_customers: pd.DataFrame,
     spans, gone = _follow_up(data, params, sorted_customers)
     no_time = days_to_units(spans["exit"].to_numpy(), grid) <= days_to_units(
         spans["entry"].to_numpy(), grid)
-    _exclude(data, params, "customers", "no time at risk on the time grid (joined on as_of, or "
-             "left before the first grid point after entering)", int((no_time & ~gone).sum()),
-             kind="out_of_scope")
+    exclude(data, params, "customers", "no time at risk on the time grid (joined on as_of, or "
+            "left before the first grid point after entering)", int((no_time & ~gone).sum()),
+            kind="out_of_scope")
     keep = ~gone & ~no_time
     spans = spans[keep].reset_index(drop=True)
     customers = sorted_customers[keep].reset_index(drop=True)
     events = _subset_events(all_events, keep)
     for table, n in events.outside.items():
-        _exclude(data, params, table, "customer not at risk on the timeline (see customers)", n,
-                 kind="out_of_scope")
+        exclude(data, params, table, "customer not at risk on the timeline (see customers)", n,
+                kind="out_of_scope")
     split_c, split_d = (None, None) if grid == "month" else _event_split_days(events, params)
     cust, b_u, e_u = intervals(spans, grid, split_c, split_d)
     start_day = spans["start_day"].to_numpy()[cust]
@@ -907,7 +907,7 @@ def _drop_bad(blocks: dict, rows: Rows, data: StudyData, params: dict, table: st
         for reason, mask in block.bad_rows.items():
             hit = np.zeros(n_cust, dtype=bool)
             hit[rows.cust[mask]] = True
-            _exclude(data, params, table, reason, int((hit & ~drop).sum()))
+            exclude(data, params, table, reason, int((hit & ~drop).sum()))
             drop |= hit
     return ~drop[rows.cust]
 
@@ -936,8 +936,8 @@ def _exclude_events_of_dropped(data: StudyData, params: dict, rows: Rows, keep: 
     dropped[rows.cust[~keep]] = True
     for table, ev in (("price_events", rows.events.price), ("contact_events", rows.events.contact)):
         if ev is not None:
-            _exclude(data, params, table, "customer excluded on the timeline (see customers)",
-                     int(dropped[ev["cust"]].sum()))
+            exclude(data, params, table, "customer excluded on the timeline (see customers)",
+                    int(dropped[ev["cust"]].sum()))
 
 
 #: The function that builds each block of shape A, ``f(data, rows, params) -> Block``.
@@ -1006,8 +1006,8 @@ def _build_table(data: StudyData, params: dict) -> Timeline:
     roles = data.roles
     stop = table["duration_days"].to_numpy(dtype=np.float64) / DAYS_PER_MONTH
     no_time = ~(stop > 0)
-    _exclude(data, params, "table", "no time at risk (duration 0)", int(no_time.sum()),
-             kind="out_of_scope")
+    exclude(data, params, "table", "no time at risk (duration 0)", int(no_time.sum()),
+            kind="out_of_scope")
     table = table[~no_time].reset_index(drop=True)
     if not len(table):
         raise AnalysisError("no customer has any time at risk: nothing to analyse")
