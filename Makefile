@@ -54,7 +54,7 @@ lab: sample ## open the notebooks in JupyterLab (sample data made if missing)
 	$(BIN)/jupyter lab notebooks/
 
 bench: setup ## run the benchmark scripts (slow; prints their figures)
-	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean: ## remove .venv/ and generated sample data (reports are kept)
 	rm -rf $(VENV) data/raw/sample

@@ -24,9 +24,11 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import TreeMemory  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PART = 1_000_000
@@ -68,54 +70,6 @@ def simulate_world(n: int, folder: Path) -> dict:
     return {k: str(folder / k / "*.parquet") for k in names}
 
 
-class TreeMemory(threading.Thread):
-    """Peak summed RSS of this process and its descendants (a JVM too), sampled."""
-
-    def __init__(self, every: float = 0.25) -> None:
-        super().__init__(daemon=True)
-        import os
-
-        self.pid, self.every, self.peak_kb = os.getpid(), every, 0
-        self._halt = threading.Event()
-
-    @staticmethod
-    def _rss(pid: int) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    @staticmethod
-    def _children(pid: int) -> list[int]:
-        out = []
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                out += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                continue
-        return out
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            todo, seen, total = [self.pid], set(), 0
-            while todo:
-                pid = todo.pop()
-                if pid not in seen:
-                    seen.add(pid)
-                    total += self._rss(pid)
-                    todo += self._children(pid)
-            self.peak_kb = max(self.peak_kb, total)
-            self._halt.wait(self.every)
-
-    def stop(self) -> float:
-        self._halt.set()
-        self.join()
-        return self.peak_kb / 1024 ** 2
-
-
 def _model_columns(blocks: dict) -> dict:
     from retention_study.analysis.models import BASE_BLOCKS, MODELS
 
@@ -126,7 +80,7 @@ def _model_columns(blocks: dict) -> dict:
 def worker(engine: str, files: dict, memory_limit: str | None, work: Path) -> dict:
     """One engine's run, in this process; returns the figures as a dict."""
 
-    mem = TreeMemory()
+    mem = TreeMemory(every=0.25)
     mem.start()
     steps, out = {}, {"engine": engine}
     t = time.perf_counter()

@@ -33,76 +33,21 @@ import math
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import TreeMemory  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).with_name("retention-study")
 TARGETS = {100_000: (45.0, None), 1_000_000: (300.0, 8.0)}  # customers: (wall s, peak GB)
 SLOPE_TARGET = 1.1
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-class TreeMemory(threading.Thread):
-    """Peak of the summed RSS of a process and its descendants, sampled in the background."""
-
-    def __init__(self, pid: int, every: float = 0.2, limit_gb: float | None = None) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.every, self.peak_kb = pid, every, 0
-        self.limit_kb = None if limit_gb is None else limit_gb * 1024 ** 2
-        self.killed = False
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            seen, todo, total = set(), [self.pid], 0
-            while todo:
-                pid = todo.pop()
-                if pid in seen:
-                    continue
-                seen.add(pid)
-                total += _rss_kb(pid)
-                todo += _children(pid)
-            self.peak_kb = max(self.peak_kb, total)
-            if self.limit_kb is not None and total > self.limit_kb and not self.killed:
-                self.killed = True
-                for pid in seen:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            self._halt.wait(self.every)
-
-    def stop(self) -> float:
-        self._halt.set()
-        self.join()
-        return self.peak_kb / 1024 ** 2
 
 
 def _config(folder: Path, name: str) -> Path:
