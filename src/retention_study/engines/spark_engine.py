@@ -76,7 +76,10 @@ class SparkEngine(Engine):
         self.spark.sql(self.sql(sql)).collect()
 
     def materialise(self, name: str, sql: str) -> None:
-        df = self.spark.sql(self.sql(sql))
+        self._keep(name, self.spark.sql(self.sql(sql)))
+
+    def _keep(self, name: str, df) -> None:
+        """``df`` persisted as the view ``name``, the one it replaces unpersisted."""
         old = self._cached.pop(name, None)
         # cached lazily: filled by the first job that reads it, so no job of its own
         df = df.persist()
@@ -97,13 +100,7 @@ class SparkEngine(Engine):
                                for c in frame.columns])
         rows = [tuple(None if _missing(v) else _plain(v) for v in rec)
                 for rec in frame.itertuples(index=False, name=None)]
-        df = self.spark.createDataFrame(rows, schema=schema)
-        old = self._cached.pop(name, None)
-        df = df.persist()
-        df.createOrReplaceTempView(name)
-        if old is not None:
-            old.unpersist()
-        self._cached[name] = df
+        self._keep(name, self.spark.createDataFrame(rows, schema=schema))
 
     def drop(self, name: str) -> None:
         df = self._cached.pop(name, None)
@@ -145,9 +142,7 @@ class SparkEngine(Engine):
         self._empty_tables()
 
     def _view(self, name: str, spark_sql: str) -> None:
-        df = self.spark.sql(spark_sql).persist()
-        df.createOrReplaceTempView(name)
-        self._cached[name] = df
+        self._keep(name, self.spark.sql(spark_sql))  # Spark SQL already: not transpiled
 
     def register_table(self, name: str, source: str) -> None:
         """A Spark table or a Parquet path as ``name`` (``data.format: spark`` inputs)."""
