@@ -14,13 +14,8 @@ import pandas as pd
 import pytest
 
 from retention_study.data.schema import DAYS_PER_MONTH, StudyData
-from retention_study.episodes.timeline import (
-    TimelineBuilder,
-    build_timeline,
-    days_to_units,
-    example_data,
-    units_to_days,
-)
+from retention_study.episodes.grid import days_to_units, units_to_days
+from retention_study.episodes.timeline import TimelineBuilder, build_timeline, example_data
 from retention_study.errors import ConfigError
 
 D = pd.Timestamp
@@ -670,7 +665,7 @@ def test_event_rows_of_excluded_customers_are_counted():
 
 
 def test_a_block_can_be_replaced(monkeypatch):
-    import retention_study.episodes.timeline as module
+    import retention_study.episodes.blocks as module
 
     def flat_price(data, rows, params):
         return module.Block({"flat": np.ones(len(rows.cust))}, {"flat": "always 1"}, [], {})

@@ -155,7 +155,7 @@ def scan_candidates(data, controls: list) -> tuple[list, dict]:
 
 def _candidate_columns(frame: pd.DataFrame, col: str, ids: pd.Series) -> pd.DataFrame:
     """``col`` of the customers, dummy-coded, on the rows of ``ids`` (NaN where missing)."""
-    from retention_study.episodes.timeline import dummy_code
+    from retention_study.episodes.blocks import dummy_code
 
     by_id = frame.drop_duplicates(CUSTOMER_ID).set_index(CUSTOMER_ID)
     values, _, missing = dummy_code(by_id.reset_index(), [col], "customers")
