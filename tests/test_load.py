@@ -21,7 +21,8 @@ import yaml
 
 from retention_study import cli
 from retention_study.config import resolve_config
-from retention_study.data.load import coerce_covariate, load_study_data, normalise_tokens
+from retention_study.data.cells import coerce_covariate, normalise_tokens
+from retention_study.data.load import load_study_data
 from retention_study.data.readers import read_frame, sniff_delimiter, sniff_encoding
 from retention_study.errors import ConfigError, DataContractError
 

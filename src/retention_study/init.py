@@ -21,13 +21,8 @@ import pandas as pd
 import yaml
 
 from retention_study.config import LOGGER_NAME, resolve_config
-from retention_study.data.load import (
-    _dates,
-    _numbers,
-    _text,
-    load_study_data,
-    normalise_tokens,
-)
+from retention_study.data.cells import cell_text, normalise_tokens, read_dates, read_numbers
+from retention_study.data.load import load_study_data
 from retention_study.data.readers import FILE_COL, ROW_COL, read_frame
 from retention_study.errors import ConfigError, DataContractError
 
@@ -80,10 +75,10 @@ def _profile(frame: pd.DataFrame) -> dict[str, _Column]:
     out = {}
     for name in [c for c in frame.columns if c not in (FILE_COL, ROW_COL)]:
         s = frame[name]
-        txt = _text(s)
+        txt = cell_text(s)
         filled = txt.dropna()
-        num, bad = _numbers(s)
-        parsed, bad_date = _dates(s) if not pd.api.types.is_numeric_dtype(s) else (None, None)
+        num, bad = read_numbers(s)
+        parsed, bad_date = read_dates(s) if not pd.api.types.is_numeric_dtype(s) else (None, None)
         is_num = bool(len(filled)) and not bad.any()
         is_date = (parsed is not None and bool(len(filled)) and not bad_date.any()
                    and not is_num)
@@ -163,7 +158,7 @@ def _latest_date(frames: Sequence[pd.DataFrame], profiles: Sequence[dict]) -> st
     for frame, cols in zip(frames, profiles, strict=True):
         for c in cols.values():
             if c.dates:
-                found.append(_dates(frame[c.name])[0].max())
+                found.append(read_dates(frame[c.name])[0].max())
     found = [d for d in found if pd.notna(d)]
     return (max(found) if found else latest).date().isoformat()
 
