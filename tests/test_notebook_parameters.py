@@ -26,7 +26,7 @@ def probe(tmp_path_factory) -> tuple[Path, dict]:
     study = nbformat.read(str(STUDY_NOTEBOOK), as_version=4)
     params = next(c for c in study.cells if "parameters" in c.metadata.get("tags", []))
     dump = nbformat.v4.new_code_cell(
-        "import json\nfrom retention_study import pipeline\n"
+        "import json\nfrom retention_study.analysis import pipeline\n"
         "cfg = pipeline.config_from_parameters(name, data, study, report)\n"
         "json.dump(cfg, open(results_path, 'w'))")
     nb = nbformat.v4.new_notebook(cells=[params, dump], metadata=study.metadata)
