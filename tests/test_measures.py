@@ -18,7 +18,7 @@ import pytest
 from retention_study.analysis.descriptives import KMResult
 from retention_study.analysis.results import Results
 from retention_study.episodes import measures
-from retention_study.present import narrative, plots
+from retention_study.present import forest, narrative, plots
 
 JARGON = ("TechSupport[Yes]", "loyalty_penalty", "ph_remedy", "per SD", "SD of",
           "(30.1 units)", "a fact known when the customer joined", "x log(tenure)")
@@ -122,9 +122,9 @@ def test_every_builder_measure_has_one_entry_with_all_fields():
 
 
 def test_plots_take_labels_from_the_vocabulary():
-    assert plots.BLOCK_NAMES is measures.BLOCK_NAMES
+    assert forest.BLOCK_NAMES is measures.BLOCK_NAMES
     eff = pd.DataFrame(IBM["effects"])
-    ticks = [t.get_text() for t in plots.plot_forest(eff).get_yticklabels()]
+    ticks = [t.get_text() for t in forest.plot_forest(eff).get_yticklabels()]
     plt.close("all")
     assert not any(j in t for t in ticks for j in JARGON + ("[",))
 

@@ -14,12 +14,8 @@ from matplotlib.container import ErrorbarContainer  # noqa: E402
 
 from retention_study.analysis.descriptives import KMResult, km_by_group, rates_by_band  # noqa: E402
 from retention_study.data.schema import StudyData  # noqa: E402
-from retention_study.present.plots import (  # noqa: E402
-    plot_forest,
-    plot_km,
-    plot_model_comparison,
-    plot_rates,
-)
+from retention_study.present.forest import plot_forest  # noqa: E402
+from retention_study.present.plots import plot_km, plot_model_comparison, plot_rates  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -245,9 +241,9 @@ def test_inbound_contact_is_not_called_supplier_contact():
 @pytest.mark.parametrize("draw", ["rates", "km", "forest", "comparison", "reasons"])
 def test_figure_text_is_at_least_10_px_when_printed(draw):
     from retention_study.analysis.reasons import CumulativeIncidence, plot_cumulative_incidence
-    from retention_study.present import plots
+    from retention_study.present import style
 
-    with plt.rc_context(plots.REPORT_STYLE):
+    with plt.rc_context(style.REPORT_STYLE):
         if draw == "rates":
             ax = plot_rates(pd.DataFrame({"band": ["0-3 months", "3-6 months"],
                                           "rate_per_100": [5.0, 9.0], "lower": [3.0, 6.0],
@@ -264,15 +260,15 @@ def test_figure_text_is_at_least_10_px_when_printed(draw):
         else:
             ax = plot_cumulative_incidence(CumulativeIncidence().fit(
                 [1, 2, 3, 4], ["price", "other", None, "price"]))
-        assert plots.smallest_text_px(ax.figure) >= plots.MIN_TEXT_PX
+        assert style.smallest_text_px(ax.figure) >= style.MIN_TEXT_PX
     plt.close("all")
 
 
 def test_smallest_text_px_counts_the_downscaling_of_wide_figures():
-    from retention_study.present import plots
+    from retention_study.present import style
 
     fig, ax = plt.subplots(figsize=(14.2, 3), dpi=96)  # twice the printable width
     ax.set_title("t", fontsize=10)
     # the saved (tight) image is narrower than the figure, but still wider than the page
-    assert 10 * 96 / 72 / 2 < plots.smallest_text_px(fig) < plots.MIN_TEXT_PX
+    assert 10 * 96 / 72 / 2 < style.smallest_text_px(fig) < style.MIN_TEXT_PX
     plt.close(fig)
