@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from retention_study.analysis.after_notice import after_notice_shares
+from retention_study.analysis.loyalty import LoyaltyPenalty
 from retention_study.analysis.reasons import analyse_reasons, customer_reasons
-from retention_study.analysis.segments import LoyaltyPenalty, analyse_segments
+from retention_study.analysis.segments import analyse_segments
 from retention_study.data.schema import StudyData
 from retention_study.data.simulate import simulate
 from retention_study.episodes.timeline import build_timeline

@@ -10,25 +10,27 @@ import pandas as pd
 import pytest
 from lifelines import NelsonAalenFitter
 
-from retention_study.analysis import segments as segments_module
-from retention_study.analysis.segments import (
-    LoyaltyPenalty,
-    SatisfactionAnalysis,
-    SegmentAnalysis,
-    analyse_segments,
-    breslow_expected,
+from retention_study.analysis import loyalty as loyalty_module
+from retention_study.analysis.customers import (
     customer_frame,
     departure_rates,
-    loyalty_hazard_ratio,
-    plot_departure_rates,
-    plot_loyalty,
     poisson_rate,
-    price_gap_snapshots,
-    satisfaction_segment,
     segment_hazard_ratios,
 )
+from retention_study.analysis.loyalty import (
+    LoyaltyPenalty,
+    loyalty_hazard_ratio,
+    price_gap_snapshots,
+)
+from retention_study.analysis.satisfaction import (
+    SatisfactionAnalysis,
+    breslow_expected,
+    satisfaction_segment,
+)
+from retention_study.analysis.segments import SegmentAnalysis, analyse_segments
 from retention_study.data.schema import DAYS_PER_MONTH, StudyData
 from retention_study.errors import AnalysisError
+from retention_study.present.plots import plot_departure_rates, plot_loyalty
 
 matplotlib.use("Agg")
 AS_OF = pd.Timestamp("2026-06-30")
@@ -222,7 +224,7 @@ def test_price_gap_snapshots_match_pandas_merge_asof_on_random_data():
                       "new_customer_price": np.where(rng.random(m) < 0.1, np.nan, 25.0)})
     data = StudyData("events", D("2025-06-30"), customers=c, price_events=p)
     got = price_gap_snapshots(data, step_months=3)
-    snaps = segments_module._tenure_snapshots(c, data.as_of, 3).drop(columns="_row")
+    snaps = loyalty_module._tenure_snapshots(c, data.as_of, 3).drop(columns="_row")
     ref = pd.merge_asof(snaps.sort_values("date"), p.sort_values("effective_date"),
                         left_on="date", right_on="effective_date", by="customer_id")
     ref = ref.dropna(subset=["monthly_price", "new_customer_price"])

@@ -14,7 +14,7 @@ Two families, each valid for its kind of exposure:
   with :class:`ImmortalTimeError`.
 
 How much more loyal customers pay than newcomers, by tenure, is
-:class:`retention_study.analysis.segments.LoyaltyPenalty`.
+:class:`retention_study.analysis.loyalty.LoyaltyPenalty`.
 """
 
 from __future__ import annotations

@@ -35,12 +35,13 @@ from retention_study.analysis.descriptives import (
     penalty_bands,
 )
 from retention_study.analysis.evidence import evidence_grade
+from retention_study.analysis.loyalty import LoyaltyPenalty
 from retention_study.analysis.models import BlockModels
 from retention_study.analysis.reasons import analyse_reasons
 from retention_study.analysis.records import json_safe
 from retention_study.analysis.records import to_records as _records
 from retention_study.analysis.results import SCHEMA_VERSION, Claim, Results
-from retention_study.analysis.segments import LoyaltyPenalty, analyse_segments
+from retention_study.analysis.segments import analyse_segments
 from retention_study.analysis.whatif import WhatIf
 from retention_study.config import LOGGER_NAME, PROJECT_ROOT, notebook_config
 from retention_study.data.schema import StudyData, Timeline

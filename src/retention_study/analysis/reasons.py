@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from retention_study.analysis.customers import customer_frame, hr_table, ridge_penalizer
 from retention_study.analysis.records import json_safe, to_records
-from retention_study.analysis.segments import _hr_table, customer_frame, ridge_penalizer
 from retention_study.data.schema import StudyData, Timeline
 from retention_study.errors import AnalysisError, ConfigError
 from retention_study.survival import CoxFitter
@@ -336,7 +336,7 @@ def plot_cumulative_incidence(result: CumulativeIncidence, ax=None):
 
 # --------------------------------------------------------------------------- per customer
 def customer_reasons(data: StudyData, groups: Mapping | None = None) -> pd.DataFrame:
-    """:func:`~retention_study.analysis.segments.customer_frame` with the departure's reason group.
+    """:func:`~retention_study.analysis.customers.customer_frame` with the departure's reason group.
 
     Adds ``reason_group``: the group of a departure (``"not stated"`` without a
     reason) and NaN for customers who stayed, whatever their reason column says.
@@ -419,7 +419,7 @@ class CauseSpecificCox:
             except AnalysisError as exc:
                 self.skipped[name] = f"model did not converge ({exc})"
                 continue
-            rows.append(_hr_table(ctv).rename(columns={"term": "covariate"}).assign(
+            rows.append(hr_table(ctv).rename(columns={"term": "covariate"}).assign(
                 group=name, departures=int(n)))
         cols = ["group", "covariate", "hr", "lower", "upper", "p", "departures"]
         self.summary = pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(

@@ -16,6 +16,7 @@ import seaborn as sns
 from lifelines.plotting import add_at_risk_counts
 
 from retention_study.analysis.descriptives import KMResult
+from retention_study.analysis.loyalty import LoyaltyPenalty
 from retention_study.episodes import measures
 from retention_study.present.style import (
     colour_list,
@@ -250,4 +251,59 @@ def plot_model_comparison(comparison_df: pd.DataFrame, ax=None, metric: str = "c
     ax.set_ylim(-0.7, len(table) - 0.3)
     ax.set_xlabel(xlabel)
     sns.despine(ax=ax, left=True)
+    return ax
+
+
+def plot_loyalty(result: LoyaltyPenalty, ax=None):
+    """Bar chart of the mean and median % above the new-customer price by tenure band.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> snaps = pd.DataFrame({"customer_id": ["a", "b"], "tenure": [0.0, 30.0],
+    ...                       "pct_above": [0.0, 30.0]})
+    >>> plot_loyalty(LoyaltyPenalty().fit(snaps)).get_ylabel()
+    '% above the new-customer price'
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.4, 1.9))
+    s = result.summary
+    x = np.arange(len(s))
+    ax.bar(x - 0.2, s["mean_pct_above"], width=0.4, label="mean")
+    ax.bar(x + 0.2, s["median_pct_above"], width=0.4, label="median")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, s.index, rotation=0)
+    ax.set_xlabel("tenure")
+    ax.set_ylabel("% above the new-customer price")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_departure_rates(table: pd.DataFrame, ax=None):
+    """Departure rate per 100 customer-years with its limits, one point per segment.
+
+    ``table`` is a ``summary`` of :class:`SatisfactionAnalysis` or :class:`SegmentAnalysis`,
+    or the same read back from results.json (a ``segment`` column instead of the index).
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> t = pd.DataFrame({"rate": [5.0, 8.0], "lower": [3.0, 6.0], "upper": [7.0, 11.0]},
+    ...                  index=pd.Index(["a", "b"], name="segment"))
+    >>> plot_departure_rates(t).get_xlabel()
+    'departures per 100 customer-years'
+    """
+    import matplotlib.pyplot as plt
+
+    if "segment" in getattr(table, "columns", []):
+        table = table.set_index("segment")  # records read back from results.json
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 0.6 + 0.3 * len(table)))
+    y = np.arange(len(table))
+    err = [table["rate"] - table["lower"], table["upper"] - table["rate"]]
+    ax.errorbar(table["rate"], y, xerr=err, fmt="o", capsize=3)
+    ax.set_yticks(y, [str(i) for i in table.index])
+    ax.set_xlabel("departures per 100 customer-years")
     return ax
