@@ -240,8 +240,9 @@ def test_inbound_contact_is_not_called_supplier_contact():
 
 @pytest.mark.parametrize("draw", ["rates", "km", "forest", "comparison", "reasons"])
 def test_figure_text_is_at_least_10_px_when_printed(draw):
-    from retention_study.analysis.reasons import CumulativeIncidence, plot_cumulative_incidence
+    from retention_study.analysis.reasons import CumulativeIncidence
     from retention_study.present import style
+    from retention_study.present.plots import plot_cumulative_incidence
 
     with plt.rc_context(style.REPORT_STYLE):
         if draw == "rates":

@@ -10,19 +10,18 @@ import pandas as pd
 import pytest
 from lifelines import AalenJohansenFitter
 
+from retention_study.analysis.reason_groups import map_reasons, reason_counts
 from retention_study.analysis.reasons import (
     CauseSpecificCox,
     CumulativeIncidence,
-    aalen_johansen,
     analyse_reasons,
-    map_reasons,
-    plot_cumulative_incidence,
-    reason_counts,
     stated_vs_revealed,
 )
 from retention_study.analysis.results import Results
 from retention_study.data.schema import DAYS_PER_MONTH, StudyData, Timeline
 from retention_study.errors import ConfigError
+from retention_study.present.plots import plot_cumulative_incidence
+from retention_study.survival.competing import aalen_johansen
 
 matplotlib.use("Agg")
 AS_OF = pd.Timestamp("2026-06-30")
@@ -244,7 +243,7 @@ TELECOM = (["Competitor"] * 40 + ["Dissatisfaction"] * 30 + ["Attitude"] * 20
 
 
 def test_recorded_categories_show_count_group_and_keyword():
-    from retention_study.analysis.reasons import recorded_categories
+    from retention_study.analysis.reason_groups import recorded_categories
 
     t = recorded_categories(TELECOM).set_index("recorded")
     assert t["departures"].to_dict() == {"Competitor": 40, "Dissatisfaction": 30,
@@ -262,7 +261,7 @@ def test_recorded_categories_show_count_group_and_keyword():
 
 
 def test_recorded_categories_follow_study_reason_groups():
-    from retention_study.analysis.reasons import recorded_categories
+    from retention_study.analysis.reason_groups import recorded_categories
 
     groups = {"service": ["dissatisf", "attitude"], "competitor": ["competitor"]}
     t = recorded_categories(TELECOM, groups).set_index("recorded")
@@ -272,7 +271,7 @@ def test_recorded_categories_follow_study_reason_groups():
 
 
 def test_many_wordings_are_capped_with_a_remainder_row():
-    from retention_study.analysis.reasons import recorded_categories
+    from retention_study.analysis.reason_groups import recorded_categories
 
     t = recorded_categories([f"reason {i}" for i in range(20)], limit=5)
     assert len(t) == 6 and t.iloc[-1]["recorded"] == "15 other wordings"

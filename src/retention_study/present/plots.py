@@ -17,6 +17,7 @@ from lifelines.plotting import add_at_risk_counts
 
 from retention_study.analysis.descriptives import KMResult
 from retention_study.analysis.loyalty import LoyaltyPenalty
+from retention_study.analysis.reasons import CumulativeIncidence
 from retention_study.episodes import measures
 from retention_study.present.style import (
     colour_list,
@@ -306,4 +307,37 @@ def plot_departure_rates(table: pd.DataFrame, ax=None):
     ax.errorbar(table["rate"], y, xerr=err, fmt="o", capsize=3)
     ax.set_yticks(y, [str(i) for i in table.index])
     ax.set_xlabel("departures per 100 customer-years")
+    return ax
+
+
+def plot_cumulative_incidence(result: CumulativeIncidence, ax=None):
+    """Step curves of cumulative incidence, one per reason group.
+
+    ``result`` is a fitted :class:`CumulativeIncidence` or its :meth:`~CumulativeIncidence.to_dict`
+    (e.g. ``results["reasons"]["cumulative_incidence"]`` read back from results.json;
+    its monthly curve is drawn).
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> ci = CumulativeIncidence().fit([1, 2, 3], ["price", "other", None])
+    >>> plot_cumulative_incidence(ci).get_ylabel()
+    'share who left (cumulative incidence)'
+    >>> len(plot_cumulative_incidence(ci.to_dict()).get_lines())
+    2
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.4, 1.9))
+    if isinstance(result, dict):
+        cif = pd.DataFrame(result["curve"]).set_index("time")
+    else:
+        cif = result.cumulative_incidence_
+    for group in cif.columns:
+        ax.step(cif.index, cif[group], where="post", label=group)
+    ax.set_xlabel("tenure (months)")
+    ax.set_ylabel("share who left (cumulative incidence)")
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False, title="stated reason")
     return ax
