@@ -10,11 +10,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from retention_study.analysis.descriptives import (
-    contact_bands,
-    km_by_group,
-    penalty_bands,
-)
+from retention_study.analysis.descriptives import contact_bands, penalty_bands
+from retention_study.analysis.km import km_by_group
 from retention_study.data.schema import StudyData
 
 

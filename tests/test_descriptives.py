@@ -16,14 +16,16 @@ import pytest
 from scipy import optimize, stats
 
 from retention_study.analysis.descriptives import (
-    ImmortalTimeError,
-    cohort_column,
     contact_bands,
-    customer_durations,
-    km_by_group,
     penalty_bands,
     poisson_ci,
     rates_by_band,
+)
+from retention_study.analysis.km import (
+    ImmortalTimeError,
+    cohort_column,
+    customer_durations,
+    km_by_group,
 )
 from retention_study.data.schema import DAYS_PER_MONTH, StudyData, Timeline
 from retention_study.errors import AnalysisError

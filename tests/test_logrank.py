@@ -13,8 +13,9 @@ import pytest
 from lifelines.statistics import multivariate_logrank_test, pairwise_logrank_test
 
 from retention_study.analysis.compare import holm
-from retention_study.analysis.descriptives import KMResult, km_logrank, logrank
+from retention_study.analysis.km import KMResult, km_logrank
 from retention_study.present import narrative
+from retention_study.survival.logrank import logrank
 
 
 def _data(seed=1, n=300):

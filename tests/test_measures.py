@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_study.analysis.descriptives import KMResult
+from retention_study.analysis.km import KMResult
 from retention_study.analysis.results import Results
 from retention_study.episodes import measures
 from retention_study.present import forest, narrative, plots

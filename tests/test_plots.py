@@ -12,7 +12,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 
-from retention_study.analysis.descriptives import KMResult, km_by_group, rates_by_band  # noqa: E402
+from retention_study.analysis.descriptives import rates_by_band  # noqa: E402
+from retention_study.analysis.km import KMResult, km_by_group  # noqa: E402
 from retention_study.data.schema import StudyData  # noqa: E402
 from retention_study.present.forest import plot_forest  # noqa: E402
 from retention_study.present.plots import plot_km, plot_model_comparison, plot_rates  # noqa: E402

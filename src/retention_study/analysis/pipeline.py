@@ -27,14 +27,9 @@ from retention_study.analysis.compare import HeadToHead, Verdict, decide_verdict
 from retention_study.analysis.confounding import assess as assess_confounding
 from retention_study.analysis.confounding import confounder_scan
 from retention_study.analysis.coverage import run_coverage
-from retention_study.analysis.descriptives import (
-    KMResult,
-    contact_bands,
-    km_by_group,
-    km_logrank,
-    penalty_bands,
-)
+from retention_study.analysis.descriptives import contact_bands, penalty_bands
 from retention_study.analysis.evidence import evidence_grade
+from retention_study.analysis.km import KMResult, km_by_group, km_logrank
 from retention_study.analysis.loyalty import LoyaltyPenalty
 from retention_study.analysis.models import BlockModels
 from retention_study.analysis.reasons import analyse_reasons

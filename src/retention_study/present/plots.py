@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 from lifelines.plotting import add_at_risk_counts
 
-from retention_study.analysis.descriptives import KMResult
+from retention_study.analysis.km import KMResult
 from retention_study.analysis.loyalty import LoyaltyPenalty
 from retention_study.analysis.reasons import CumulativeIncidence
 from retention_study.episodes import measures
