@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from retention_study.analysis import confounding as cf
+from retention_study.analysis import experiment as ex
 from retention_study.analysis.models import BlockModels
 from retention_study.analysis.results import Results
 from retention_study.data.schema import StudyData
@@ -49,14 +50,14 @@ def test_common_outcome_uses_the_square_root_transform():
 
 def test_schoenfeld_events_by_hand():
     # (1.959964 + 0.841621)^2 / (0.25 * log(0.85)^2) = 7.848879 / 0.0066031 = 1188.7
-    assert cf.schoenfeld_events(0.15) == 1189
+    assert ex.schoenfeld_events(0.15) == 1189
     # the textbook case: halving the hazard needs 66 events at 80% power
-    assert cf.schoenfeld_events(0.5) == 66
+    assert ex.schoenfeld_events(0.5) == 66
 
 
 def test_months_needed_agrees_with_a_month_by_month_count():
     per_month, rate, cut = 300.0, 0.03, 0.15
-    months = cf.months_needed(1189, per_month, rate, cut)
+    months = ex.months_needed(1189, per_month, rate, cut)
     # independent: enrol in 1/100-month slices and add up each slice's expected departures
     def expected(m):
         total, dt = 0.0, 0.01
@@ -66,7 +67,7 @@ def test_months_needed_agrees_with_a_month_by_month_count():
         return total
     assert expected(months) == pytest.approx(1189, rel=1e-3)
     assert expected(months - 1) < 1189
-    assert cf.months_needed(1189, 0.1, 0.001, cut) is None  # never within 50 years
+    assert ex.months_needed(1189, 0.1, 0.001, cut) is None  # never within 50 years
 
 
 def _flow_world():
@@ -87,7 +88,7 @@ def _flow_world():
 
 def test_eligible_flow_by_hand():
     tl, data = _flow_world()
-    flow = cf.eligible_flow(tl, data, "months_since_contact", 6.0)
+    flow = ex.eligible_flow(tl, data, "months_since_contact", 6.0)
     # a passes 6 months in its third month, b in its second: 2 in the last 365 days
     assert flow["per_quarter"] == pytest.approx(2 * 91.3 / 365)
     # months at >= 6: a's 3 (one departure) + b's 1

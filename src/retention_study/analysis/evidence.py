@@ -12,7 +12,7 @@ The same hazard ratio means different things depending on what was measured:
 
 The headline states the grade; a snapshot or inbound grade never gives a bare "The
 answer: contact." None of these grades is an experiment, so the advice proposes a
-randomised test (sized by :func:`retention_study.analysis.confounding.experiment_plan`), never a
+randomised test (sized by :func:`retention_study.analysis.experiment.experiment_plan`), never a
 routine.
 """
 
