@@ -23,8 +23,8 @@ from retention_study.data.load import load_study_data
 from retention_study.data.simulate import write_simulation
 from retention_study.engines.base import build_episodes
 from retention_study.engines.duckdb_engine import DuckDBEngine
-from retention_study.engines.relational import transpile
 from retention_study.engines.relational_cox import RelationalCoxData, RelationalCoxFitter
+from retention_study.engines.sql import transpile
 from retention_study.episodes.timeline import build_timeline, example_data
 from retention_study.errors import ConfigError
 from retention_study.survival import CoxFitter

@@ -20,7 +20,8 @@ import pandas as pd
 
 from retention_study.config import LOGGER_NAME
 from retention_study.data.schema import BLOCKS, CUSTOMER_ID, StudyData, Timeline
-from retention_study.engines.relational import EpisodePlan, Facts, transpile
+from retention_study.engines.relational import EpisodePlan, Facts
+from retention_study.engines.sql import transpile
 from retention_study.episodes.followup import exclude
 from retention_study.episodes.timeline import build_params
 from retention_study.errors import AnalysisError, ConfigError, DataContractError

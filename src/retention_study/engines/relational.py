@@ -35,55 +35,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sqlglot
+from retention_study.engines.sql import literal, quote
+from retention_study.episodes.events import WINDOW_12M_DAYS
 
 DPM = "CAST(30.4375 AS DOUBLE)"  # 365.25 / 12, a dyadic fraction: exact in binary
-WINDOW_12M_DAYS = 365
 
 #: The tables each step creates, in order (an engine materialises each before the next).
 STEP_NAMES = ("rs_spans", "rs_kept", "rs_rows", "rs_price_f", "rs_price_day", "rs_price_first",
               "rs_contact_f", "rs_stream", "rs_flags", "rs_episodes_<n>")
-
-
-def transpile(sql: str, dialect: str) -> str:
-    """``sql`` (DuckDB dialect) in another engine's dialect.
-
-    Examples
-    --------
-    >>> transpile("SELECT UNNEST(GENERATE_SERIES(a, b)) AS m FROM t", "spark")
-    'SELECT EXPLODE(SEQUENCE(a, b)) AS m FROM t'
-    """
-    if dialect == "duckdb":
-        return sql
-    return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
-
-
-def quote(name: str) -> str:
-    """A column name as a quoted SQL identifier (names like ``plan[premium]`` are fine).
-
-    Examples
-    --------
-    >>> quote('plan[premium]')
-    '"plan[premium]"'
-    """
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def literal(value) -> str:
-    """A Python scalar as a SQL literal (text quoted; floats exactly, as doubles).
-
-    Examples
-    --------
-    >>> literal("it's"), literal(3), literal(0.1)
-    ("'it''s'", '3', 'CAST(0.1 AS DOUBLE)')
-    """
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"CAST({value!r} AS DOUBLE)"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 @dataclass

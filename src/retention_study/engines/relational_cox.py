@@ -55,7 +55,7 @@ class RelationalCoxData:
     def __init__(self, engine, table: str, covariates, start_col: str = "start",
                  stop_col: str = "stop", event_col: str = "event",
                  rows_table: str | None = None) -> None:
-        from retention_study.engines.relational import quote
+        from retention_study.engines.sql import quote
 
         rows_table = rows_table or f"{table}_cox"  # one per episode table (shared sessions)
         self.engine, self.table, self.rows_table = engine, table, rows_table
@@ -82,7 +82,7 @@ class RelationalCoxData:
         means = engine.fetch("SELECT COUNT(*) AS n" + "".join(
             f", AVG(CAST(e.{c} AS DOUBLE)) AS m{j}" for j, c in enumerate(q)) + " " + joined)
         self.mean = np.array([float(means[f"m{j}"].iloc[0]) for j in range(p)])
-        from retention_study.engines.relational import literal
+        from retention_study.engines.sql import literal
 
         engine.materialise(rows_table, "SELECT ms.n AS first_slot, me.n - 1 AS last_slot, "
                            f"e.{ev} = 1 AS ev" + "".join(
