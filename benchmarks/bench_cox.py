@@ -101,7 +101,7 @@ cat(sprintf('{"seconds": %.6f, "cpu_seconds": %.6f, "read_seconds": %.6f, "peak_
 
 def write_table(n: int, folder: Path) -> dict:
     """Simulate ``n`` customers, build their episodes and write them as float64 columns."""
-    from retention_study.config import load_config
+    from retention_study.config_file import load_config
     from retention_study.data.load import load_study_data
     from retention_study.data.simulate import write_simulation
     from retention_study.episodes.timeline import build_timeline

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from retention_study.config import load_config
+from retention_study.config_file import load_config
 from retention_study.data.load import load_study_data
 from retention_study.data.simulate import write_simulation
 

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from retention_study.config import load_config
+from retention_study.config_file import load_config
 from retention_study.data.simulate import write_simulation
 from retention_study.runner import checks, manifest
 

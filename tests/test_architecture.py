@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "retention_study"
 LAYERS = [
     ("core", ["retention_study", "errors"]),
     # the run config is an input like the files: it is checked against their headers
-    ("input", ["config", "data"]),
+    ("input", ["config", "config_keys", "config_file", "notebook", "data"]),
     ("episodes", ["episodes"]),
     ("survival", ["survival"]),
     ("engines", ["engines"]),

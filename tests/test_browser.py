@@ -233,7 +233,7 @@ DEFAULT_ALT = "No description has been provided for this image"
 @pytest.fixture(scope="module")
 def default_report(tmp_path_factory) -> Path:
     """The default report: configs/default.yaml on the sample `make report` simulates."""
-    from retention_study.config import load_config
+    from retention_study.config_file import load_config
     from retention_study.data.simulate import write_simulation
 
     base = tmp_path_factory.mktemp("default-report")

@@ -39,7 +39,7 @@ def test_unexpected_failure_is_one_line_with_status_1(monkeypatch, tmp_path, cap
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("retention_study.config.load_config", boom)
+    monkeypatch.setattr("retention_study.config_file.load_config", boom)
     assert cli.main(["check", str(tmp_path / "x.yaml")]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "RuntimeError: disk on fire" in line and "--debug" in line

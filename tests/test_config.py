@@ -5,13 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from retention_study.config import (
-    apply_overrides,
-    load_config,
-    parse_date,
-    parse_override,
-    resolve_config,
-)
+from retention_study.config import resolve_config
+from retention_study.config_file import apply_overrides, load_config, parse_override
+from retention_study.config_keys import parse_date
 from retention_study.errors import ConfigError
 
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from retention_study import cli
-from retention_study.config import StudyConfig, check_columns, load_config, resolve_config
+from retention_study.config import StudyConfig, resolve_config
+from retention_study.config_file import check_columns, load_config
 from retention_study.data import load, readers
 from retention_study.errors import ConfigError
 from retention_study.runner import run as one_run

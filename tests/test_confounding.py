@@ -189,7 +189,8 @@ def test_identifier_like_columns_are_not_scanned():
 
 def test_controls_auto_adds_what_the_scan_flags(tmp_path):
     from retention_study.analysis.pipeline import choose_controls
-    from retention_study.config import check_columns, resolve_config
+    from retention_study.config import resolve_config
+    from retention_study.config_file import check_columns
     from retention_study.data.load import load_study_data
 
     table = _confounded_table().table

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from retention_study import cli
-from retention_study.config import load_config
+from retention_study.config_file import load_config
 from retention_study.data.cells import normalise_tokens
 from retention_study.data.load import load_study_data
 from retention_study.errors import ConfigError

@@ -593,7 +593,7 @@ def _csv_rows(*paths):
 
 
 def test_ibm_telco_loads_with_known_facts():
-    from retention_study.config import load_config
+    from retention_study.config_file import load_config
 
     data = load_study_data(load_config(ROOT / "configs" / "ibm_telco.yaml"))
     raw = _csv_rows(REAL / "ibm_telco_customer_churn.csv")
@@ -606,7 +606,7 @@ def test_ibm_telco_loads_with_known_facts():
 
 
 def test_ibm_blank_total_charges_are_missing_values():
-    from retention_study.config import load_config
+    from retention_study.config_file import load_config
 
     raw = _csv_rows(REAL / "ibm_telco_customer_churn.csv")
     blank_rows = [i + 1 for i, r in enumerate(raw) if not r["TotalCharges"].strip()]
@@ -623,7 +623,7 @@ def test_ibm_blank_total_charges_are_missing_values():
 
 
 def test_bigml_both_files_with_their_quirks():
-    from retention_study.config import load_config
+    from retention_study.config_file import load_config
 
     data = load_study_data(load_config(ROOT / "configs" / "bigml_telecom.yaml"))
     paths = [REAL / "telecom_churn_bigml_80.csv", REAL / "telecom_churn_bigml_20.csv"]
@@ -644,7 +644,7 @@ def test_bigml_both_files_with_their_quirks():
 def test_simulated_sample_matches_its_truth(small_sample):
     import json
 
-    from retention_study.config import load_config
+    from retention_study.config_file import load_config
 
     truth = json.loads((small_sample / "truth.json").read_text())
     overrides = [f"data.{k}={small_sample / k}.csv"

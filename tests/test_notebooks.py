@@ -47,7 +47,7 @@ def test_one_parameters_cell_with_commented_typed_defaults(path):
              for t in ([node.target] if isinstance(node, ast.AnnAssign) else node.targets)]
     assert names, "the parameters cell assigns nothing"
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module == "retention_study.config":
+        if isinstance(node, ast.ImportFrom) and node.module == "retention_study.notebook":
             continue  # notebook_parameters: the defaults a partial papermill dict merges with
         assert isinstance(node, ast.AnnAssign), (
             f"{path.name}: parameter on line {node.lineno} has no type annotation")
@@ -94,7 +94,7 @@ def test_notebook_runs_on_small_simulated_data(path, small_sample, tmp_path):
 
 
 def _real_config(name: str) -> dict:
-    from retention_study.config import load_config
+    from retention_study.config_file import load_config
 
     cfg = load_config(CONFIGS_DIR / f"{name}.yaml")
     cfg["study"]["bootstrap"] = 30

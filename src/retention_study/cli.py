@@ -49,7 +49,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from retention_study.config import load_config
+    from retention_study.config_file import load_config
     from retention_study.data.load import load_study_data
 
     cfg = load_config(args.config, args.param or [])

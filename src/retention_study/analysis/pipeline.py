@@ -38,10 +38,11 @@ from retention_study.analysis.records import to_records as _records
 from retention_study.analysis.results import SCHEMA_VERSION, Claim, Results
 from retention_study.analysis.segments import analyse_segments
 from retention_study.analysis.whatif import WhatIf
-from retention_study.config import LOGGER_NAME, PROJECT_ROOT, notebook_config
+from retention_study.config import LOGGER_NAME, PROJECT_ROOT
 from retention_study.data.schema import StudyData, Timeline
 from retention_study.episodes.timeline import TimelineBuilder, build_timeline, timeline_options
 from retention_study.errors import AnalysisError
+from retention_study.notebook import notebook_config
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -53,7 +54,7 @@ def config_from_parameters(name: str, data: dict, study: dict, report: dict) -> 
     """Turn the notebook's papermill parameters back into a checked config.
 
     Each section given merges with the notebook's own defaults (its parameters cell,
-    :func:`retention_study.config.notebook_parameters`), then with the package's: a
+    :func:`retention_study.notebook.notebook_parameters`), then with the package's: a
     partial ``-y '{"data": {"on_invalid": "exclude"}}'`` changes that key only.
     Relative data paths are meant from the project root (where the CLI and the Makefile
     run). JupyterLab starts a kernel in the notebook's own folder, so a relative path

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 
-from retention_study.config import AUTO_CONTROLS, LOGGER_NAME, parse_date
+from retention_study.config import AUTO_CONTROLS, LOGGER_NAME
+from retention_study.config_keys import parse_date
 from retention_study.data import late_entry
 from retention_study.data.contract import raise_problems
 from retention_study.data.events_shape import load_events_shape
@@ -48,7 +49,7 @@ def load_study_data(cfg: dict) -> StudyData:
     Parameters
     ----------
     cfg : dict
-        A resolved config (:func:`retention_study.config.load_config`); reads ``cfg["data"]``.
+        A resolved config (:func:`retention_study.config_file.load_config`); reads ``cfg["data"]``.
 
     Returns
     -------

@@ -55,7 +55,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from retention_study.config import DEFAULTS, LOGGER_NAME, parse_date
+from retention_study.config import DEFAULTS, LOGGER_NAME
+from retention_study.config_keys import parse_date
 from retention_study.data.schema import (
     CONTACT_COLUMNS,
     CUSTOMER_COLUMNS,

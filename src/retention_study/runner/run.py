@@ -18,13 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from retention_study.analysis.results import Results
-from retention_study.config import (
-    KERNEL_NAME,
-    LOGGER_NAME,
-    REPORTS_DIR,
-    STUDY_NOTEBOOK,
-    load_config,
-)
+from retention_study.config import KERNEL_NAME, LOGGER_NAME, REPORTS_DIR, STUDY_NOTEBOOK
+from retention_study.config_file import load_config
 from retention_study.errors import ConfigError, RetentionStudyError
 from retention_study.runner.checks import check_page
 from retention_study.runner.execute import RunFailed, execute_notebook, kernel_installed
