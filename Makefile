@@ -43,9 +43,9 @@ sample: setup ## generate the built-in simulated sample data if missing
 report: sample ## run the study on the sample data into reports/ (CONFIG=... for another)
 	$(BIN)/retention-study run $(CONFIG)
 
-test: setup ## lint, then the test suite (unit tests and every notebook on small data)
+test: setup ## lint, then the test suite on every core (unit tests and every notebook on small data)
 	$(BIN)/ruff check src tests benchmarks notebooks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lint: setup ## ruff on code and notebooks
 	$(BIN)/ruff check src tests benchmarks notebooks
