@@ -8,6 +8,7 @@ runner -> the commands. Every import counts, also one inside a function or under
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "retention_study"
@@ -89,5 +90,5 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     (pkg / "data" / "__init__.py").write_text("")
     (pkg / "data" / "x.py").write_text(
         "def f():\n    from retention_study.analysis.results import Results\n")
-    monkeypatch.setattr(__import__(__name__), "PACKAGE", pkg)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
     assert upward_imports() == ["retention_study.data.x -> retention_study.analysis.results"]

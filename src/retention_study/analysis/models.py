@@ -37,7 +37,6 @@ from retention_study.survival import (
     CoxFitter,
     CoxSeparationError,
     index_risk_sets,
-    log_partial_likelihood,
     risk_set_sums,
 )
 
@@ -92,22 +91,6 @@ class CoxFit:
     @property
     def aic(self) -> float:
         return -2.0 * self.loglik + 2.0 * self.n_params
-
-
-def partial_log_likelihood(episodes, columns, beta, ties="efron") -> float:
-    """Cox log partial likelihood of start/stop rows at a given ``beta``.
-
-    The engine's :func:`retention_study.survival.log_partial_likelihood` on ``start``,
-    ``stop`` and ``event``.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"start": [0, 0, 0], "stop": [1, 2, 3], "event": [1, 1, 0],
-    ...                    "x": [1.0, 0.0, 0.0]})
-    >>> round(partial_log_likelihood(df, ["x"], [0.0]), 4)  # log(1/3) + log(1/2)
-    -1.7918
-    """
-    return log_partial_likelihood(episodes, list(columns), beta, ties=ties)
 
 
 # --------------------------------------------------------------------------- data checks
